@@ -1,0 +1,203 @@
+import { dirname, join } from "node:path";
+
+/** The validated configuration of the service. */
+export interface Config {
+  port: number;
+  host: string | undefined;
+  dbPath: string;
+  dbSynchronous: "FULL" | "NORMAL";
+  initialAdminKeyFile: string;
+  tlsCertFile: string | undefined;
+  tlsKeyFile: string | undefined;
+  corsOrigins: string[];
+  logLevel: string;
+  maxMessageBytes: number;
+  defaultDeadlineMs: number;
+  maxDeadlineMs: number;
+  maxConcurrentStreams: number;
+  shutdownGraceMs: number;
+}
+
+type Parsed<T> = { value: T } | { error: string };
+
+interface Setting<K extends keyof Config> {
+  key: K;
+  env: string;
+  /** The default as a user would write it; undefined when the setting is optional and unset by default. */
+  default: string | undefined;
+  description: string;
+  parse(raw: string | undefined, partial: Partial<Config>): Parsed<Config[K]>;
+}
+
+function integer(min: number, max: number) {
+  return (raw: string | undefined): Parsed<number> => {
+    const value = Number(raw);
+    if (raw === undefined || !/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value)) {
+      return { error: `must be a whole number from ${min} to ${max}, got "${raw}"` };
+    }
+    if (value < min || value > max) return { error: `must be from ${min} to ${max}, got ${value}` };
+    return { value };
+  };
+}
+
+function text(raw: string | undefined): Parsed<string> {
+  return raw === undefined || raw.trim() === "" ? { error: "must not be empty" } : { value: raw.trim() };
+}
+
+function optionalText(raw: string | undefined): Parsed<string | undefined> {
+  return { value: raw === undefined || raw.trim() === "" ? undefined : raw.trim() };
+}
+
+function oneOf<T extends string>(...allowed: T[]) {
+  return (raw: string | undefined): Parsed<T> => {
+    const value = raw?.trim() as T;
+    return allowed.includes(value) ? { value } : { error: `must be one of ${allowed.join(", ")}, got "${raw}"` };
+  };
+}
+
+const settings: { [K in keyof Config]: Setting<K> } = {
+  port: {
+    key: "port",
+    env: "PORT",
+    default: "8080",
+    description: "TCP port for every protocol.",
+    parse: integer(0, 65535),
+  },
+  host: {
+    key: "host",
+    env: "HOST",
+    default: undefined,
+    description: "Address to listen on; unset listens on every interface.",
+    parse: optionalText,
+  },
+  dbPath: {
+    key: "dbPath",
+    env: "DB_PATH",
+    default: "./data/liveops.db",
+    description: "SQLite database file; its folder is created when missing.",
+    parse: text,
+  },
+  dbSynchronous: {
+    key: "dbSynchronous",
+    env: "DB_SYNCHRONOUS",
+    default: "FULL",
+    description: "SQLite `synchronous`: FULL survives power loss, NORMAL only a crash of the process.",
+    parse: oneOf("FULL", "NORMAL"),
+  },
+  initialAdminKeyFile: {
+    key: "initialAdminKeyFile",
+    env: "INITIAL_ADMIN_KEY_FILE",
+    default: "<folder of DB_PATH>/initial-admin-key",
+    description: "Where the first start writes the first admin key (mode 0600) when the database has no key.",
+    parse: (raw, partial) => ({
+      value: raw?.trim() ? raw.trim() : join(dirname(partial.dbPath ?? "."), "initial-admin-key"),
+    }),
+  },
+  tlsCertFile: {
+    key: "tlsCertFile",
+    env: "TLS_CERT_FILE",
+    default: undefined,
+    description: "PEM certificate chain; with TLS_KEY_FILE, the port also accepts TLS (ALPN h2 and http/1.1).",
+    parse: optionalText,
+  },
+  tlsKeyFile: {
+    key: "tlsKeyFile",
+    env: "TLS_KEY_FILE",
+    default: undefined,
+    description: "PEM private key of TLS_CERT_FILE.",
+    parse: (raw, partial) => {
+      const value = optionalText(raw);
+      if ("value" in value && (value.value === undefined) !== (partial.tlsCertFile === undefined)) {
+        return { error: "TLS_CERT_FILE and TLS_KEY_FILE must be set together" };
+      }
+      return value;
+    },
+  },
+  corsOrigins: {
+    key: "corsOrigins",
+    env: "CORS_ORIGINS",
+    default: "",
+    description: "Comma-separated browser origins allowed to call the API (e.g. https://ops.example.com).",
+    parse: (raw) => {
+      const origins = (raw ?? "")
+        .split(",")
+        .map((o) => o.trim())
+        .filter((o) => o !== "");
+      const bad = origins.find((o) => !/^https?:\/\/[^/\s]+$/.test(o));
+      return bad ? { error: `"${bad}" is not an origin like https://host[:port]` } : { value: origins };
+    },
+  },
+  logLevel: {
+    key: "logLevel",
+    env: "LOG_LEVEL",
+    default: "info",
+    description: "pino log level.",
+    parse: oneOf("fatal", "error", "warn", "info", "debug", "trace", "silent"),
+  },
+  maxMessageBytes: {
+    key: "maxMessageBytes",
+    env: "MAX_MESSAGE_BYTES",
+    default: "4194304",
+    description: "Largest request or response message, after decompression.",
+    parse: integer(1024, 64 * 1024 * 1024),
+  },
+  defaultDeadlineMs: {
+    key: "defaultDeadlineMs",
+    env: "DEFAULT_DEADLINE_MS",
+    default: "30000",
+    description: "Deadline of a unary call whose client sets none.",
+    parse: integer(1, 3_600_000),
+  },
+  maxDeadlineMs: {
+    key: "maxDeadlineMs",
+    env: "MAX_DEADLINE_MS",
+    default: "300000",
+    description: "Longest deadline a client may ask for; a longer one is refused with INVALID_ARGUMENT.",
+    parse: (raw, partial) => {
+      const parsed = integer(1, 86_400_000)(raw);
+      if ("value" in parsed && parsed.value < (partial.defaultDeadlineMs ?? 0)) {
+        return { error: "must not be below DEFAULT_DEADLINE_MS" };
+      }
+      return parsed;
+    },
+  },
+  maxConcurrentStreams: {
+    key: "maxConcurrentStreams",
+    env: "MAX_CONCURRENT_STREAMS",
+    default: "100",
+    description: "Concurrent HTTP/2 streams per connection.",
+    parse: integer(1, 10_000),
+  },
+  shutdownGraceMs: {
+    key: "shutdownGraceMs",
+    env: "SHUTDOWN_GRACE_MS",
+    default: "10000",
+    description: "On SIGTERM/SIGINT, how long in-flight calls may take before connections are closed.",
+    parse: integer(0, 600_000),
+  },
+};
+
+/** Every setting in the order they are parsed and documented. */
+export const configSettings = Object.values(settings) as Setting<keyof Config>[];
+
+/** Thrown by {@link loadConfig} with one line per bad value. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Reads and validates the configuration from environment variables. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const partial: Partial<Config> = {};
+  const problems: string[] = [];
+  for (const setting of configSettings) {
+    const raw = env[setting.env] ?? (setting.default?.startsWith("<") ? undefined : setting.default);
+    const parsed = setting.parse(raw, partial);
+    if ("error" in parsed) problems.push(`${setting.env} ${parsed.error}`);
+    else (partial as Record<string, unknown>)[setting.key] = parsed.value;
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return partial as Config;
+}

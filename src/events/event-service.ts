@@ -1,0 +1,63 @@
+import { create } from "@bufbuild/protobuf";
+import { EventStatus } from "../../gen/liveops/v1/event_pb.js";
+import {
+  type GetEventRequest,
+  type GetEventResponse,
+  GetEventResponseSchema,
+  type ListEventsRequest,
+  type ListEventsResponse,
+  ListEventsResponseSchema,
+} from "../../gen/liveops/v1/event_service_pb.js";
+import type { Clock } from "../clock.js";
+import { assertValid, invalidArgument, notFound } from "../errors.js";
+import { type PageTokens, pageSizeOf } from "../page-token.js";
+import { rowToEvent } from "./event-record.js";
+import type { EventCursor, EventStore } from "./event-store.js";
+import { checkEventId } from "./event-validation.js";
+
+/** What the event services need. */
+export interface EventDeps {
+  store: EventStore;
+  clock: Clock;
+  pageTokens: PageTokens;
+}
+
+function isCursor(value: unknown): value is EventCursor {
+  const c = value as EventCursor;
+  return typeof c === "object" && c !== null && Number.isSafeInteger(c.startTime) && typeof c.id === "string";
+}
+
+/** liveops.v1.EventService: reads events. The REST routes call the same methods. */
+export function createEventService({ store, clock, pageTokens }: EventDeps) {
+  return {
+    listEvents(req: ListEventsRequest): ListEventsResponse {
+      if (!(req.status in EventStatus)) {
+        throw invalidArgument([
+          { field: "status", description: `unknown status ${req.status}`, reason: "UNKNOWN_ENUM" },
+        ]);
+      }
+      const limit = pageSizeOf(req.pageSize);
+      const scope = `ListEvents/${req.status}`;
+      const after = pageTokens.decode(scope, req.pageToken);
+      if (after !== undefined && !isCursor(after)) throw new Error("a signed page token holds no cursor");
+      const now = clock.now();
+      // One extra row tells whether another page follows.
+      const rows = store.listEvents({ status: req.status, now, after, limit: limit + 1 });
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      const nextCursor: EventCursor | undefined =
+        rows.length > limit && last ? { startTime: last.startTime, id: last.id } : undefined;
+      return create(ListEventsResponseSchema, {
+        events: page.map((row) => rowToEvent(row, now)),
+        nextPageToken: nextCursor ? pageTokens.encode(scope, nextCursor) : "",
+      });
+    },
+
+    getEvent(req: GetEventRequest): GetEventResponse {
+      assertValid(checkEventId(req.id, "id"));
+      const row = store.findEventById(req.id.toLowerCase());
+      if (!row) throw notFound("event", req.id);
+      return create(GetEventResponseSchema, { event: rowToEvent(row, clock.now()) });
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import { pino } from "pino";
+import { createApp } from "./app.js";
+import { systemClock } from "./clock.js";
+import { ConfigError, loadConfig } from "./config.js";
+import { ensureInitialAdminKey } from "./keys/initial-admin-key.js";
+
+async function main() {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`liveops: ${err.message}\n`);
+    process.exit(2);
+  }
+  const logger = pino({ level: config.logLevel, base: { service: "liveops" } });
+  const app = createApp({ config, logger, clock: systemClock });
+  const firstKey = ensureInitialAdminKey(app.keys, systemClock, config.initialAdminKeyFile);
+  if (firstKey) {
+    logger.warn(
+      { key_id: firstKey, file: config.initialAdminKeyFile },
+      `no API key existed: created an admin key; read it with: cat ${config.initialAdminKeyFile}`,
+    );
+  }
+  const address = await app.listen(config.port, config.host);
+  logger.info(
+    { port: address.port, address: address.address, db: config.dbPath, tls: Boolean(config.tlsCertFile) },
+    "liveops listening",
+  );
+
+  const stop = (signal: string) => {
+    logger.info({ signal, grace_ms: config.shutdownGraceMs }, "shutting down");
+    app.close().then(
+      () => {
+        logger.info("stopped");
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`liveops: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

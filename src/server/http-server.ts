@@ -1,0 +1,134 @@
+import { once } from "node:events";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse, Http2Session } from "node:http2";
+import type { AddressInfo, Socket } from "node:net";
+import { createServer as createPolyglotServer } from "@httptoolkit/httpolyglot";
+
+/** A request listener for both HTTP/1.1 and HTTP/2 requests. */
+export type RequestHandler = (
+  req: IncomingMessage | Http2ServerRequest,
+  res: ServerResponse | Http2ServerResponse,
+) => void;
+
+/** Options of {@link createHttpServer}. */
+export interface HttpServerOptions {
+  handler: RequestHandler;
+  /** PEM certificate and key: when given, TLS connections (ALPN h2 and http/1.1) are accepted as well. */
+  tls?: { cert: Buffer; key: Buffer } | undefined;
+  maxConcurrentStreams: number;
+  /** Largest HTTP header block, for both HTTP versions. */
+  maxHeaderBytes?: number;
+  /** A connection that sends no byte within this time is closed before any protocol is chosen. */
+  sniffTimeoutMs?: number;
+}
+
+/** One port serving plaintext HTTP/1.1, h2c (prior knowledge) and, when configured, TLS with ALPN. */
+export interface HttpServer {
+  listen(port: number, host?: string): Promise<AddressInfo>;
+  /** Connections with a request in flight. */
+  inFlight(): number;
+  /**
+   * Stops accepting connections, sends GOAWAY to HTTP/2 sessions and closes idle HTTP/1.1 connections; resolves
+   * when every in-flight request has finished or `graceMs` has passed, whichever comes first.
+   */
+  drain(graceMs: number): Promise<void>;
+  /** Destroys every remaining connection. */
+  destroy(): void;
+}
+
+/** Creates the one-port server (not yet listening). */
+export function createHttpServer(options: HttpServerOptions): HttpServer {
+  const sockets = new Set<Socket>();
+  const sessions = new Set<Http2Session>();
+  /** HTTP/1.1 sockets that carried a request, and how many requests each has in flight. */
+  const http1Sockets = new Set<Socket>();
+  const busy = new Map<Socket, number>();
+  let inFlight = 0;
+  let draining = false;
+  let drained: (() => void) | undefined;
+  const maxHeaderBytes = options.maxHeaderBytes ?? 16 * 1024;
+
+  const handler: RequestHandler = (req, res) => {
+    inFlight++;
+    const socket = req.httpVersionMajor === 1 ? (req.socket as Socket) : undefined;
+    if (socket) {
+      if (!http1Sockets.has(socket)) {
+        http1Sockets.add(socket);
+        socket.once("close", () => http1Sockets.delete(socket));
+      }
+      busy.set(socket, (busy.get(socket) ?? 0) + 1);
+    }
+    if (draining && socket) res.setHeader("connection", "close");
+    res.once("close", () => {
+      inFlight--;
+      if (socket) {
+        const left = (busy.get(socket) ?? 1) - 1;
+        if (left > 0) busy.set(socket, left);
+        else {
+          busy.delete(socket);
+          if (draining) socket.destroySoon();
+        }
+      }
+      if (draining && inFlight === 0) drained?.();
+    });
+    options.handler(req, res);
+  };
+
+  const server = createPolyglotServer(
+    {
+      http: { maxHeaderSize: maxHeaderBytes, requestTimeout: 60_000, headersTimeout: 30_000, keepAliveTimeout: 5_000 },
+      http2: {
+        maxSessionMemory: 64,
+        settings: { maxConcurrentStreams: options.maxConcurrentStreams, maxHeaderListSize: maxHeaderBytes },
+      },
+      ...(options.tls ? { tls: { ...options.tls, ALPNProtocols: ["h2", "http/1.1"] } } : {}),
+    },
+    handler as Parameters<typeof createPolyglotServer>[1],
+  );
+
+  const sniffTimeoutMs = options.sniffTimeoutMs ?? 10_000;
+  // httpolyglot forwards "connection" listeners to its HTTP, HTTP/2 and TLS servers too: the set ignores repeats.
+  server.on("connection", (socket: Socket) => {
+    if (sockets.has(socket)) return;
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    setTimeout(() => {
+      if (socket.bytesRead === 0) socket.destroy();
+    }, sniffTimeoutMs).unref();
+  });
+  server.on("session", (session: Http2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+    if (draining) session.close();
+  });
+
+  return {
+    async listen(port, host) {
+      server.listen(port, host);
+      await once(server, "listening");
+      return server.address() as AddressInfo;
+    },
+    inFlight: () => inFlight,
+    async drain(graceMs) {
+      draining = true;
+      server.close();
+      for (const session of sessions) session.close();
+      // Idle keep-alive connections close now; busy ones after their response. HTTP/2 ones close with their session.
+      for (const socket of http1Sockets) if (!busy.has(socket)) socket.destroySoon();
+      for (const socket of sockets) if (socket.bytesRead === 0) socket.destroy();
+      if (inFlight === 0) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    },
+    destroy() {
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}

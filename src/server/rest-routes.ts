@@ -1,0 +1,111 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { create, type DescMessage, type MessageShape, toJsonString } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { codeToHttpStatus, codeToString, errorToJson } from "@connectrpc/connect/protocol-connect";
+import type { Logger } from "pino";
+import { EventStatus } from "../../gen/liveops/v1/event_pb.js";
+import {
+  EventService,
+  GetEventRequestSchema,
+  GetEventResponseSchema,
+  ListEventsRequestSchema,
+  ListEventsResponseSchema,
+} from "../../gen/liveops/v1/event_service_pb.js";
+import type { AccessControl } from "../auth/access-control.js";
+import { methodPath } from "../auth/roles.js";
+import { publicError } from "../errors.js";
+import type { createEventService } from "../events/event-service.js";
+
+type Request = IncomingMessage | Http2ServerRequest;
+type Response = ServerResponse | Http2ServerResponse;
+
+/** JSON options shared by the REST routes and the Connect adapter. */
+export const jsonWriteOptions = { alwaysEmitImplicit: true } as const;
+
+function sendJson(res: Response, status: number, body: string) {
+  res.statusCode = status;
+  res.setHeader("content-type", "application/json");
+  res.setHeader("cache-control", "no-store");
+  res.end(body);
+}
+
+function sendMessage<Desc extends DescMessage>(res: Response, schema: Desc, message: MessageShape<Desc>) {
+  sendJson(res, 200, toJsonString(schema, message, jsonWriteOptions));
+}
+
+/** Sends an error as the Connect protocol's JSON error body with its HTTP status. */
+export function sendError(res: Response, err: ConnectError, status = codeToHttpStatus(err.code)) {
+  sendJson(res, status, JSON.stringify(errorToJson(err, jsonWriteOptions)));
+}
+
+function integerParam(url: URL, name: string): number {
+  const raw = url.searchParams.get(name);
+  if (raw === null) return 0;
+  const value = Number(raw);
+  if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || Math.abs(value) > 2 ** 31) {
+    throw new ConnectError(`query parameter ${name} must be a whole number`, Code.InvalidArgument);
+  }
+  return value;
+}
+
+/**
+ * The REST routes of the original contract: `GET /events` (the active events, as ListEventsResponse JSON) and
+ * `GET /events/{id}` (GetEventResponse JSON). They call the same service methods as the RPCs, under the same
+ * permission table. Returns false for any other path.
+ */
+export function createRestRoutes(deps: {
+  eventService: ReturnType<typeof createEventService>;
+  access: AccessControl;
+  logger: Logger;
+}) {
+  const listPath = methodPath(EventService.method.listEvents);
+  const getPath = methodPath(EventService.method.getEvent);
+
+  return function handleRest(req: Request, res: Response): boolean {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const match = /^\/events(?:\/([^/]+))?\/?$/.exec(url.pathname);
+    if (!match) return false;
+    const started = performance.now();
+    const id = match[1] === undefined ? undefined : decodeURIComponent(match[1]);
+    const method = id === undefined ? listPath : getPath;
+    let code = "ok";
+    let keyId: string | undefined;
+    try {
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        res.setHeader("allow", "GET, HEAD");
+        throw new ConnectError(`${req.method} is not allowed on ${url.pathname}`, Code.Unimplemented);
+      }
+      keyId = deps.access.check(req.headers.authorization, method).keyId;
+      if (id === undefined) {
+        const request = create(ListEventsRequestSchema, {
+          status: EventStatus.ACTIVE,
+          pageSize: integerParam(url, "page_size"),
+          pageToken: url.searchParams.get("page_token") ?? "",
+        });
+        sendMessage(res, ListEventsResponseSchema, deps.eventService.listEvents(request));
+      } else {
+        sendMessage(res, GetEventResponseSchema, deps.eventService.getEvent(create(GetEventRequestSchema, { id })));
+      }
+    } catch (err) {
+      const shown = publicError(err);
+      if (shown !== err) deps.logger.error({ err, method }, "unexpected error in a REST call");
+      code = codeToString(shown.code);
+      sendError(res, shown, shown.code === Code.Unimplemented ? 405 : undefined);
+    } finally {
+      deps.logger.info(
+        {
+          method,
+          protocol: "rest",
+          http_method: req.method,
+          path: url.pathname,
+          code,
+          key_id: keyId,
+          duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+        },
+        "call",
+      );
+    }
+    return true;
+  };
+}

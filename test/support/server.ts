@@ -1,0 +1,69 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { pino } from "pino";
+import { type App, createApp } from "../../src/app.js";
+import type { Role } from "../../src/auth/roles.js";
+import { loadConfig } from "../../src/config.js";
+import { createTestClock, type TestClock } from "./test-clock.js";
+
+/** A real server on an ephemeral port with a new database in a temporary folder. */
+export interface TestServer {
+  app: App;
+  clock: TestClock;
+  baseUrl: string;
+  port: number;
+  dir: string;
+  dbPath: string;
+  /** One key per role. */
+  keys: Record<Role, string>;
+  /** Every log line the server wrote, parsed. */
+  logs: Record<string, unknown>[];
+  /** The raw log output. */
+  rawLogs(): string;
+  close(): Promise<void>;
+}
+
+/** Starts the real server in this process, listening on 127.0.0.1 port 0. */
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: { dir?: string; clock?: TestClock } = {},
+): Promise<TestServer> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), "liveops-test-"));
+  const dbPath = join(dir, "liveops.db");
+  const config = loadConfig({ PORT: "0", DB_PATH: dbPath, LOG_LEVEL: "info", ...env });
+  const clock = options.clock ?? createTestClock();
+  const chunks: string[] = [];
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      const text = chunk.toString();
+      chunks.push(text);
+      for (const line of text.split("\n")) if (line.trim()) logs.push(JSON.parse(line));
+      done();
+    },
+  });
+  const logger = pino({ level: config.logLevel }, sink);
+  const app = createApp({ config, logger, clock });
+  const address = await app.listen(0, "127.0.0.1");
+  const keys = {} as Record<Role, string>;
+  for (const role of ["viewer", "operator", "admin"] as const) {
+    keys[role] = app.keys.createKey({ name: `test-${role}`, role, now: clock.now() }).key;
+  }
+  return {
+    app,
+    clock,
+    baseUrl: `http://127.0.0.1:${address.port}`,
+    port: address.port,
+    dir,
+    dbPath,
+    keys,
+    logs,
+    rawLogs: () => chunks.join(""),
+    async close() {
+      await app.close(1000);
+      if (!options.dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
