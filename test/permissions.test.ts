@@ -1,0 +1,108 @@
+import type { DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EventAdminService } from "../gen/liveops/v1/event_admin_service_pb.js";
+import { EventService } from "../gen/liveops/v1/event_service_pb.js";
+import { methodPath, methodRoles, roles } from "../src/auth/roles.js";
+import { bearer } from "./support/clients.js";
+import { startTestServer, type TestServer } from "./support/server.js";
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(() => server.close());
+
+const services: DescService[] = [EventService, EventAdminService];
+const allMethods = services.flatMap((s) => s.methods);
+
+// Callers: no key, a malformed header, a well-formed but unknown key, then one key per role.
+type Caller = "no key" | "malformed header" | "unknown key" | (typeof roles)[number];
+const callers: Caller[] = ["no key", "malformed header", "unknown key", ...roles];
+
+function headerOf(caller: Caller): string | undefined {
+  switch (caller) {
+    case "no key":
+      return undefined;
+    case "malformed header":
+      return "Basic dXNlcjpwYXNz";
+    case "unknown key":
+      return `Bearer lo_0123456789abcdef_${"A".repeat(43)}`;
+    default:
+      return `Bearer ${server.keys[caller]}`;
+  }
+}
+
+/** The code a caller gets before the handler runs: auth failures, or an auth pass that reaches validation. */
+function expectedCode(caller: Caller, path: string): Code | "passes auth" {
+  if (caller === "no key" || caller === "malformed header" || caller === "unknown key") return Code.Unauthenticated;
+  return methodRoles.get(path)?.includes(caller) ? "passes auth" : Code.PermissionDenied;
+}
+
+describe("the permission table", () => {
+  it("names every method the service serves", () => {
+    for (const method of allMethods) expect(methodRoles.has(methodPath(method))).toBe(true);
+    expect([...methodRoles.keys()].sort()).toEqual(allMethods.map(methodPath).sort());
+  });
+
+  const cases = allMethods.flatMap((method) => callers.map((caller) => [methodPath(method), caller, method] as const));
+  it.each(cases)("%s called with %s", async (path, caller, method) => {
+    const header = headerOf(caller);
+    const transport = createGrpcTransport({
+      baseUrl: server.baseUrl,
+      interceptors: [
+        (next) => async (req) => {
+          if (header) req.header.set("authorization", header);
+          return await next(req);
+        },
+      ],
+    });
+    const client = createClient(method.parent, transport) as unknown as Record<
+      string,
+      (input: object) => Promise<unknown>
+    >;
+    const call = client[method.localName];
+    if (!call) throw new Error(`no client method for ${path}`);
+    // An empty request: a caller that passes auth gets the method's own answer (INVALID_ARGUMENT for a missing id
+    // or event, or OK for ListEvents), never an auth code.
+    const outcome = await call.call(client, {}).then(
+      () => "ok" as const,
+      (err: unknown) => ConnectError.from(err).code,
+    );
+    const expected = expectedCode(caller, path);
+    if (expected === "passes auth") {
+      expect(outcome).toBe(method === EventService.method.listEvents ? "ok" : Code.InvalidArgument);
+    } else {
+      expect(outcome).toBe(expected);
+    }
+  });
+
+  it("applies to the REST routes as the methods they call", async () => {
+    const get = (path: string, caller: Caller) => {
+      const header = headerOf(caller);
+      return fetch(`${server.baseUrl}${path}`, { headers: header ? { authorization: header } : {} });
+    };
+    const id = "00000000-0000-4000-8000-000000000000";
+    for (const caller of callers) {
+      const list = await get("/events", caller);
+      const one = await get(`/events/${id}`, caller);
+      const unauthenticated = caller === "no key" || caller === "malformed header" || caller === "unknown key";
+      expect(list.status).toBe(unauthenticated ? 401 : 200);
+      expect(one.status).toBe(unauthenticated ? 401 : 404);
+    }
+  });
+
+  it("refuses expired and revoked keys with UNAUTHENTICATED", async () => {
+    const now = server.clock.now();
+    const expiring = server.app.keys.createKey({ name: "short", role: "admin", now, expireTime: now + 1000 });
+    const client = createClient(
+      EventService,
+      createGrpcTransport({ baseUrl: server.baseUrl, interceptors: [bearer(expiring.key)] }),
+    );
+    await expect(client.listEvents({})).resolves.toBeDefined();
+    server.clock.advance(1000);
+    const err = await client.listEvents({}).catch((e: unknown) => ConnectError.from(e));
+    expect(err).toMatchObject({ code: Code.Unauthenticated, rawMessage: "API key expired" });
+  });
+});
