@@ -41,8 +41,9 @@ export function createPageTokens(secret: Buffer): PageTokens {
         ]);
       const [body, mac, extra] = token.split(".");
       if (body === undefined || mac === undefined || extra !== undefined) throw bad();
-      const expected = sign(scope, body);
-      const given = Buffer.from(mac, "base64url");
+      // Compared as text, so that no other spelling of the same bytes passes.
+      const expected = Buffer.from(sign(scope, body).toString("base64url"));
+      const given = Buffer.from(mac);
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw bad();
       try {
         return JSON.parse(Buffer.from(body, "base64url").toString("utf8"));

@@ -90,8 +90,9 @@ describe("ListEvents pagination", () => {
     const [body, mac] = token.split(".");
     const cursor = JSON.parse(Buffer.from(body ?? "", "base64url").toString());
     const forged = `${Buffer.from(JSON.stringify({ ...cursor, startTime: 0 })).toString("base64url")}.${mac}`;
-    const flipped = token.slice(0, -1) + (token.endsWith("A") ? "B" : "A");
-    for (const bad of [forged, flipped, "garbage", "a.b.c"]) {
+    const flipped = `${token.slice(0, 3)}${token[3] === "A" ? "B" : "A"}${token.slice(4)}`;
+    const macFlipped = token.slice(0, -1) + (token.endsWith("A") ? "B" : "A");
+    for (const bad of [forged, flipped, macFlipped, "garbage", "a.b.c", `${token}.x`]) {
       expect(await codeOf(client.events.listEvents({ pageSize: 1, pageToken: bad }))).toBe(Code.InvalidArgument);
     }
     const otherFilter = client.events.listEvents({ pageSize: 1, pageToken: token, status: EventStatus.ENDED });
