@@ -49,6 +49,7 @@ export function createApp({ config, logger, clock }: AppDeps): App {
     store: createEventStore(database.db),
     clock,
     pageTokens: createPageTokens(databaseSecret(database.db, "page_token_key")),
+    pageBudgetBytes: config.maxMessageBytes - 64 * 1024,
   };
   const eventService = createEventService(eventDeps);
   const eventAdminService = createEventAdminService(eventDeps);

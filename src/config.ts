@@ -139,7 +139,7 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     env: "MAX_MESSAGE_BYTES",
     default: "4194304",
     description: "Largest request or response message, after decompression.",
-    parse: integer(1024, 64 * 1024 * 1024),
+    parse: integer(128 * 1024, 64 * 1024 * 1024),
   },
   defaultDeadlineMs: {
     key: "defaultDeadlineMs",

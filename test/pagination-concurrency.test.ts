@@ -1,8 +1,8 @@
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventStatus } from "../gen/liveops/v1/event_pb.js";
-import { connectClients, type EventClients, eventClients, transportsFor } from "./support/clients.js";
+import { codeOf, connectClients, type EventClients, eventClients, transportsFor } from "./support/clients.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 
 let server: TestServer;
@@ -14,6 +14,7 @@ beforeAll(async () => {
 afterAll(() => server.close());
 
 const MINUTE = 60_000;
+const HOUR_MS = 60 * MINUTE;
 
 async function createAt(startOffsetMinutes: number, title = `at ${startOffsetMinutes}`) {
   const start = server.clock.now() + startOffsetMinutes * MINUTE;
@@ -21,13 +22,6 @@ async function createAt(startOffsetMinutes: number, title = `at ${startOffsetMin
     event: { title, startTime: timestampFromMs(start), endTime: timestampFromMs(start + 30 * MINUTE) },
   });
   return res.event?.id ?? "";
-}
-
-async function codeOf(call: Promise<unknown>): Promise<Code | "ok"> {
-  return call.then(
-    () => "ok" as const,
-    (e: unknown) => ConnectError.from(e).code,
-  );
 }
 
 describe("ListEvents pagination", () => {
@@ -166,5 +160,44 @@ describe("concurrency", () => {
     await client.admin.createEvent({ event, requestId });
     const again = client.admin.createEvent({ event: { ...event, title: "second" }, requestId });
     expect(await codeOf(again)).toBe(Code.AlreadyExists);
+  });
+});
+
+describe("pages of large events", () => {
+  it("end early to stay under the message limit, and the walk still returns every event", async () => {
+    const small = await startTestServer({ MAX_MESSAGE_BYTES: String(256 * 1024) });
+    try {
+      const { admin, events } = connectClients(small.baseUrl, small.keys.operator);
+      const now = small.clock.now();
+      const created = new Set<string>();
+      for (let i = 0; i < 12; i++) {
+        const res = await admin.createEvent({
+          event: {
+            title: `big ${i}`,
+            startTime: timestampFromMs(now + i),
+            endTime: timestampFromMs(now + HOUR_MS),
+            metadata: { blob: "é".repeat(7000) },
+          },
+        });
+        created.add(res.event?.id ?? "");
+      }
+      const seen: string[] = [];
+      let pageToken = "";
+      let pages = 0;
+      do {
+        const page = await events.listEvents({ pageSize: 500, pageToken });
+        seen.push(...page.events.map((e) => e.id));
+        pageToken = page.nextPageToken;
+        pages++;
+      } while (pageToken);
+      expect(pages).toBeGreaterThan(1);
+      expect(seen.sort()).toEqual([...created].sort());
+      const rest = await fetch(`${small.baseUrl}/events`, {
+        headers: { authorization: `Bearer ${small.keys.viewer}` },
+      });
+      expect(rest.status).toBe(200);
+    } finally {
+      await small.close();
+    }
   });
 });

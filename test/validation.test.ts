@@ -4,7 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BadRequestSchema } from "../gen/google/rpc/error_details_pb.js";
 import type { Event, EventSchema, EventStatus } from "../gen/liveops/v1/event_pb.js";
-import { connectClients, type EventClients } from "./support/clients.js";
+import { codeOf, connectClients, type EventClients } from "./support/clients.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 
 let server: TestServer;
@@ -38,13 +38,6 @@ async function violatedFields(call: Promise<unknown>): Promise<string[]> {
   );
   expect(err?.code, err?.message ?? "the call succeeded").toBe(Code.InvalidArgument);
   return (err?.findDetails(BadRequestSchema) ?? []).flatMap((d) => d.fieldViolations.map((v) => v.field));
-}
-
-async function codeOf(call: Promise<unknown>): Promise<Code | "ok"> {
-  return call.then(
-    () => "ok" as const,
-    (e: unknown) => ConnectError.from(e).code,
-  );
 }
 
 describe("CreateEvent validation", () => {

@@ -11,7 +11,7 @@ import {
 import type { Clock } from "../clock.js";
 import { assertValid, invalidArgument, notFound } from "../errors.js";
 import { type PageTokens, pageSizeOf } from "../page-token.js";
-import { rowToEvent } from "./event-record.js";
+import { type EventRow, rowToEvent } from "./event-record.js";
 import type { EventCursor, EventStore } from "./event-store.js";
 import { checkEventId } from "./event-validation.js";
 
@@ -20,6 +20,17 @@ export interface EventDeps {
   store: EventStore;
   clock: Clock;
   pageTokens: PageTokens;
+  /** A page ends early rather than grow past this many bytes, so that it stays under the message limit. */
+  pageBudgetBytes: number;
+}
+
+/**
+ * An upper bound of the encoded size of an event, in JSON or binary: stored text at most doubles when escaped,
+ * plus the fixed fields.
+ */
+function encodedSizeBound(row: EventRow): number {
+  const text = row.title.length + row.description.length + row.rewards.length + (row.metadata?.length ?? 0);
+  return 2 * 3 * text + 512;
 }
 
 function isCursor(value: unknown): value is EventCursor {
@@ -28,7 +39,7 @@ function isCursor(value: unknown): value is EventCursor {
 }
 
 /** liveops.v1.EventService: reads events. The REST routes call the same methods. */
-export function createEventService({ store, clock, pageTokens }: EventDeps) {
+export function createEventService({ store, clock, pageTokens, pageBudgetBytes }: EventDeps) {
   return {
     listEvents(req: ListEventsRequest): ListEventsResponse {
       if (!(req.status in EventStatus)) {
@@ -43,10 +54,16 @@ export function createEventService({ store, clock, pageTokens }: EventDeps) {
       const now = clock.now();
       // One extra row tells whether another page follows.
       const rows = store.listEvents({ status: req.status, now, after, limit: limit + 1 });
-      const page = rows.slice(0, limit);
+      const page: EventRow[] = [];
+      let bytes = 0;
+      for (const row of rows.slice(0, limit)) {
+        bytes += encodedSizeBound(row);
+        if (page.length > 0 && bytes > pageBudgetBytes) break;
+        page.push(row);
+      }
       const last = page.at(-1);
       const nextCursor: EventCursor | undefined =
-        rows.length > limit && last ? { startTime: last.startTime, id: last.id } : undefined;
+        rows.length > page.length && last ? { startTime: last.startTime, id: last.id } : undefined;
       return create(ListEventsResponseSchema, {
         events: page.map((row) => rowToEvent(row, now)),
         nextPageToken: nextCursor ? pageTokens.encode(scope, nextCursor) : "",

@@ -16,6 +16,7 @@ import type { AccessControl } from "../auth/access-control.js";
 import { methodPath } from "../auth/roles.js";
 import { publicError } from "../errors.js";
 import type { createEventService } from "../events/event-service.js";
+import { PAGE_SIZE_MAX } from "../page-token.js";
 
 type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;
@@ -39,9 +40,9 @@ export function sendError(res: Response, err: ConnectError, status = codeToHttpS
   sendJson(res, status, JSON.stringify(errorToJson(err, jsonWriteOptions)));
 }
 
-function integerParam(url: URL, name: string): number {
+function integerParam(url: URL, name: string, absent: number): number {
   const raw = url.searchParams.get(name);
-  if (raw === null) return 0;
+  if (raw === null) return absent;
   const value = Number(raw);
   if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || Math.abs(value) > 2 ** 31) {
     throw new ConnectError(`query parameter ${name} must be a whole number`, Code.InvalidArgument);
@@ -80,7 +81,8 @@ export function createRestRoutes(deps: {
       if (id === undefined) {
         const request = create(ListEventsRequestSchema, {
           status: EventStatus.ACTIVE,
-          pageSize: integerParam(url, "page_size"),
+          // The original contract returns every active event: the largest page unless the caller asks for less.
+          pageSize: integerParam(url, "page_size", PAGE_SIZE_MAX),
           pageToken: url.searchParams.get("page_token") ?? "",
         });
         sendMessage(res, ListEventsResponseSchema, deps.eventService.listEvents(request));

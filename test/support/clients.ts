@@ -1,4 +1,11 @@
-import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import {
+  type Client,
+  type Code,
+  ConnectError,
+  createClient,
+  type Interceptor,
+  type Transport,
+} from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { EventAdminService } from "../../gen/liveops/v1/event_admin_service_pb.js";
 import { EventService } from "../../gen/liveops/v1/event_service_pb.js";
@@ -43,4 +50,12 @@ export function eventClients(transport: Transport): EventClients {
 /** Clients over Connect JSON on HTTP/1.1, the simplest path, for tests about behaviour rather than protocols. */
 export function connectClients(baseUrl: string, key?: string): EventClients {
   return eventClients(createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors: [bearer(key)] }));
+}
+
+/** The outcome of a call: "ok", or the code of the error it failed with. */
+export async function codeOf(call: Promise<unknown>): Promise<Code | "ok"> {
+  return call.then(
+    () => "ok" as const,
+    (e: unknown) => ConnectError.from(e).code,
+  );
 }
