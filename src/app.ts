@@ -1,25 +1,16 @@
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import type { ConnectRouter } from "@connectrpc/connect";
 import { cors as connectCors } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import cors from "cors";
 import type { Logger } from "pino";
-import { EventAdminService } from "../gen/liveops/v1/event_admin_service_pb.js";
-import { EventService } from "../gen/liveops/v1/event_service_pb.js";
-import { createAccessControl, createAuthInterceptor } from "./auth/access-control.js";
 import type { Clock } from "./clock.js";
 import type { Config } from "./config.js";
 import { type Database, openDatabase } from "./db/database.js";
-import { databaseSecret } from "./db/settings.js";
-import { createEventAdminService } from "./events/event-admin-service.js";
-import { createEventService } from "./events/event-service.js";
-import { createEventStore } from "./events/event-store.js";
-import { createKeyStore, type KeyStore } from "./keys/key-store.js";
-import { createPageTokens } from "./page-token.js";
-import { createCallLogInterceptor, createDefaultDeadlineInterceptor } from "./server/call-interceptors.js";
+import type { KeyStore } from "./keys/key-store.js";
+import { createRpcRouter, createServices } from "./rpc-router.js";
 import { createHttpServer, type RequestHandler } from "./server/http-server.js";
-import { createRestRoutes, jsonWriteOptions } from "./server/rest-routes.js";
+import { createRestRoutes } from "./server/rest-routes.js";
 
 /** A wired service: database, handlers and the one-port server, not yet listening. */
 export interface App {
@@ -43,35 +34,13 @@ export interface AppDeps {
 /** Builds the service from its configuration. */
 export function createApp({ config, logger, clock }: AppDeps): App {
   const database = openDatabase(config.dbPath, { synchronous: config.dbSynchronous });
-  const keys = createKeyStore(database.db);
-  const access = createAccessControl(keys, clock);
-  const eventDeps = {
-    store: createEventStore(database.db),
-    clock,
-    pageTokens: createPageTokens(databaseSecret(database.db, "page_token_key")),
-    pageBudgetBytes: config.maxMessageBytes - 64 * 1024,
-  };
-  const eventService = createEventService(eventDeps);
-  const eventAdminService = createEventAdminService(eventDeps);
+  const services = createServices(database.db, clock, config);
+  const { keys, access, eventService } = services;
   const shutdown = new AbortController();
   let draining = false;
 
-  const rpc = connectNodeAdapter({
-    routes(router: ConnectRouter) {
-      router.service(EventService, eventService);
-      router.service(EventAdminService, eventAdminService);
-    },
-    interceptors: [
-      createCallLogInterceptor(logger),
-      createDefaultDeadlineInterceptor(config.defaultDeadlineMs),
-      createAuthInterceptor(access),
-    ],
-    readMaxBytes: config.maxMessageBytes,
-    writeMaxBytes: config.maxMessageBytes,
-    maxTimeoutMs: config.maxDeadlineMs,
-    shutdownSignal: shutdown.signal,
-    jsonOptions: jsonWriteOptions,
-  });
+  const router = createRpcRouter(services, { logger, config });
+  const rpc = connectNodeAdapter({ routes: router.routes, ...router.options, shutdownSignal: shutdown.signal });
   const rest = createRestRoutes({ eventService, access, logger });
   const corsHandler = cors({
     origin: config.corsOrigins,

@@ -1,0 +1,45 @@
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, createClient, createRouterTransport } from "@connectrpc/connect";
+import { pino } from "pino";
+import { afterAll, describe, expect, it } from "vitest";
+import { EventAdminService } from "../gen/liveops/v1/event_admin_service_pb.js";
+import { EventService } from "../gen/liveops/v1/event_service_pb.js";
+import { loadConfig } from "../src/config.js";
+import { openDatabase } from "../src/db/database.js";
+import { createRpcRouter, createServices } from "../src/rpc-router.js";
+import { bearer, codeOf } from "./support/clients.js";
+import { createTestClock } from "./support/test-clock.js";
+
+// The router with its interceptors over an in-memory transport and an in-memory database: the fast loop for
+// service behaviour. The real sockets are covered by the other files.
+const database = openDatabase(":memory:");
+afterAll(() => database.close());
+const clock = createTestClock();
+const config = loadConfig({});
+const services = createServices(database.db, clock, config);
+const router = createRpcRouter(services, { logger: pino({ level: "silent" }), config });
+
+function clientsFor(role: "viewer" | "operator") {
+  const { key } = services.keys.createKey({ name: role, role, now: clock.now() });
+  const transport = createRouterTransport(router.routes, {
+    router: router.options,
+    transport: { interceptors: [bearer(key)] },
+  });
+  return { events: createClient(EventService, transport), admin: createClient(EventAdminService, transport) };
+}
+
+describe("the router in memory", () => {
+  it("creates and reads an event with an operator key", async () => {
+    const { events, admin } = clientsFor("operator");
+    const now = clock.now();
+    const created = await admin.createEvent({
+      event: { title: "in memory", startTime: timestampFromMs(now), endTime: timestampFromMs(now + 1000) },
+    });
+    expect((await events.getEvent({ id: created.event?.id ?? "" })).event?.title).toBe("in memory");
+  });
+
+  it("applies the permission table", async () => {
+    const { admin } = clientsFor("viewer");
+    expect(await codeOf(admin.deleteEvent({ id: crypto.randomUUID() }))).toBe(Code.PermissionDenied);
+  });
+});
