@@ -33,6 +33,10 @@ export interface AppDeps {
 
 /** Builds the service from its configuration. */
 export function createApp({ config, logger, clock }: AppDeps): App {
+  const tls =
+    config.tlsCertFile && config.tlsKeyFile
+      ? { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) }
+      : undefined;
   const database = openDatabase(config.dbPath, { synchronous: config.dbSynchronous });
   const services = createServices(database.db, clock, config);
   const { keys, access, eventService } = services;
@@ -45,7 +49,7 @@ export function createApp({ config, logger, clock }: AppDeps): App {
   const corsHandler = cors({
     origin: config.corsOrigins,
     methods: [...connectCors.allowedMethods],
-    allowedHeaders: [...connectCors.allowedHeaders, "authorization", "x-request-id"],
+    allowedHeaders: [...connectCors.allowedHeaders, "authorization"],
     exposedHeaders: [...connectCors.exposedHeaders],
     maxAge: 7200,
   });
@@ -67,10 +71,7 @@ export function createApp({ config, logger, clock }: AppDeps): App {
 
   const server = createHttpServer({
     handler,
-    tls:
-      config.tlsCertFile && config.tlsKeyFile
-        ? { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) }
-        : undefined,
+    tls,
     maxConcurrentStreams: config.maxConcurrentStreams,
   });
 

@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { chmodSync, writeFileSync } from "node:fs";
 import type { Clock } from "../clock.js";
 import type { KeyStore } from "./key-store.js";
 
@@ -8,8 +8,9 @@ import type { KeyStore } from "./key-store.js";
  * id when one was made.
  */
 export function ensureInitialAdminKey(keys: KeyStore, clock: Clock, file: string): string | undefined {
-  const made = keys.createFirstAdminKey(clock.now());
-  if (!made) return undefined;
-  writeFileSync(file, `${made.key}\n`, { mode: 0o600, flag: "w" });
-  return made.id;
+  // Written inside the key's transaction: a key nobody can read is never kept.
+  return keys.createFirstAdminKey(clock.now(), (key) => {
+    writeFileSync(file, `${key}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600); // the mode above applies only to a new file
+  });
 }

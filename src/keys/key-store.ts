@@ -40,9 +40,10 @@ export function createKeyStore(db: Db) {
 
     /**
      * Creates an admin key only when the database has no key at all, atomically, so that concurrent first starts
-     * make one key between them. Returns undefined when keys already exist.
+     * make one key between them. `deliver` receives the key inside the transaction: if it throws, no key is kept.
+     * Returns the new key's id, or undefined when keys already exist.
      */
-    createFirstAdminKey(now: number) {
+    createFirstAdminKey(now: number, deliver: (key: string) => void): string | undefined {
       return db.transaction(
         (tx) => {
           const existing = tx.select({ n: count() }).from(apiKeys).get()?.n ?? 0;
@@ -51,7 +52,8 @@ export function createKeyStore(db: Db) {
           tx.insert(apiKeys)
             .values({ id: made.id, name: "initial-admin", role: "admin", secretHash: made.secretHash, createTime: now })
             .run();
-          return { id: made.id, key: made.key };
+          deliver(made.key);
+          return made.id;
         },
         { behavior: "immediate" },
       );
