@@ -1,16 +1,26 @@
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { cors as connectCors } from "@connectrpc/connect";
+import { cors as connectCors, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import cors from "cors";
 import type { Logger } from "pino";
+import { clientAddressKey } from "./auth/access-control.js";
 import type { Clock } from "./clock.js";
 import type { Config } from "./config.js";
 import { type Database, openDatabase } from "./db/database.js";
 import type { KeyStore } from "./keys/key-store.js";
 import { createRpcRouter, createServices } from "./rpc-router.js";
 import { createHttpServer, type RequestHandler } from "./server/http-server.js";
+import { requestIdFrom, requestIdKey } from "./server/request-id.js";
 import { createRestRoutes } from "./server/rest-routes.js";
+
+/** Headers for what browsers see: no MIME sniffing, no framing, no referrer. */
+const securityHeaders: [string, string][] = [
+  ["x-content-type-options", "nosniff"],
+  ["x-frame-options", "DENY"],
+  ["content-security-policy", "frame-ancestors 'none'"],
+  ["referrer-policy", "no-referrer"],
+];
 
 /** A wired service: database, handlers and the one-port server, not yet listening. */
 export interface App {
@@ -44,17 +54,30 @@ export function createApp({ config, logger, clock }: AppDeps): App {
   let draining = false;
 
   const router = createRpcRouter(services, { logger, config });
-  const rpc = connectNodeAdapter({ routes: router.routes, ...router.options, shutdownSignal: shutdown.signal });
+  /** Per request: its id and the client's address, set before the adapter runs. */
+  const callContext = new WeakMap<object, { requestId: string; address: string }>();
+  const rpc = connectNodeAdapter({
+    routes: router.routes,
+    ...router.options,
+    shutdownSignal: shutdown.signal,
+    contextValues(req) {
+      const values = createContextValues();
+      const context = callContext.get(req);
+      if (context) values.set(requestIdKey, context.requestId).set(clientAddressKey, context.address);
+      return values;
+    },
+  });
   const rest = createRestRoutes({ eventService, access, logger });
   const corsHandler = cors({
     origin: config.corsOrigins,
     methods: [...connectCors.allowedMethods],
-    allowedHeaders: [...connectCors.allowedHeaders, "authorization"],
-    exposedHeaders: [...connectCors.exposedHeaders],
+    allowedHeaders: [...connectCors.allowedHeaders, "authorization", "x-request-id"],
+    exposedHeaders: [...connectCors.exposedHeaders, "x-request-id", "retry-after"],
     maxAge: 7200,
   });
 
   const handler: RequestHandler = (req, res) => {
+    for (const [name, value] of securityHeaders) res.setHeader(name, value);
     const path = req.url?.split("?")[0];
     if (req.method === "GET" && (path === "/health" || path === "/health/ready")) {
       const ready = path === "/health" || (!draining && database.isReady());
@@ -64,8 +87,14 @@ export function createApp({ config, logger, clock }: AppDeps): App {
       res.end(JSON.stringify({ status: ready ? "ok" : "unavailable" }));
       return;
     }
+    const context = {
+      requestId: requestIdFrom(req.headers["x-request-id"]),
+      address: req.socket.remoteAddress ?? "unknown",
+    };
+    res.setHeader("x-request-id", context.requestId);
+    callContext.set(req, context);
     corsHandler(req as Parameters<typeof corsHandler>[0], res as Parameters<typeof corsHandler>[1], () => {
-      if (!rest(req, res)) rpc(req, res);
+      if (!rest(req, res, context)) rpc(req, res);
     });
   };
 

@@ -1,4 +1,6 @@
 import { dirname, join } from "node:path";
+import type { RateSetting } from "./auth/rate-limits.js";
+import { type Role, roles } from "./auth/roles.js";
 
 /** The validated configuration of the service. */
 export interface Config {
@@ -16,6 +18,8 @@ export interface Config {
   maxDeadlineMs: number;
   maxConcurrentStreams: number;
   shutdownGraceMs: number;
+  rateLimits: Record<Role, RateSetting>;
+  authFailureLimit: RateSetting;
 }
 
 type Parsed<T> = { value: T } | { error: string };
@@ -53,6 +57,33 @@ function oneOf<T extends string>(...allowed: T[]) {
     const value = raw?.trim() as T;
     return allowed.includes(value) ? { value } : { error: `must be one of ${allowed.join(", ")}, got "${raw}"` };
   };
+}
+
+const RATE = /^(\d+)\/(\d+)$/;
+
+function rate(raw: string): Parsed<RateSetting> {
+  const match = RATE.exec(raw.trim());
+  const perSecond = Number(match?.[1]);
+  const burst = Number(match?.[2]);
+  if (!match || perSecond < 1 || perSecond > 100_000 || burst < perSecond || burst > 1_000_000) {
+    return { error: `"${raw}" is not <per second>/<burst> with 1 <= per second <= burst <= 1000000` };
+  }
+  return { value: { perSecond, burst } };
+}
+
+const DEFAULT_RATE_LIMITS = "viewer=1000/2000,game_server=1000/2000,operator=100/200,admin=50/100";
+
+function roleRates(raw: string | undefined): Parsed<Record<Role, RateSetting>> {
+  const result = {} as Record<Role, RateSetting>;
+  for (const entry of `${DEFAULT_RATE_LIMITS},${raw ?? ""}`.split(",")) {
+    if (entry.trim() === "") continue;
+    const [role, value = ""] = entry.split("=").map((p) => p.trim());
+    if (!roles.includes(role as Role)) return { error: `"${role}" is not a role (${roles.join(", ")})` };
+    const parsed = rate(value);
+    if ("error" in parsed) return { error: `${role}: ${parsed.error}` };
+    result[role as Role] = parsed.value;
+  }
+  return { value: result };
 }
 
 const settings: { [K in keyof Config]: Setting<K> } = {
@@ -174,6 +205,22 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     default: "10000",
     description: "On SIGTERM/SIGINT, how long in-flight calls may take before connections are closed.",
     parse: integer(0, 600_000),
+  },
+  rateLimits: {
+    key: "rateLimits",
+    env: "RATE_LIMITS",
+    default: DEFAULT_RATE_LIMITS,
+    description:
+      "Per-role default rate limit of each key, `role=<per second>/<burst>`, comma-separated; roles left out keep their default. A key's own limit (CreateApiKey, UpdateApiKey) overrides it.",
+    parse: roleRates,
+  },
+  authFailureLimit: {
+    key: "authFailureLimit",
+    env: "AUTH_FAILURE_LIMIT",
+    default: "10/20",
+    description:
+      "Failed authentications allowed per client address, `<per second>/<burst>`; past it the address gets RESOURCE_EXHAUSTED, even with a good key, until the window ends.",
+    parse: (raw) => rate(raw ?? ""),
   },
 };
 

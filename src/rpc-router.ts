@@ -1,8 +1,13 @@
 import type { ConnectRouter, ConnectRouterOptions } from "@connectrpc/connect";
 import type { Logger } from "pino";
+import { ApiKeyService } from "../gen/liveops/v1/api_key_service_pb.js";
+import { AuditService } from "../gen/liveops/v1/audit_service_pb.js";
 import { EventAdminService } from "../gen/liveops/v1/event_admin_service_pb.js";
 import { EventService } from "../gen/liveops/v1/event_service_pb.js";
+import { createAuditLog } from "./audit/audit-log.js";
+import { createAuditService } from "./audit/audit-service.js";
 import { type AccessControl, createAccessControl, createAuthInterceptor } from "./auth/access-control.js";
+import { createRateLimits } from "./auth/rate-limits.js";
 import type { Clock } from "./clock.js";
 import type { Config } from "./config.js";
 import type { Db } from "./db/database.js";
@@ -10,6 +15,7 @@ import { databaseSecret } from "./db/settings.js";
 import { createEventAdminService } from "./events/event-admin-service.js";
 import { createEventService } from "./events/event-service.js";
 import { createEventStore } from "./events/event-store.js";
+import { createApiKeyService } from "./keys/api-key-service.js";
 import { createKeyStore, type KeyStore } from "./keys/key-store.js";
 import { createPageTokens } from "./page-token.js";
 import { createCallLogInterceptor, createDefaultDeadlineInterceptor } from "./server/call-interceptors.js";
@@ -21,22 +27,32 @@ export interface Services {
   access: AccessControl;
   eventService: ReturnType<typeof createEventService>;
   eventAdminService: ReturnType<typeof createEventAdminService>;
+  apiKeyService: ReturnType<typeof createApiKeyService>;
+  auditService: ReturnType<typeof createAuditService>;
 }
 
 /** Builds every service over `db`. */
-export function createServices(db: Db, clock: Clock, config: Pick<Config, "maxMessageBytes">): Services {
+export function createServices(
+  db: Db,
+  clock: Clock,
+  config: Pick<Config, "maxMessageBytes" | "rateLimits" | "authFailureLimit">,
+): Services {
   const keys = createKeyStore(db);
+  const pageTokens = createPageTokens(databaseSecret(db, "page_token_key"));
   const eventDeps = {
     store: createEventStore(db),
     clock,
-    pageTokens: createPageTokens(databaseSecret(db, "page_token_key")),
+    pageTokens,
     pageBudgetBytes: config.maxMessageBytes - 64 * 1024,
   };
+  const limits = createRateLimits({ roleDefaults: config.rateLimits, authFailures: config.authFailureLimit });
   return {
     keys,
-    access: createAccessControl(keys, clock),
+    access: createAccessControl(keys, clock, limits),
     eventService: createEventService(eventDeps),
     eventAdminService: createEventAdminService(eventDeps),
+    apiKeyService: createApiKeyService({ keys, clock, pageTokens }),
+    auditService: createAuditService({ auditLog: createAuditLog(db), pageTokens }),
   };
 }
 
@@ -52,6 +68,8 @@ export function createRpcRouter(
     routes(router) {
       router.service(EventService, services.eventService);
       router.service(EventAdminService, services.eventAdminService);
+      router.service(ApiKeyService, services.apiKeyService);
+      router.service(AuditService, services.auditService);
     },
     options: {
       interceptors: [

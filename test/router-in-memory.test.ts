@@ -8,6 +8,7 @@ import { loadConfig } from "../src/config.js";
 import { openDatabase } from "../src/db/database.js";
 import { createRpcRouter, createServices } from "../src/rpc-router.js";
 import { bearer, codeOf } from "./support/clients.js";
+import { testActor } from "./support/server.js";
 import { createTestClock } from "./support/test-clock.js";
 
 // The router with its interceptors over an in-memory transport and an in-memory database: the fast loop for
@@ -20,7 +21,7 @@ const services = createServices(database.db, clock, config);
 const router = createRpcRouter(services, { logger: pino({ level: "silent" }), config });
 
 function clientsFor(role: "viewer" | "operator") {
-  const { key } = services.keys.createKey({ name: role, role, now: clock.now() });
+  const { key } = services.keys.createKey({ name: role, role }, clock.now(), testActor);
   const transport = createRouterTransport(router.routes, {
     router: router.options,
     transport: { interceptors: [bearer(key)] },

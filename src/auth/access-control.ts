@@ -1,7 +1,9 @@
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 import type { Clock } from "../clock.js";
+import { serviceError } from "../errors.js";
 import { parseApiKey, secretHashesEqual } from "../keys/api-key.js";
-import type { KeyStore } from "../keys/key-store.js";
+import type { ApiKeyRow, KeyStore } from "../keys/key-store.js";
+import type { RateLimits } from "./rate-limits.js";
 import { mayCall, methodPath, type Role } from "./roles.js";
 
 /** The caller of a request, once its key is verified. */
@@ -12,38 +14,89 @@ export interface Principal {
 
 /** The verified caller, for handlers and the logging interceptor; undefined before authentication. */
 export const principalKey = createContextKey<Principal | undefined>(undefined, { description: "the caller's API key" });
+/** The address the call came from, for limits on failed authentications. */
+export const clientAddressKey = createContextKey<string>("unknown", { description: "the client's address" });
 
 const BEARER = /^Bearer +(\S+) *$/i;
+/** last_used_time is written at most this often per key. */
+const LAST_USED_RESOLUTION_MS = 60_000;
 
-/** Checks API keys and the permission table for every protocol and the REST routes. */
+/** Checks API keys, the permission table and rate limits for every protocol and the REST routes. */
 export interface AccessControl {
   /**
-   * The principal of an `Authorization` header value allowed to call the method at `path`: UNAUTHENTICATED when
-   * the header is missing or malformed or the key is unknown, expired or revoked; PERMISSION_DENIED when the key's
-   * role may not call the method.
+   * The principal of an `Authorization` header value allowed to call the method at `path`:
+   * - UNAUTHENTICATED when the header is missing or malformed or the key is unknown, expired or revoked;
+   * - PERMISSION_DENIED when the key's role may not call the method;
+   * - RESOURCE_EXHAUSTED when the key is over its rate limit, or `address` over its failed authentications.
    */
-  check(authorization: string | null | undefined, path: string): Principal;
+  check(authorization: string | null | undefined, path: string, address: string): Promise<Principal>;
 }
 
-/** Access control backed by the key store. */
-export function createAccessControl(keys: KeyStore, clock: Clock): AccessControl {
-  const unauthenticated = (why: string) => new ConnectError(why, Code.Unauthenticated);
+function unauthenticated(reason: string, message: string) {
+  return serviceError(Code.Unauthenticated, reason, message);
+}
+
+/** The key row of a presented key whose current (or, during a rotation's grace, previous) secret matches. */
+function verify(keys: KeyStore, token: string, now: number): ApiKeyRow {
+  const presented = parseApiKey(token);
+  if (!presented) throw unauthenticated("API_KEY_MALFORMED", "the API key is not of the form lo_<id>_<secret>");
+  const row = keys.findKeyById(presented.id);
+  const matches =
+    row !== undefined &&
+    (secretHashesEqual(row.secretHash, presented.secretHash) ||
+      (row.previousSecretHash !== null &&
+        row.previousSecretExpireTime !== null &&
+        now < row.previousSecretExpireTime &&
+        secretHashesEqual(row.previousSecretHash, presented.secretHash)));
+  if (!row || !matches) throw unauthenticated("API_KEY_UNKNOWN", "unknown API key");
+  // A revocation is immediate whatever its time: the CLI or another host may run on a clock ahead of this one.
+  if (row.revokeTime !== null) throw unauthenticated("API_KEY_REVOKED", "API key revoked");
+  if (row.expireTime !== null && row.expireTime <= now) throw unauthenticated("API_KEY_EXPIRED", "API key expired");
+  return row;
+}
+
+/** Access control backed by the key store. Keys are read on every call, so a revocation applies at once. */
+export function createAccessControl(keys: KeyStore, clock: Clock, limits: RateLimits): AccessControl {
+  const lastWritten = new Map<string, number>();
+  const recordUse = (row: ApiKeyRow, now: number) => {
+    const last = lastWritten.get(row.id) ?? row.lastUsedTime ?? Number.NEGATIVE_INFINITY;
+    if (now - last < LAST_USED_RESOLUTION_MS) return;
+    lastWritten.set(row.id, now);
+    keys.touchKey(row.id, now);
+  };
+
   return {
-    check(authorization, path) {
-      if (!authorization) throw unauthenticated('missing "Authorization: Bearer <api key>" header');
-      const token = BEARER.exec(authorization)?.[1];
-      if (!token) throw unauthenticated('malformed Authorization header: expected "Bearer <api key>"');
-      const presented = parseApiKey(token);
-      const row = presented ? keys.findKeyById(presented.id) : undefined;
-      if (!presented || !row || !secretHashesEqual(row.secretHash, presented.secretHash)) {
-        throw unauthenticated("unknown API key");
-      }
+    async check(authorization, path, address) {
+      await limits.checkAddress(address);
       const now = clock.now();
-      if (row.revokeTime !== null && row.revokeTime <= now) throw unauthenticated("API key revoked");
-      if (row.expireTime !== null && row.expireTime <= now) throw unauthenticated("API key expired");
-      if (!mayCall(row.role, path)) {
-        throw new ConnectError(`the ${row.role} role may not call ${path}`, Code.PermissionDenied);
+      let row: ApiKeyRow;
+      try {
+        if (!authorization) {
+          throw unauthenticated("API_KEY_MISSING", 'missing "Authorization: Bearer <api key>" header');
+        }
+        const token = BEARER.exec(authorization)?.[1];
+        if (!token) {
+          throw unauthenticated(
+            "AUTHORIZATION_MALFORMED",
+            'malformed Authorization header: expected "Bearer <api key>"',
+          );
+        }
+        row = verify(keys, token, now);
+      } catch (err) {
+        if (err instanceof ConnectError && err.code === Code.Unauthenticated) await limits.recordFailure(address);
+        throw err;
       }
+      if (!mayCall(row.role, path)) {
+        throw serviceError(Code.PermissionDenied, "ROLE_NOT_ALLOWED", `the ${row.role} role may not call ${path}`, {
+          metadata: { role: row.role, method: path },
+        });
+      }
+      const override =
+        row.rateLimitPerSecond !== null && row.rateLimitBurst !== null
+          ? { perSecond: row.rateLimitPerSecond, burst: row.rateLimitBurst }
+          : undefined;
+      await limits.consumeKey(row.id, row.role, override);
+      recordUse(row, now);
       return { keyId: row.id, role: row.role };
     },
   };
@@ -52,7 +105,8 @@ export function createAccessControl(keys: KeyStore, clock: Clock): AccessControl
 /** The interceptor that applies {@link AccessControl} to every RPC and records the principal. */
 export function createAuthInterceptor(access: AccessControl): Interceptor {
   return (next) => async (req) => {
-    const principal = access.check(req.header.get("authorization"), methodPath(req.method));
+    const address = req.contextValues.get(clientAddressKey);
+    const principal = await access.check(req.header.get("authorization"), methodPath(req.method), address);
     req.contextValues.set(principalKey, principal);
     return await next(req);
   };

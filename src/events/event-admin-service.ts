@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import type { FieldMask } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, type HandlerContext } from "@connectrpc/connect";
 import {
   type CreateEventRequest,
   type CreateEventResponse,
@@ -14,6 +14,7 @@ import {
   UpdateEventResponseSchema,
 } from "../../gen/liveops/v1/event_admin_service_pb.js";
 import type { Event } from "../../gen/liveops/v1/event_pb.js";
+import { auditActorOf } from "../audit/audit-actor.js";
 import {
   assertValid,
   etagMismatch,
@@ -21,6 +22,7 @@ import {
   invalidArgument,
   notFound,
   requestIdReused,
+  serviceError,
 } from "../errors.js";
 import { type EventFields, fieldsFingerprint, rowToEvent } from "./event-record.js";
 import type { EventDeps } from "./event-service.js";
@@ -77,7 +79,7 @@ function throwUnlessOk(result: EventWriteResult, id: string) {
 /** liveops.v1.EventAdminService: creates, changes and deletes events. */
 export function createEventAdminService({ store, clock }: EventDeps) {
   return {
-    createEvent(req: CreateEventRequest): CreateEventResponse {
+    createEvent(req: CreateEventRequest, ctx: HandlerContext): CreateEventResponse {
       const violations: FieldViolation[] = [];
       if (req.requestId !== "" && !REQUEST_ID.test(req.requestId)) {
         violations.push({
@@ -96,15 +98,16 @@ export function createEventAdminService({ store, clock }: EventDeps) {
       const now = clock.now();
       const request =
         req.requestId === "" ? undefined : { requestId: req.requestId, fingerprint: fieldsFingerprint(fields) };
-      const result = store.insertEvent(randomUUID(), fields, now, request);
+      const result = store.insertEvent(randomUUID(), fields, now, auditActorOf(ctx), request);
       switch (result.kind) {
         case "request_id_reused":
           throw requestIdReused(req.requestId);
         case "replayed":
           if (!result.row) {
-            throw new ConnectError(
-              `request_id ${req.requestId} created event ${result.eventId}, which has since been deleted`,
+            throw serviceError(
               Code.FailedPrecondition,
+              "REQUEST_ID_TARGET_DELETED",
+              `request_id ${req.requestId} created event ${result.eventId}, which has since been deleted`,
             );
           }
           return create(CreateEventResponseSchema, { event: rowToEvent(result.row, now) });
@@ -113,7 +116,7 @@ export function createEventAdminService({ store, clock }: EventDeps) {
       }
     },
 
-    updateEvent(req: UpdateEventRequest): UpdateEventResponse {
+    updateEvent(req: UpdateEventRequest, ctx: HandlerContext): UpdateEventResponse {
       const event = req.event;
       if (!event) throw invalidArgument([{ field: "event", description: "is required", reason: "REQUIRED" }]);
       const violations = checkEventId(event.id, "event.id");
@@ -126,7 +129,7 @@ export function createEventAdminService({ store, clock }: EventDeps) {
       assertValid(violations);
       const id = event.id.toLowerCase();
       const now = clock.now();
-      const result = store.updateEvent(id, event.etag, now, (current) => {
+      const result = store.updateEvent(id, event.etag, now, auditActorOf(ctx), (current) => {
         const next = { ...current, ...read.values };
         assertValid(validateEventFields(next, "event"));
         return next;
@@ -134,10 +137,10 @@ export function createEventAdminService({ store, clock }: EventDeps) {
       return create(UpdateEventResponseSchema, { event: rowToEvent(throwUnlessOk(result, id), now) });
     },
 
-    deleteEvent(req: DeleteEventRequest): DeleteEventResponse {
+    deleteEvent(req: DeleteEventRequest, ctx: HandlerContext): DeleteEventResponse {
       assertValid(checkEventId(req.id, "id"));
       const id = req.id.toLowerCase();
-      throwUnlessOk(store.deleteEvent(id, req.etag), id);
+      throwUnlessOk(store.deleteEvent(id, req.etag, clock.now(), auditActorOf(ctx)), id);
       return create(DeleteEventResponseSchema);
     },
   };

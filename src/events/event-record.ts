@@ -57,6 +57,18 @@ export function rowToFields(row: EventRow): EventFields {
   };
 }
 
+/** The client-written fields as plain JSON, for the audit log. */
+export function fieldsToAuditJson(fields: EventFields): JsonObject {
+  return {
+    title: fields.title,
+    description: fields.description,
+    start_time: new Date(fields.startTime).toISOString(),
+    end_time: new Date(fields.endTime).toISOString(),
+    rewards: fields.rewards.map((r) => ({ id: r.id, name: r.name, quantity: r.quantity.toString() })),
+    metadata: fields.metadata ?? null,
+  };
+}
+
 /** The opaque etag of one version of an event. */
 export function eventEtag(id: string, version: number): string {
   return createHash("sha256").update(`${id}:${version}`).digest("base64url").slice(0, 16);

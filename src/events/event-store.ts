@@ -1,8 +1,16 @@
 import { and, asc, eq, gt, lte, or, type SQL } from "drizzle-orm";
 import { EventStatus } from "../../gen/liveops/v1/event_pb.js";
+import { type AuditActor, appendAuditEntry, diffFields } from "../audit/audit-log.js";
 import type { Db } from "../db/database.js";
 import { createRequests, events } from "../db/schema.js";
-import { type EventFields, type EventRow, eventEtag, fieldsToColumns, rowToFields } from "./event-record.js";
+import {
+  type EventFields,
+  type EventRow,
+  eventEtag,
+  fieldsToAuditJson,
+  fieldsToColumns,
+  rowToFields,
+} from "./event-record.js";
 
 /** A position in the (start time, id) order of events. */
 export interface EventCursor {
@@ -32,7 +40,10 @@ function statusCondition(status: EventStatus, now: number): SQL | undefined {
   }
 }
 
-/** Drizzle queries of events. Writes run in IMMEDIATE transactions so read-then-write never races. */
+/**
+ * Drizzle queries of events. Writes run in IMMEDIATE transactions so read-then-write never races, and append their
+ * audit entry in the same transaction.
+ */
 export function createEventStore(db: Db) {
   const byId = (id: string) => db.select().from(events).where(eq(events.id, id)).get();
 
@@ -62,6 +73,7 @@ export function createEventStore(db: Db) {
       id: string,
       fields: EventFields,
       now: number,
+      actor: AuditActor,
       request?: { requestId: string; fingerprint: string },
     ): EventInsertResult {
       return db.transaction(
@@ -86,6 +98,7 @@ export function createEventStore(db: Db) {
             .values({ id, ...fieldsToColumns(fields), version: 1, createTime: now, updateTime: now })
             .returning()
             .get();
+          appendAuditEntry(tx, actor, now, { type: "event", id }, diffFields(undefined, fieldsToAuditJson(fields)));
           return { kind: "created", row };
         },
         { behavior: "immediate" },
@@ -100,6 +113,7 @@ export function createEventStore(db: Db) {
       id: string,
       etag: string,
       now: number,
+      actor: AuditActor,
       change: (current: EventFields) => EventFields,
     ): EventWriteResult {
       return db.transaction(
@@ -107,7 +121,8 @@ export function createEventStore(db: Db) {
           const current = tx.select().from(events).where(eq(events.id, id)).get();
           if (!current) return { kind: "not_found" };
           if (etag !== "" && etag !== eventEtag(current.id, current.version)) return { kind: "etag_mismatch" };
-          const next = change(rowToFields(current));
+          const before = rowToFields(current);
+          const next = change(before);
           const row = tx
             .update(events)
             .set({ ...fieldsToColumns(next), version: current.version + 1, updateTime: now })
@@ -115,6 +130,8 @@ export function createEventStore(db: Db) {
             .returning()
             .get();
           if (!row) throw new Error(`event ${id} vanished inside its update transaction`);
+          const changes = diffFields(fieldsToAuditJson(before), fieldsToAuditJson(next));
+          appendAuditEntry(tx, actor, now, { type: "event", id }, changes);
           return { kind: "ok", row };
         },
         { behavior: "immediate" },
@@ -122,13 +139,20 @@ export function createEventStore(db: Db) {
     },
 
     /** Deletes an event when `etag` is empty or matches. */
-    deleteEvent(id: string, etag: string): EventWriteResult {
+    deleteEvent(id: string, etag: string, now: number, actor: AuditActor): EventWriteResult {
       return db.transaction(
         (tx) => {
           const current = tx.select().from(events).where(eq(events.id, id)).get();
           if (!current) return { kind: "not_found" };
           if (etag !== "" && etag !== eventEtag(current.id, current.version)) return { kind: "etag_mismatch" };
           tx.delete(events).where(eq(events.id, id)).run();
+          appendAuditEntry(
+            tx,
+            actor,
+            now,
+            { type: "event", id },
+            diffFields(fieldsToAuditJson(rowToFields(current)), undefined),
+          );
           return { kind: "ok", row: current };
         },
         { behavior: "immediate" },

@@ -18,12 +18,14 @@ function hashSecret(secret: string): string {
   return createHash("sha256").update(secret).digest("hex");
 }
 
-/** Makes a new random key. */
-export function generateApiKey(): NewApiKey {
-  const id = randomBytes(8).toString("hex");
+/** Makes a new random key; with `id`, a new secret for that key (a rotation). */
+export function generateApiKey(id = randomBytes(8).toString("hex")): NewApiKey {
   const secret = randomBytes(32).toString("base64url");
   return { id, key: `lo_${id}_${secret}`, secretHash: hashSecret(secret) };
 }
+
+/** The public id part of a key's format: 16 lowercase hex characters. */
+export const KEY_ID_FORMAT = /^[0-9a-f]{16}$/;
 
 /** The id and secret hash of a presented key, or undefined when it does not have the key format. */
 export function parseApiKey(key: string): { id: string; secretHash: string } | undefined {

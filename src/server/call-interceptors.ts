@@ -3,7 +3,8 @@ import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "pino";
 import { principalKey } from "../auth/access-control.js";
 import { methodPath } from "../auth/roles.js";
-import { publicError } from "../errors.js";
+import { publicError, serviceError } from "../errors.js";
+import { requestIdFrom, requestIdKey } from "./request-id.js";
 
 /** The wire protocol of a call, from its content type. */
 export function protocolOf(contentType: string | null): "grpc" | "grpc_web" | "connect" {
@@ -20,12 +21,16 @@ export function createCallLogInterceptor(logger: Logger): Interceptor {
   return (next) => async (req) => {
     const started = performance.now();
     const method = methodPath(req.method);
+    // Set by the HTTP layer; in-memory transports have none, so make one here.
+    if (!req.contextValues.get(requestIdKey)) {
+      req.contextValues.set(requestIdKey, requestIdFrom(req.header.get("x-request-id")));
+    }
     let code: Code | undefined;
     try {
       return await next(req);
     } catch (err) {
+      if (!(err instanceof ConnectError)) logger.error({ err, method }, "unexpected error in a call");
       const shown = publicError(err);
-      if (shown !== err) logger.error({ err, method }, "unexpected error in a call");
       code = shown.code;
       throw shown;
     } finally {
@@ -36,6 +41,7 @@ export function createCallLogInterceptor(logger: Logger): Interceptor {
         code: code === undefined ? "ok" : codeToString(code),
         duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
         key_id: req.contextValues.get(principalKey)?.keyId,
+        request_id: req.contextValues.get(requestIdKey),
       };
       if (code === undefined || code === Code.Canceled) logger.info(fields, "call");
       else logger.warn(fields, "call failed");
@@ -55,9 +61,10 @@ export function createDefaultDeadlineInterceptor(defaultDeadlineMs: number): Int
       return await next({ ...req, signal });
     } catch (err) {
       if (signal.aborted && !req.signal.aborted) {
-        throw new ConnectError(
-          `the call took longer than the default deadline of ${defaultDeadlineMs} ms`,
+        throw serviceError(
           Code.DeadlineExceeded,
+          "DEADLINE_EXCEEDED",
+          `the call took longer than the default deadline of ${defaultDeadlineMs} ms`,
         );
       }
       throw err;

@@ -20,6 +20,8 @@ export interface HttpServerOptions {
   maxHeaderBytes?: number;
   /** A connection that sends no byte within this time is closed before any protocol is chosen. */
   sniffTimeoutMs?: number;
+  /** An HTTP/2 session with no frame in this time gets GOAWAY. */
+  idleSessionMs?: number;
 }
 
 /** One port serving plaintext HTTP/1.1, h2c (prior knowledge) and, when configured, TLS with ALPN. */
@@ -80,6 +82,9 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       http2: {
         maxSessionMemory: 64,
         settings: { maxConcurrentStreams: options.maxConcurrentStreams, maxHeaderListSize: maxHeaderBytes },
+        // Rapid-reset floods (CVE-2023-44487): nghttp2 answers more resets than this with GOAWAY. These are
+        // nghttp2's own defaults, stated so they do not silently change; @types/node 20 does not list them.
+        ...{ streamResetBurst: 1000, streamResetRate: 33 },
       },
       ...(options.tls ? { tls: { ...options.tls, ALPNProtocols: ["h2", "http/1.1"] } } : {}),
     },
@@ -101,6 +106,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   });
   server.on("session", (session: Http2Session) => {
     sessions.add(session);
+    session.setTimeout(options.idleSessionMs ?? 300_000, () => session.close());
     session.once("close", () => sessions.delete(session));
     if (draining) session.close();
   });

@@ -14,7 +14,7 @@ import {
 } from "../../gen/liveops/v1/event_service_pb.js";
 import type { AccessControl } from "../auth/access-control.js";
 import { methodPath } from "../auth/roles.js";
-import { publicError } from "../errors.js";
+import { publicError, serviceError } from "../errors.js";
 import type { createEventService } from "../events/event-service.js";
 import { PAGE_SIZE_MAX } from "../page-token.js";
 
@@ -63,51 +63,70 @@ export function createRestRoutes(deps: {
   const listPath = methodPath(EventService.method.listEvents);
   const getPath = methodPath(EventService.method.getEvent);
 
-  return function handleRest(req: Request, res: Response): boolean {
+  async function serve(req: Request, res: Response, url: URL, id: string | undefined, call: RestCall) {
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.setHeader("allow", "GET, HEAD");
+      throw serviceError(Code.Unimplemented, "METHOD_NOT_ALLOWED", `${req.method} is not allowed on ${url.pathname}`);
+    }
+    const method = id === undefined ? listPath : getPath;
+    call.keyId = (await deps.access.check(req.headers.authorization, method, call.address)).keyId;
+    if (id === undefined) {
+      const request = create(ListEventsRequestSchema, {
+        status: EventStatus.ACTIVE,
+        // The original contract returns every active event: the largest page unless the caller asks for less.
+        pageSize: integerParam(url, "page_size", PAGE_SIZE_MAX),
+        pageToken: url.searchParams.get("page_token") ?? "",
+      });
+      sendMessage(res, ListEventsResponseSchema, deps.eventService.listEvents(request));
+    } else {
+      sendMessage(res, GetEventResponseSchema, deps.eventService.getEvent(create(GetEventRequestSchema, { id })));
+    }
+  }
+
+  /** Serves the request and returns true when its path is a REST route; returns false for any other path. */
+  return function handleRest(req: Request, res: Response, context: { requestId: string; address: string }): boolean {
     const url = new URL(req.url ?? "/", "http://localhost");
     const match = /^\/events(?:\/([^/]+))?\/?$/.exec(url.pathname);
     if (!match) return false;
     const started = performance.now();
-    const id = match[1] === undefined ? undefined : decodeURIComponent(match[1]);
-    const method = id === undefined ? listPath : getPath;
-    let code = "ok";
-    let keyId: string | undefined;
-    try {
-      if (req.method !== "GET" && req.method !== "HEAD") {
-        res.setHeader("allow", "GET, HEAD");
-        throw new ConnectError(`${req.method} is not allowed on ${url.pathname}`, Code.Unimplemented);
-      }
-      keyId = deps.access.check(req.headers.authorization, method).keyId;
-      if (id === undefined) {
-        const request = create(ListEventsRequestSchema, {
-          status: EventStatus.ACTIVE,
-          // The original contract returns every active event: the largest page unless the caller asks for less.
-          pageSize: integerParam(url, "page_size", PAGE_SIZE_MAX),
-          pageToken: url.searchParams.get("page_token") ?? "",
-        });
-        sendMessage(res, ListEventsResponseSchema, deps.eventService.listEvents(request));
-      } else {
-        sendMessage(res, GetEventResponseSchema, deps.eventService.getEvent(create(GetEventRequestSchema, { id })));
-      }
-    } catch (err) {
-      const shown = publicError(err);
-      if (shown !== err) deps.logger.error({ err, method }, "unexpected error in a REST call");
-      code = codeToString(shown.code);
-      sendError(res, shown, shown.code === Code.Unimplemented ? 405 : undefined);
-    } finally {
+    const call: RestCall = { address: context.address, keyId: undefined };
+    const segment = match[1];
+    const method = segment === undefined ? listPath : getPath;
+    const log = (code: Code | undefined) =>
       deps.logger.info(
         {
           method,
           protocol: "rest",
           http_method: req.method,
           path: url.pathname,
-          code,
-          key_id: keyId,
+          code: code === undefined ? "ok" : codeToString(code),
+          key_id: call.keyId,
+          request_id: context.requestId,
           duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
         },
         "call",
       );
+    const fail = (err: unknown) => {
+      if (!(err instanceof ConnectError)) deps.logger.error({ err, method }, "unexpected error in a REST call");
+      const shown = publicError(err);
+      shown.metadata.forEach((value, name) => res.setHeader(name, value));
+      sendError(res, shown, shown.code === Code.Unimplemented ? 405 : undefined);
+      log(shown.code);
+    };
+    try {
+      const id = segment === undefined ? undefined : decodeURIComponent(segment);
+      serve(req, res, url, id, call).then(() => log(undefined), fail);
+    } catch (err) {
+      fail(
+        err instanceof URIError ? serviceError(Code.InvalidArgument, "INVALID_ARGUMENT", "malformed event id") : err,
+      );
     }
     return true;
   };
+}
+
+/** What a REST call learns as it goes, for its log line. */
+interface RestCall {
+  address: string;
+  keyId: string | undefined;
 }

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
+import { generousLimits } from "./server.js";
 
 /** The real server in a child process (`node --import tsx src/main.ts`), for kill and restart tests. */
 export interface ChildServer {
@@ -16,7 +17,7 @@ export interface ChildServer {
 /** Starts the server with `env` on an ephemeral port and waits until it listens. */
 export async function spawnServer(env: Record<string, string>): Promise<ChildServer> {
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...env },
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...generousLimits, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const output: string[] = [];

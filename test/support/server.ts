@@ -4,9 +4,18 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { type App, createApp } from "../../src/app.js";
-import type { Role } from "../../src/auth/roles.js";
+import { type Role, roles } from "../../src/auth/roles.js";
 import { loadConfig } from "../../src/config.js";
 import { createTestClock, type TestClock } from "./test-clock.js";
+
+/** Limits high enough that only the tests about limits meet them. */
+export const generousLimits = {
+  RATE_LIMITS: roles.map((role) => `${role}=100000/1000000`).join(","),
+  AUTH_FAILURE_LIMIT: "100000/1000000",
+};
+
+/** The audit actor of keys that tests make directly in the store. */
+export const testActor = { actorKeyId: "test", method: "test setup", requestId: "" };
 
 /** A real server on an ephemeral port with a new database in a temporary folder. */
 export interface TestServer {
@@ -32,7 +41,7 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "liveops-test-"));
   const dbPath = join(dir, "liveops.db");
-  const config = loadConfig({ PORT: "0", DB_PATH: dbPath, LOG_LEVEL: "info", ...env });
+  const config = loadConfig({ PORT: "0", DB_PATH: dbPath, LOG_LEVEL: "info", ...generousLimits, ...env });
   const clock = options.clock ?? createTestClock();
   const chunks: string[] = [];
   const logs: Record<string, unknown>[] = [];
@@ -48,8 +57,8 @@ export async function startTestServer(
   const app = createApp({ config, logger, clock });
   const address = await app.listen(0, "127.0.0.1");
   const keys = {} as Record<Role, string>;
-  for (const role of ["viewer", "operator", "admin"] as const) {
-    keys[role] = app.keys.createKey({ name: `test-${role}`, role, now: clock.now() }).key;
+  for (const role of roles) {
+    keys[role] = app.keys.createKey({ name: `test-${role}`, role }, clock.now(), testActor).key;
   }
   return {
     app,

@@ -1,0 +1,164 @@
+import { create } from "@bufbuild/protobuf";
+import { type Duration, timestampMs } from "@bufbuild/protobuf/wkt";
+import { Code, type HandlerContext } from "@connectrpc/connect";
+import type { RateLimit } from "../../gen/liveops/v1/api_key_pb.js";
+import {
+  type CreateApiKeyRequest,
+  type CreateApiKeyResponse,
+  CreateApiKeyResponseSchema,
+  type GetApiKeyRequest,
+  type GetApiKeyResponse,
+  GetApiKeyResponseSchema,
+  type ListApiKeysRequest,
+  type ListApiKeysResponse,
+  ListApiKeysResponseSchema,
+  type RevokeApiKeyRequest,
+  type RevokeApiKeyResponse,
+  RevokeApiKeyResponseSchema,
+  type RotateApiKeyRequest,
+  type RotateApiKeyResponse,
+  RotateApiKeyResponseSchema,
+  type UpdateApiKeyRequest,
+  type UpdateApiKeyResponse,
+  UpdateApiKeyResponseSchema,
+} from "../../gen/liveops/v1/api_key_service_pb.js";
+import { auditActorOf } from "../audit/audit-actor.js";
+import type { Clock } from "../clock.js";
+import { assertValid, type FieldViolation, notFound, serviceError } from "../errors.js";
+import { type PageTokens, pageSizeOf } from "../page-token.js";
+import { KEY_ID_FORMAT } from "./api-key.js";
+import { roleFromProto, rowToApiKey } from "./api-key-record.js";
+import type { KeyCursor, KeyRateLimit, KeyStore, KeyWriteResult } from "./key-store.js";
+import { checkExpireTime, checkKeyName, checkRateLimit, ROTATION_GRACE_MAX_MS } from "./key-validation.js";
+
+function checkKeyId(id: string, field: string): FieldViolation[] {
+  if (id === "") return [{ field, description: "is required", reason: "REQUIRED" }];
+  if (!KEY_ID_FORMAT.test(id))
+    return [{ field, description: "must be 16 lowercase hex characters", reason: "INVALID_FORMAT" }];
+  return [];
+}
+
+function rateLimitOf(limit: RateLimit): KeyRateLimit {
+  return { perSecond: limit.requestsPerSecond, burst: limit.burst };
+}
+
+function durationMs(duration: Duration | undefined): number {
+  return duration ? Number(duration.seconds) * 1000 + Math.floor(duration.nanos / 1_000_000) : 0;
+}
+
+function isCursor(value: unknown): value is KeyCursor {
+  const c = value as KeyCursor;
+  return typeof c === "object" && c !== null && Number.isSafeInteger(c.createTime) && typeof c.id === "string";
+}
+
+/** liveops.v1.ApiKeyService: issues, lists, rotates and revokes API keys. */
+export function createApiKeyService(deps: { keys: KeyStore; clock: Clock; pageTokens: PageTokens }) {
+  const { keys, clock, pageTokens } = deps;
+
+  const written = (result: KeyWriteResult, id: string) => {
+    if (result.kind === "not_found") throw notFound("api_key", id);
+    if (result.kind === "revoked") {
+      throw serviceError(Code.FailedPrecondition, "API_KEY_REVOKED", `api key ${id} is revoked; create a new key`);
+    }
+    return result;
+  };
+
+  return {
+    createApiKey(req: CreateApiKeyRequest, ctx: HandlerContext): CreateApiKeyResponse {
+      const now = clock.now();
+      const role = roleFromProto(req.role);
+      const expireTime = req.expireTime ? timestampMs(req.expireTime) : undefined;
+      const violations = [
+        ...checkKeyName(req.name, "name"),
+        ...(role ? [] : [{ field: "role", description: "must be a role", reason: "REQUIRED" }]),
+        ...checkExpireTime(expireTime, now, "expire_time"),
+        ...(req.rateLimit ? checkRateLimit(rateLimitOf(req.rateLimit), "rate_limit") : []),
+      ];
+      assertValid(violations);
+      const { row, key } = keys.createKey(
+        {
+          name: req.name.trim(),
+          role: role ?? "viewer",
+          expireTime,
+          rateLimit: req.rateLimit ? rateLimitOf(req.rateLimit) : undefined,
+        },
+        now,
+        auditActorOf(ctx),
+      );
+      return create(CreateApiKeyResponseSchema, { apiKey: rowToApiKey(row, now), secret: key });
+    },
+
+    listApiKeys(req: ListApiKeysRequest): ListApiKeysResponse {
+      const limit = pageSizeOf(req.pageSize);
+      const after = pageTokens.decode("ListApiKeys", req.pageToken);
+      if (after !== undefined && !isCursor(after)) throw new Error("a signed page token holds no cursor");
+      const rows = keys.listKeys(after, limit + 1);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      const now = clock.now();
+      return create(ListApiKeysResponseSchema, {
+        apiKeys: page.map((row) => rowToApiKey(row, now)),
+        nextPageToken:
+          rows.length > limit && last
+            ? pageTokens.encode("ListApiKeys", { createTime: last.createTime, id: last.id })
+            : "",
+      });
+    },
+
+    getApiKey(req: GetApiKeyRequest): GetApiKeyResponse {
+      assertValid(checkKeyId(req.id, "id"));
+      const row = keys.findKeyById(req.id);
+      if (!row) throw notFound("api_key", req.id);
+      return create(GetApiKeyResponseSchema, { apiKey: rowToApiKey(row, clock.now()) });
+    },
+
+    updateApiKey(req: UpdateApiKeyRequest, ctx: HandlerContext): UpdateApiKeyResponse {
+      const apiKey = req.apiKey;
+      const id = apiKey?.id ?? "";
+      const violations = checkKeyId(id, "api_key.id");
+      const paths = req.updateMask?.paths ?? [];
+      if (paths.length === 0) {
+        violations.push({ field: "update_mask", description: "must name name or rate_limit", reason: "REQUIRED" });
+      }
+      for (const path of paths) {
+        if (path !== "name" && path !== "rate_limit") {
+          violations.push({
+            field: "update_mask",
+            description: `"${path}" cannot be updated`,
+            reason: "UNKNOWN_FIELD",
+          });
+        }
+      }
+      const name = paths.includes("name") ? (apiKey?.name ?? "") : undefined;
+      if (name !== undefined) violations.push(...checkKeyName(name, "api_key.name"));
+      const limit = apiKey?.rateLimit ? rateLimitOf(apiKey.rateLimit) : null;
+      if (paths.includes("rate_limit") && limit) violations.push(...checkRateLimit(limit, "api_key.rate_limit"));
+      assertValid(violations);
+      const now = clock.now();
+      const result = keys.updateKey(id, now, auditActorOf(ctx), {
+        ...(name !== undefined ? { name: name.trim() } : {}),
+        ...(paths.includes("rate_limit") ? { rateLimit: limit } : {}),
+      });
+      return create(UpdateApiKeyResponseSchema, { apiKey: rowToApiKey(written(result, id).row, now) });
+    },
+
+    revokeApiKey(req: RevokeApiKeyRequest, ctx: HandlerContext): RevokeApiKeyResponse {
+      assertValid(checkKeyId(req.id, "id"));
+      const now = clock.now();
+      const result = written(keys.revokeKey(req.id, now, auditActorOf(ctx)), req.id);
+      return create(RevokeApiKeyResponseSchema, { apiKey: rowToApiKey(result.row, now) });
+    },
+
+    rotateApiKey(req: RotateApiKeyRequest, ctx: HandlerContext): RotateApiKeyResponse {
+      const graceMs = durationMs(req.gracePeriod);
+      const violations = checkKeyId(req.id, "id");
+      if (graceMs < 0 || graceMs > ROTATION_GRACE_MAX_MS || (req.gracePeriod?.nanos ?? 0) < 0) {
+        violations.push({ field: "grace_period", description: "must be from 0 to 30 days", reason: "OUT_OF_RANGE" });
+      }
+      assertValid(violations);
+      const now = clock.now();
+      const result = written(keys.rotateKey(req.id, now, graceMs, auditActorOf(ctx)), req.id);
+      return create(RotateApiKeyResponseSchema, { apiKey: rowToApiKey(result.row, now), secret: result.key ?? "" });
+    },
+  };
+}
