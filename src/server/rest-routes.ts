@@ -109,7 +109,7 @@ export function createRestRoutes(deps: {
     const fail = (err: unknown) => {
       if (!(err instanceof ConnectError)) deps.logger.error({ err, method }, "unexpected error in a REST call");
       const shown = publicError(err);
-      shown.metadata.forEach((value, name) => res.setHeader(name, value));
+      for (const [name, value] of shown.metadata) res.setHeader(name, value);
       sendError(res, shown, shown.code === Code.Unimplemented ? 405 : undefined);
       log(shown.code);
     };
