@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { cors as connectCors, createContextValues } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import cors from "cors";
 import type { Logger } from "pino";
 import { clientAddressKey } from "./auth/access-control.js";
@@ -13,6 +12,7 @@ import { createRpcRouter, createServices } from "./rpc-router.js";
 import { createHttpServer, type RequestHandler } from "./server/http-server.js";
 import { requestIdFrom, requestIdKey } from "./server/request-id.js";
 import { createRestRoutes } from "./server/rest-routes.js";
+import { createRpcHandler } from "./server/rpc-handler.js";
 
 /** Headers for what browsers see: no MIME sniffing, no framing, no referrer. */
 const securityHeaders: [string, string][] = [
@@ -56,10 +56,11 @@ export function createApp({ config, logger, clock }: AppDeps): App {
   const router = createRpcRouter(services, { logger, config });
   /** Per request: its id and the client's address, set before the adapter runs. */
   const callContext = new WeakMap<object, { requestId: string; address: string }>();
-  const rpc = connectNodeAdapter({
+  const rpc = createRpcHandler({
     routes: router.routes,
-    ...router.options,
-    shutdownSignal: shutdown.signal,
+    router: { ...router.options, shutdownSignal: shutdown.signal },
+    maxMessageBytes: config.maxMessageBytes,
+    logger,
     contextValues(req) {
       const values = createContextValues();
       const context = callContext.get(req);
@@ -94,7 +95,9 @@ export function createApp({ config, logger, clock }: AppDeps): App {
     res.setHeader("x-request-id", context.requestId);
     callContext.set(req, context);
     corsHandler(req as Parameters<typeof corsHandler>[0], res as Parameters<typeof corsHandler>[1], () => {
-      if (!rest(req, res, context)) rpc(req, res);
+      if (rest(req, res, context) || rpc(req, res)) return;
+      res.statusCode = 404;
+      res.end();
     });
   };
 

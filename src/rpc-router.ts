@@ -19,6 +19,7 @@ import { createApiKeyService } from "./keys/api-key-service.js";
 import { createKeyStore, type KeyStore } from "./keys/key-store.js";
 import { createPageTokens } from "./page-token.js";
 import { createCallLogInterceptor, createDefaultDeadlineInterceptor } from "./server/call-interceptors.js";
+import { createMalformedMessageInterceptor } from "./server/malformed-messages.js";
 import { jsonWriteOptions } from "./server/rest-routes.js";
 
 /** The service implementations and what guards them, over one database. */
@@ -74,6 +75,7 @@ export function createRpcRouter(
     options: {
       interceptors: [
         createCallLogInterceptor(deps.logger),
+        createMalformedMessageInterceptor(),
         createDefaultDeadlineInterceptor(deps.config.defaultDeadlineMs),
         createAuthInterceptor(services.access),
       ],

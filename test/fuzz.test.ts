@@ -1,0 +1,156 @@
+import { connect } from "node:http2";
+import { Code } from "@connectrpc/connect";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { methodPath, methodRoles } from "../src/auth/roles.js";
+import { connectClients } from "./support/clients.js";
+import { startTestServer, type TestServer } from "./support/server.js";
+
+// Random bytes and random JSON to every method, over gRPC and Connect: never INTERNAL, never a crash or a hang,
+// and (for calls whose key may not change anything) never a change to stored data.
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+  const { admin } = connectClients(server.baseUrl, server.keys.operator);
+  const now = Date.now();
+  for (let i = 0; i < 3; i++) {
+    await admin.createEvent({
+      event: {
+        title: `seed ${i}`,
+        startTime: { seconds: BigInt(Math.floor(now / 1000)) },
+        endTime: { seconds: BigInt(Math.floor(now / 1000) + 60) },
+      },
+    });
+  }
+});
+afterAll(() => server.close());
+
+const paths = [...methodRoles.keys()];
+const readPaths = paths.filter((p) => /\/(List|Get)[A-Za-z]+$/.test(p));
+const writePaths = paths.filter((p) => !readPaths.includes(p));
+
+/** Everything stored but the keys' last-use times (which reads legitimately update), to compare. */
+function snapshot(): string {
+  const sqlite = server.app.database.sqlite;
+  const rows = ["events", "api_keys", "audit_entries", "create_requests"].map((table) =>
+    sqlite.prepare(`SELECT * FROM ${table} ORDER BY 1`).all(),
+  );
+  return JSON.stringify(rows, (name, value) => (name === "last_used_time" ? undefined : value));
+}
+
+const timeout = <T>(promise: Promise<T>, ms: number, what: string) =>
+  Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} hung`)), ms))]);
+
+/** The Connect error code of a unary POST, or "ok". */
+async function connectCall(path: string, key: string, contentType: string, body: Uint8Array | string): Promise<string> {
+  const res = await timeout(
+    fetch(`${server.baseUrl}${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": contentType },
+      body,
+    }),
+    5000,
+    path,
+  );
+  const text = await res.text();
+  if (res.status === 200) return "ok";
+  return (JSON.parse(text) as { code: string }).code;
+}
+
+let session: ReturnType<typeof connect> | undefined;
+/** The grpc-status of a gRPC call whose body is `body` as is (a valid envelope or not). */
+function grpcCall(path: string, key: string, body: Uint8Array): Promise<number> {
+  if (!session || session.closed || session.destroyed) {
+    session = connect(server.baseUrl);
+    session.on("error", () => {});
+  }
+  const stream = session.request({
+    ":method": "POST",
+    ":path": path,
+    "content-type": "application/grpc",
+    te: "trailers",
+    authorization: `Bearer ${key}`,
+  });
+  return timeout(
+    new Promise<number>((resolve, reject) => {
+      let status: string | undefined;
+      stream.on("response", (headers) => {
+        status ??= headers["grpc-status"] as string | undefined;
+      });
+      stream.on("trailers", (trailers) => {
+        status ??= trailers["grpc-status"] as string | undefined;
+      });
+      stream.on("data", () => {});
+      stream.on("end", () => resolve(Number(status)));
+      stream.on("error", reject);
+      stream.end(body);
+    }),
+    5000,
+    path,
+  );
+}
+
+function envelope(payload: Uint8Array): Uint8Array {
+  const framed = new Uint8Array(5 + payload.length);
+  new DataView(framed.buffer).setUint32(1, payload.length);
+  framed.set(payload, 5);
+  return framed;
+}
+
+const runs = { numRuns: 300 };
+
+describe("random input to every method", () => {
+  it("never changes stored data when the key may not change it, and never answers INTERNAL", async () => {
+    const before = snapshot();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...paths),
+        fc.uint8Array({ maxLength: 300 }),
+        fc.json({ maxDepth: 3 }),
+        async (path, bytes, json) => {
+          // Readers get admin keys (all of each method runs); writers a viewer key (refused after parsing).
+          const key = readPaths.includes(path) ? server.keys.admin : server.keys.viewer;
+          const outcomes = [
+            await connectCall(path, key, "application/json", json),
+            await connectCall(path, key, "application/proto", bytes),
+          ];
+          const statuses = [await grpcCall(path, key, envelope(bytes)), await grpcCall(path, key, bytes)];
+          expect(outcomes).not.toContain("internal");
+          expect(outcomes).not.toContain("unknown");
+          expect(statuses).not.toContain(Code.Internal);
+          expect(statuses).not.toContain(Code.Unknown);
+          expect(statuses.every((s) => Number.isInteger(s))).toBe(true);
+        },
+      ),
+      runs,
+    );
+    expect(snapshot()).toBe(before);
+  });
+
+  it("never answers INTERNAL from the handlers that change data", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...writePaths),
+        fc.uint8Array({ maxLength: 300 }),
+        fc.json({ maxDepth: 3 }),
+        async (path, bytes, json) => {
+          const outcomes = [
+            await connectCall(path, server.keys.admin, "application/json", json),
+            await connectCall(path, server.keys.admin, "application/proto", bytes),
+          ];
+          expect(outcomes).not.toContain("internal");
+          expect(await grpcCall(path, server.keys.admin, envelope(bytes))).not.toBe(Code.Internal);
+        },
+      ),
+      runs,
+    );
+  });
+
+  it("leaves the server answering", async () => {
+    session?.close();
+    const { events } = connectClients(server.baseUrl, server.keys.viewer);
+    expect((await events.listEvents({})).events.length).toBeGreaterThanOrEqual(3);
+    expect(methodPath).toBeTypeOf("function");
+  });
+});
