@@ -2,8 +2,9 @@ import { connect } from "node:http2";
 import { Code } from "@connectrpc/connect";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { methodPath, methodRoles } from "../src/auth/roles.js";
+import { methodRoles } from "../src/auth/roles.js";
 import { connectClients } from "./support/clients.js";
+import { grpcRequestHeaders } from "./support/http.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 
 // Random bytes and random JSON to every method, over gRPC and Connect: never INTERNAL, never a crash or a hang,
@@ -65,13 +66,7 @@ function grpcCall(path: string, key: string, body: Uint8Array): Promise<number> 
     session = connect(server.baseUrl);
     session.on("error", () => {});
   }
-  const stream = session.request({
-    ":method": "POST",
-    ":path": path,
-    "content-type": "application/grpc",
-    te: "trailers",
-    authorization: `Bearer ${key}`,
-  });
+  const stream = session.request(grpcRequestHeaders(path, key));
   return timeout(
     new Promise<number>((resolve, reject) => {
       let status: string | undefined;
@@ -151,6 +146,5 @@ describe("random input to every method", () => {
     session?.close();
     const { events } = connectClients(server.baseUrl, server.keys.viewer);
     expect((await events.listEvents({})).events.length).toBeGreaterThanOrEqual(3);
-    expect(methodPath).toBeTypeOf("function");
   });
 });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { EventService } from "../gen/liveops/v1/event_service_pb.js";
 import { bearer, connectClients } from "./support/clients.js";
+import { grpcRequestHeaders } from "./support/http.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 
 let server: TestServer;
@@ -58,13 +59,7 @@ describe("undecodable binary messages", () => {
     expect(body.details[0]?.debug.reason).toBe("MALFORMED_MESSAGE");
     const session = connect(server.baseUrl);
     try {
-      const stream = session.request({
-        ":method": "POST",
-        ":path": "/liveops.v1.EventService/ListEvents",
-        "content-type": "application/grpc",
-        te: "trailers",
-        ...viewerHeaders(),
-      });
+      const stream = session.request(grpcRequestHeaders("/liveops.v1.EventService/ListEvents", server.keys.viewer));
       const trailers = new Promise<Record<string, unknown>>((resolve) => stream.once("trailers", resolve));
       stream.on("data", () => {});
       stream.end(new Uint8Array([0, 0, 0, 0, 1, 0]));
@@ -133,13 +128,7 @@ describe("HTTP/2 rapid reset (CVE-2023-44487)", () => {
     for (let round = 0; round < 100 && !session.closed && !session.destroyed && !goaway; round++) {
       for (let i = 0; i < 100 && !session.closed && !session.destroyed; i++) {
         try {
-          const stream = session.request({
-            ":method": "POST",
-            ":path": "/liveops.v1.EventService/ListEvents",
-            "content-type": "application/grpc",
-            te: "trailers",
-            ...viewerHeaders(),
-          });
+          const stream = session.request(grpcRequestHeaders("/liveops.v1.EventService/ListEvents", server.keys.viewer));
           stream.on("error", () => {});
           stream.close(constants.NGHTTP2_CANCEL);
           opened++;

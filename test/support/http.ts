@@ -6,3 +6,14 @@ export type JsonBody = Record<string, any>;
 export async function jsonOf(res: Response): Promise<JsonBody> {
   return (await res.json()) as JsonBody;
 }
+
+/** The request headers of a raw gRPC call on an HTTP/2 session. */
+export function grpcRequestHeaders(path: string, key: string) {
+  return {
+    ":method": "POST",
+    ":path": path,
+    "content-type": "application/grpc",
+    te: "trailers",
+    authorization: `Bearer ${key}`,
+  };
+}
