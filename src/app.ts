@@ -1,35 +1,37 @@
+import { once } from "node:events";
 import { readFileSync } from "node:fs";
+import { createServer as createPlainServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { cors as connectCors, createContextValues } from "@connectrpc/connect";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Code, ConnectError, cors as connectCors, createContextValues } from "@connectrpc/connect";
 import cors from "cors";
 import type { Logger } from "pino";
+import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { clientAddressKey } from "./auth/access-control.js";
 import type { Clock } from "./clock.js";
 import type { Config } from "./config.js";
 import { type Database, openDatabase } from "./db/database.js";
 import type { KeyStore } from "./keys/key-store.js";
-import { createRpcRouter, createServices } from "./rpc-router.js";
+import { createMetrics, type Metrics } from "./metrics/metrics.js";
+import { createRpcRouter, createServices, type Services } from "./rpc-router.js";
+import { createCallObserver } from "./server/call-observer.js";
 import { createHttpServer, type RequestHandler } from "./server/http-server.js";
 import { requestIdFrom, requestIdKey } from "./server/request-id.js";
 import { createRestRoutes } from "./server/rest-routes.js";
 import { createRpcHandler } from "./server/rpc-handler.js";
 
-/** Headers for what browsers see: no MIME sniffing, no framing, no referrer. */
-const securityHeaders: [string, string][] = [
-  ["x-content-type-options", "nosniff"],
-  ["x-frame-options", "DENY"],
-  ["content-security-policy", "frame-ancestors 'none'"],
-  ["referrer-policy", "no-referrer"],
-];
-
 /** A wired service: database, handlers and the one-port server, not yet listening. */
 export interface App {
   readonly database: Database;
   readonly keys: KeyStore;
+  readonly health: Services["health"];
+  readonly metrics: Metrics;
+  /** Listens on `port` (and on the metrics port, when one is configured). */
   listen(port: number, host?: string): Promise<AddressInfo>;
   /**
-   * Graceful shutdown: readiness turns false, connections drain for up to `graceMs`, open calls are then
-   * aborted, and the database is checkpointed and closed.
+   * Graceful shutdown: health and readiness turn NOT_SERVING, the server keeps serving for the shutdown delay, open
+   * streams end with UNAVAILABLE, connections drain for up to `graceMs`, and the database is checkpointed and
+   * closed.
    */
   close(graceMs?: number): Promise<void>;
 }
@@ -41,6 +43,38 @@ export interface AppDeps {
   clock: Clock;
 }
 
+/** Headers for what browsers see: no MIME sniffing, no framing, no referrer. */
+const securityHeaders: [string, string][] = [
+  ["x-content-type-options", "nosniff"],
+  ["x-frame-options", "DENY"],
+  ["content-security-policy", "frame-ancestors 'none'"],
+  ["referrer-policy", "no-referrer"],
+];
+
+type AnyRequest = Parameters<RequestHandler>[0];
+type AnyResponse = Parameters<RequestHandler>[1];
+
+function sendJson(res: AnyResponse, status: number, body: unknown) {
+  res.statusCode = status;
+  res.setHeader("content-type", "application/json");
+  res.setHeader("cache-control", "no-store");
+  res.end(JSON.stringify(body));
+}
+
+function serveMetrics(metrics: Metrics, res: AnyResponse | ServerResponse) {
+  metrics.registry.metrics().then(
+    (text) => {
+      res.statusCode = 200;
+      res.setHeader("content-type", metrics.registry.contentType);
+      res.end(text);
+    },
+    () => {
+      res.statusCode = 500;
+      res.end();
+    },
+  );
+}
+
 /** Builds the service from its configuration. */
 export function createApp({ config, logger, clock }: AppDeps): App {
   const tls =
@@ -48,13 +82,16 @@ export function createApp({ config, logger, clock }: AppDeps): App {
       ? { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) }
       : undefined;
   const database = openDatabase(config.dbPath, { synchronous: config.dbSynchronous });
-  const services = createServices(database.db, clock, config);
-  const { keys, access, eventService } = services;
+  const metrics = createMetrics();
+  const observer = createCallObserver(logger, metrics);
+  /** Aborts open server streams (UNAVAILABLE); then `shutdown` aborts whatever is left. */
+  const streamsShutdown = new AbortController();
   const shutdown = new AbortController();
-  let draining = false;
+  const services = createServices(database, { clock, config, metrics, streamsShutdown: streamsShutdown.signal });
+  const { keys, access, eventService, health } = services;
 
-  const router = createRpcRouter(services, { logger, config });
-  /** Per request: its id and the client's address, set before the adapter runs. */
+  const router = createRpcRouter(services, { observer, metrics, config });
+  /** Per request: its id and the client's address, set before the Connect handler runs. */
   const callContext = new WeakMap<object, { requestId: string; address: string }>();
   const rpc = createRpcHandler({
     routes: router.routes,
@@ -68,7 +105,7 @@ export function createApp({ config, logger, clock }: AppDeps): App {
       return values;
     },
   });
-  const rest = createRestRoutes({ eventService, access, logger });
+  const rest = createRestRoutes({ eventService, access, observer });
   const corsHandler = cors({
     origin: config.corsOrigins,
     methods: [...connectCors.allowedMethods],
@@ -77,16 +114,18 @@ export function createApp({ config, logger, clock }: AppDeps): App {
     maxAge: 7200,
   });
 
-  const handler: RequestHandler = (req, res) => {
+  const handler: RequestHandler = (req: AnyRequest, res: AnyResponse) => {
     for (const [name, value] of securityHeaders) res.setHeader(name, value);
     const path = req.url?.split("?")[0];
-    if (req.method === "GET" && (path === "/health" || path === "/health/ready")) {
-      const ready = path === "/health" || (!draining && database.isReady());
-      res.statusCode = ready ? 200 : 503;
-      res.setHeader("content-type", "application/json");
-      res.setHeader("cache-control", "no-store");
-      res.end(JSON.stringify({ status: ready ? "ok" : "unavailable" }));
-      return;
+    if (req.method === "GET") {
+      if (path === "/health") return sendJson(res, 200, { status: "ok" });
+      if (path === "/health/ready") {
+        const ready = health.statusOf("") === ServingStatus.SERVING;
+        return sendJson(res, ready ? 200 : 503, { status: ready ? "ok" : "unavailable" });
+      }
+      if (path === "/metrics" && config.metricsEnabled && config.metricsPort === undefined) {
+        return serveMetrics(metrics, res);
+      }
     }
     const context = {
       requestId: requestIdFrom(req.headers["x-request-id"]),
@@ -94,30 +133,49 @@ export function createApp({ config, logger, clock }: AppDeps): App {
     };
     res.setHeader("x-request-id", context.requestId);
     callContext.set(req, context);
-    corsHandler(req as Parameters<typeof corsHandler>[0], res as Parameters<typeof corsHandler>[1], () => {
+    corsHandler(req as IncomingMessage, res as ServerResponse, () => {
       if (rest(req, res, context) || rpc(req, res)) return;
       res.statusCode = 404;
       res.end();
     });
   };
 
-  const server = createHttpServer({
-    handler,
-    tls,
-    maxConcurrentStreams: config.maxConcurrentStreams,
-  });
+  const server = createHttpServer({ handler, tls, maxConcurrentStreams: config.maxConcurrentStreams });
+  const metricsServer =
+    config.metricsEnabled && config.metricsPort !== undefined
+      ? createPlainServer((req, res) => {
+          if (req.method === "GET" && req.url?.split("?")[0] === "/metrics") serveMetrics(metrics, res);
+          else {
+            res.statusCode = 404;
+            res.end();
+          }
+        })
+      : undefined;
 
   let closing: Promise<void> | undefined;
   return {
     database,
     keys,
-    listen: (port, host) => server.listen(port, host),
+    health,
+    metrics,
+    async listen(port, host) {
+      const address = await server.listen(port, host);
+      if (metricsServer) {
+        metricsServer.listen(config.metricsPort, host);
+        await once(metricsServer, "listening");
+      }
+      return address;
+    },
     close(graceMs = config.shutdownGraceMs) {
       closing ??= (async () => {
-        draining = true;
+        health.drain();
+        if (config.shutdownDelayMs > 0) await sleep(config.shutdownDelayMs);
+        streamsShutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
         await server.drain(graceMs);
-        shutdown.abort();
+        shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
         server.destroy();
+        metricsServer?.close();
+        metricsServer?.closeAllConnections();
         database.close();
       })();
       return closing;

@@ -1,4 +1,5 @@
 import { dirname, join } from "node:path";
+import { parseArgs } from "node:util";
 import type { RateSetting } from "./auth/rate-limits.js";
 import { type Role, roles } from "./auth/roles.js";
 
@@ -20,6 +21,10 @@ export interface Config {
   shutdownGraceMs: number;
   rateLimits: Record<Role, RateSetting>;
   authFailureLimit: RateSetting;
+  reflectionEnabled: boolean;
+  metricsEnabled: boolean;
+  metricsPort: number | undefined;
+  shutdownDelayMs: number;
 }
 
 type Parsed<T> = { value: T } | { error: string };
@@ -42,6 +47,13 @@ function integer(min: number, max: number) {
     if (value < min || value > max) return { error: `must be from ${min} to ${max}, got ${value}` };
     return { value };
   };
+}
+
+function boolean(raw: string | undefined): Parsed<boolean> {
+  const value = raw?.trim().toLowerCase();
+  if (value === "true" || value === "1" || value === "on") return { value: true };
+  if (value === "false" || value === "0" || value === "off") return { value: false };
+  return { error: `must be true or false, got "${raw}"` };
 }
 
 function text(raw: string | undefined): Parsed<string> {
@@ -222,10 +234,85 @@ const settings: { [K in keyof Config]: Setting<K> } = {
       "Failed authentications allowed per client address, `<per second>/<burst>`; past it the address gets RESOURCE_EXHAUSTED, even with a good key, until the window ends.",
     parse: (raw) => rate(raw ?? ""),
   },
+  reflectionEnabled: {
+    key: "reflectionEnabled",
+    env: "REFLECTION_ENABLED",
+    default: "true",
+    description: "Serve gRPC server reflection (v1 and v1alpha, no key needed) so tools work without the .proto files.",
+    parse: boolean,
+  },
+  metricsEnabled: {
+    key: "metricsEnabled",
+    env: "METRICS_ENABLED",
+    default: "true",
+    description: "Serve Prometheus metrics at GET /metrics.",
+    parse: boolean,
+  },
+  metricsPort: {
+    key: "metricsPort",
+    env: "METRICS_PORT",
+    default: undefined,
+    description: "Serve /metrics on this port instead of the main one (for a scrape port kept off the internet).",
+    parse: (raw) => (raw === undefined || raw.trim() === "" ? { value: undefined } : integer(1, 65535)(raw)),
+  },
+  shutdownDelayMs: {
+    key: "shutdownDelayMs",
+    env: "SHUTDOWN_DELAY_MS",
+    default: "0",
+    description:
+      "On SIGTERM/SIGINT, how long the server keeps serving while readiness and health already say NOT_SERVING, so load balancers stop sending it calls.",
+    parse: integer(0, 600_000),
+  },
 };
 
 /** Every setting in the order they are parsed and documented. */
 export const configSettings = Object.values(settings) as Setting<keyof Config>[];
+
+/** The command-line flag of a setting: its variable in kebab case (`DB_PATH` → `--db-path`). */
+export function flagOf(setting: { env: string }): string {
+  return setting.env.toLowerCase().replaceAll("_", "-");
+}
+
+/** Short names for the flags people type most. */
+const flagAliases: Record<string, string> = { db: "db-path" };
+
+/** The text of `npm start -- --help`. */
+export function configHelp(): string {
+  const lines = configSettings.map((s) => {
+    const fallback = s.default === undefined ? "unset" : s.default === "" ? "empty" : s.default;
+    return `  --${flagOf(s)} <value>   (env ${s.env}; default: ${fallback})\n      ${s.description}`;
+  });
+  return [
+    "usage: npm start -- [--flag value ...]",
+    "",
+    "Every setting is a flag or an environment variable; a flag wins over the variable.",
+    "",
+    ...lines,
+    "  --db <path>   same as --db-path",
+    "  --help        this text",
+  ].join("\n");
+}
+
+/** The settings given as flags in `argv`, as environment variables; ConfigError for an unknown or bad flag. */
+export function flagsToEnv(argv: readonly string[]): Record<string, string> {
+  const options = Object.fromEntries([
+    ...configSettings.map((s) => [flagOf(s), { type: "string" as const }]),
+    ...Object.keys(flagAliases).map((alias) => [alias, { type: "string" as const }]),
+  ]);
+  let values: Record<string, unknown>;
+  try {
+    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new ConfigError([err instanceof Error ? err.message : String(err)]);
+  }
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(values)) {
+    const flag = flagAliases[name] ?? name;
+    const setting = configSettings.find((s) => flagOf(s) === flag);
+    if (setting && typeof value === "string") env[setting.env] = value;
+  }
+  return env;
+}
 
 /** Thrown by {@link loadConfig} with one line per bad value. */
 export class ConfigError extends Error {

@@ -1,16 +1,21 @@
 import { pino } from "pino";
 import { createApp } from "./app.js";
 import { systemClock } from "./clock.js";
-import { ConfigError, loadConfig } from "./config.js";
+import { ConfigError, configHelp, flagsToEnv, loadConfig } from "./config.js";
 import { ensureInitialAdminKey } from "./keys/initial-admin-key.js";
 
 async function main() {
+  const argv = process.argv.slice(2);
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${configHelp()}\n`);
+    return;
+  }
   let config: ReturnType<typeof loadConfig>;
   try {
-    config = loadConfig();
+    config = loadConfig({ ...process.env, ...flagsToEnv(argv) });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`liveops: ${err.message}\n`);
+    process.stderr.write(`liveops: ${err.message}\nRun npm start -- --help for every setting.\n`);
     process.exit(2);
   }
   const logger = pino({ level: config.logLevel, base: { service: "liveops" } });
@@ -24,12 +29,18 @@ async function main() {
   }
   const address = await app.listen(config.port, config.host);
   logger.info(
-    { port: address.port, address: address.address, db: config.dbPath, tls: Boolean(config.tlsCertFile) },
+    {
+      port: address.port,
+      address: address.address,
+      db: config.dbPath,
+      tls: Boolean(config.tlsCertFile),
+      metrics_port: config.metricsPort,
+    },
     "liveops listening",
   );
 
   const stop = (signal: string) => {
-    logger.info({ signal, grace_ms: config.shutdownGraceMs }, "shutting down");
+    logger.info({ signal, delay_ms: config.shutdownDelayMs, grace_ms: config.shutdownGraceMs }, "shutting down");
     app.close().then(
       () => {
         logger.info("stopped");

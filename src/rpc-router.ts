@@ -1,5 +1,8 @@
+import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, ConnectRouterOptions } from "@connectrpc/connect";
-import type { Logger } from "pino";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { ApiKeyService } from "../gen/liveops/v1/api_key_service_pb.js";
 import { AuditService } from "../gen/liveops/v1/audit_service_pb.js";
 import { EventAdminService } from "../gen/liveops/v1/event_admin_service_pb.js";
@@ -10,60 +13,91 @@ import { type AccessControl, createAccessControl, createAuthInterceptor } from "
 import { createRateLimits } from "./auth/rate-limits.js";
 import type { Clock } from "./clock.js";
 import type { Config } from "./config.js";
-import type { Db } from "./db/database.js";
+import type { Database } from "./db/database.js";
 import { databaseSecret } from "./db/settings.js";
 import { createEventAdminService } from "./events/event-admin-service.js";
 import { createEventService } from "./events/event-service.js";
 import { createEventStore } from "./events/event-store.js";
+import { createHealth, createHealthService } from "./health/health-service.js";
 import { createApiKeyService } from "./keys/api-key-service.js";
 import { createKeyStore, type KeyStore } from "./keys/key-store.js";
+import { instrumentStore, type Metrics } from "./metrics/metrics.js";
 import { createPageTokens } from "./page-token.js";
-import { createCallLogInterceptor, createDefaultDeadlineInterceptor } from "./server/call-interceptors.js";
+import { createReflectionServices } from "./reflection/reflection-service.js";
+import { createCallObserverInterceptor, createDefaultDeadlineInterceptor } from "./server/call-interceptors.js";
+import type { CallObserver } from "./server/call-observer.js";
 import { createMalformedMessageInterceptor } from "./server/malformed-messages.js";
 import { jsonWriteOptions } from "./server/rest-routes.js";
+
+/** The services of the API, each listed by health checking and reflection. */
+export const apiServices: readonly DescService[] = [EventService, EventAdminService, ApiKeyService, AuditService];
 
 /** The service implementations and what guards them, over one database. */
 export interface Services {
   keys: KeyStore;
   access: AccessControl;
+  health: ReturnType<typeof createHealth>;
   eventService: ReturnType<typeof createEventService>;
   eventAdminService: ReturnType<typeof createEventAdminService>;
   apiKeyService: ReturnType<typeof createApiKeyService>;
   auditService: ReturnType<typeof createAuditService>;
+  healthService: ReturnType<typeof createHealthService>;
 }
 
-/** Builds every service over `db`. */
+/**
+ * Builds every service over `database`. `streamsShutdown` ends open server streams with UNAVAILABLE when it
+ * aborts.
+ */
 export function createServices(
-  db: Db,
-  clock: Clock,
-  config: Pick<Config, "maxMessageBytes" | "rateLimits" | "authFailureLimit">,
+  database: Database,
+  deps: {
+    clock: Clock;
+    config: Pick<Config, "maxMessageBytes" | "rateLimits" | "authFailureLimit">;
+    metrics: Metrics;
+    streamsShutdown: AbortSignal;
+  },
 ): Services {
-  const keys = createKeyStore(db);
+  const { clock, config, metrics } = deps;
+  const db = database.db;
+  const keys = instrumentStore(metrics, "keys", createKeyStore(db));
   const pageTokens = createPageTokens(databaseSecret(db, "page_token_key"));
   const eventDeps = {
-    store: createEventStore(db),
+    store: instrumentStore(metrics, "events", createEventStore(db)),
     clock,
     pageTokens,
     pageBudgetBytes: config.maxMessageBytes - 64 * 1024,
   };
   const limits = createRateLimits({ roleDefaults: config.rateLimits, authFailures: config.authFailureLimit });
+  const health = createHealth(
+    apiServices.map((s) => s.typeName),
+    () => database.isReady(),
+  );
   return {
     keys,
     access: createAccessControl(keys, clock, limits),
+    health,
     eventService: createEventService(eventDeps),
     eventAdminService: createEventAdminService(eventDeps),
     apiKeyService: createApiKeyService({ keys, clock, pageTokens }),
-    auditService: createAuditService({ auditLog: createAuditLog(db), pageTokens }),
+    auditService: createAuditService({
+      auditLog: instrumentStore(metrics, "audit", createAuditLog(db)),
+      pageTokens,
+    }),
+    healthService: createHealthService(health, deps.streamsShutdown),
   };
 }
 
 /**
  * The Connect router of the service: its routes and options (interceptors, limits, JSON options), for the Node
- * adapter and for in-memory router transports alike.
+ * handler and for in-memory router transports alike.
  */
 export function createRpcRouter(
   services: Services,
-  deps: { logger: Logger; config: Pick<Config, "defaultDeadlineMs" | "maxDeadlineMs" | "maxMessageBytes"> },
+  deps: {
+    observer: CallObserver;
+    metrics: Metrics;
+    config: Pick<Config, "defaultDeadlineMs" | "maxDeadlineMs" | "maxMessageBytes" | "reflectionEnabled">;
+  },
 ): { routes: (router: ConnectRouter) => void; options: ConnectRouterOptions } {
   return {
     routes(router) {
@@ -71,10 +105,16 @@ export function createRpcRouter(
       router.service(EventAdminService, services.eventAdminService);
       router.service(ApiKeyService, services.apiKeyService);
       router.service(AuditService, services.auditService);
+      router.service(Health, services.healthService);
+      if (deps.config.reflectionEnabled) {
+        const reflection = createReflectionServices([...apiServices, Health, ReflectionV1, ReflectionV1alpha]);
+        router.service(ReflectionV1, reflection.v1);
+        router.service(ReflectionV1alpha, reflection.v1alpha);
+      }
     },
     options: {
       interceptors: [
-        createCallLogInterceptor(deps.logger),
+        createCallObserverInterceptor(deps.observer, deps.metrics),
         createMalformedMessageInterceptor(),
         createDefaultDeadlineInterceptor(deps.config.defaultDeadlineMs),
         createAuthInterceptor(services.access),

@@ -2,11 +2,12 @@ import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ApiKeyService } from "../gen/liveops/v1/api_key_service_pb.js";
-import { AuditService } from "../gen/liveops/v1/audit_service_pb.js";
-import { EventAdminService } from "../gen/liveops/v1/event_admin_service_pb.js";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { EventService } from "../gen/liveops/v1/event_service_pb.js";
-import { methodPath, methodRoles, roles } from "../src/auth/roles.js";
+import { methodPath, methodRoles, PUBLIC, roles } from "../src/auth/roles.js";
+import { apiServices } from "../src/rpc-router.js";
 import { bearer } from "./support/clients.js";
 import { startTestServer, type TestServer, testActor } from "./support/server.js";
 
@@ -16,8 +17,11 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-const services: DescService[] = [EventService, EventAdminService, ApiKeyService, AuditService];
+const services: DescService[] = [...apiServices, Health, ReflectionV1, ReflectionV1alpha];
 const allMethods = services.flatMap((s) => s.methods);
+// Streaming methods (Health.Watch, reflection) are public; their access is checked in the health and reflection
+// tests. Every unary method is walked here.
+const unaryMethods = allMethods.filter((m) => m.methodKind === "unary");
 
 // Callers: no key, a malformed header, a well-formed but unknown key, then one key per role.
 type Caller = "no key" | "malformed header" | "unknown key" | (typeof roles)[number];
@@ -38,6 +42,7 @@ function headerOf(caller: Caller): string | undefined {
 
 /** The code a caller gets before the handler runs: auth failures, or an auth pass that reaches validation. */
 function expectedCode(caller: Caller, path: string): Code | "passes auth" {
+  if (methodRoles.get(path) === PUBLIC) return "passes auth";
   if (caller === "no key" || caller === "malformed header" || caller === "unknown key") return Code.Unauthenticated;
   return methodRoles.get(path)?.includes(caller) ? "passes auth" : Code.PermissionDenied;
 }
@@ -48,7 +53,9 @@ describe("the permission table", () => {
     expect([...methodRoles.keys()].sort()).toEqual(allMethods.map(methodPath).sort());
   });
 
-  const cases = allMethods.flatMap((method) => callers.map((caller) => [methodPath(method), caller, method] as const));
+  const cases = unaryMethods.flatMap((method) =>
+    callers.map((caller) => [methodPath(method), caller, method] as const),
+  );
   it.each(cases)("%s called with %s", async (path, caller, method) => {
     const header = headerOf(caller);
     const transport = createGrpcTransport({
@@ -74,7 +81,7 @@ describe("the permission table", () => {
     );
     const expected = expectedCode(caller, path);
     if (expected === "passes auth") {
-      expect(outcome).toBe(method.name.startsWith("List") ? "ok" : Code.InvalidArgument);
+      expect(outcome).toBe(/^(List|Check)/.test(method.name) ? "ok" : Code.InvalidArgument);
     } else {
       expect(outcome).toBe(expected);
     }

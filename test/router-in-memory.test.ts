@@ -6,7 +6,9 @@ import { EventAdminService } from "../gen/liveops/v1/event_admin_service_pb.js";
 import { EventService } from "../gen/liveops/v1/event_service_pb.js";
 import { loadConfig } from "../src/config.js";
 import { openDatabase } from "../src/db/database.js";
+import { createMetrics } from "../src/metrics/metrics.js";
 import { createRpcRouter, createServices } from "../src/rpc-router.js";
+import { createCallObserver } from "../src/server/call-observer.js";
 import { bearer, codeOf } from "./support/clients.js";
 import { testActor } from "./support/server.js";
 import { createTestClock } from "./support/test-clock.js";
@@ -17,8 +19,13 @@ const database = openDatabase(":memory:");
 afterAll(() => database.close());
 const clock = createTestClock();
 const config = loadConfig({});
-const services = createServices(database.db, clock, config);
-const router = createRpcRouter(services, { logger: pino({ level: "silent" }), config });
+const metrics = createMetrics();
+const services = createServices(database, { clock, config, metrics, streamsShutdown: new AbortController().signal });
+const router = createRpcRouter(services, {
+  observer: createCallObserver(pino({ level: "silent" }), metrics),
+  metrics,
+  config,
+});
 
 function clientsFor(role: "viewer" | "operator") {
   const { key } = services.keys.createKey({ name: role, role }, clock.now(), testActor);

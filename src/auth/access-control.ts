@@ -4,7 +4,7 @@ import { serviceError } from "../errors.js";
 import { parseApiKey, secretHashesEqual } from "../keys/api-key.js";
 import type { ApiKeyRow, KeyStore } from "../keys/key-store.js";
 import type { RateLimits } from "./rate-limits.js";
-import { mayCall, methodPath, type Role } from "./roles.js";
+import { isPublic, mayCall, methodPath, type Role } from "./roles.js";
 
 /** The caller of a request, once its key is verified. */
 export interface Principal {
@@ -105,8 +105,10 @@ export function createAccessControl(keys: KeyStore, clock: Clock, limits: RateLi
 /** The interceptor that applies {@link AccessControl} to every RPC and records the principal. */
 export function createAuthInterceptor(access: AccessControl): Interceptor {
   return (next) => async (req) => {
+    const path = methodPath(req.method);
+    if (isPublic(path)) return await next(req);
     const address = req.contextValues.get(clientAddressKey);
-    const principal = await access.check(req.header.get("authorization"), methodPath(req.method), address);
+    const principal = await access.check(req.header.get("authorization"), path, address);
     req.contextValues.set(principalKey, principal);
     return await next(req);
   };

@@ -1,4 +1,7 @@
 import type { DescMethod } from "@bufbuild/protobuf";
+import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { ApiKeyService } from "../../gen/liveops/v1/api_key_service_pb.js";
 import { AuditService } from "../../gen/liveops/v1/audit_service_pb.js";
 import { EventAdminService } from "../../gen/liveops/v1/event_admin_service_pb.js";
@@ -13,6 +16,10 @@ const readers: readonly Role[] = ["viewer", "game_server", "operator", "admin"];
 const managers: readonly Role[] = ["operator", "admin"];
 const admins: readonly Role[] = ["admin"];
 
+/** Methods anyone may call without a key: health checks and server reflection. */
+export const PUBLIC = "public";
+type Access = readonly Role[] | typeof PUBLIC;
+
 /** The method path (`/package.Service/Method`) of a method descriptor. */
 export function methodPath(method: DescMethod): string {
   return `/${method.parent.typeName}/${method.name}`;
@@ -22,7 +29,7 @@ export function methodPath(method: DescMethod): string {
  * THE permission table: every method the service serves, and the roles that may call it. A method missing here
  * is refused to every key. The REST routes are checked as the method they call.
  */
-export const methodRoles: ReadonlyMap<string, readonly Role[]> = new Map([
+export const methodRoles: ReadonlyMap<string, Access> = new Map<string, Access>([
   [methodPath(EventService.method.listEvents), readers],
   [methodPath(EventService.method.getEvent), readers],
   [methodPath(EventAdminService.method.createEvent), managers],
@@ -30,9 +37,18 @@ export const methodRoles: ReadonlyMap<string, readonly Role[]> = new Map([
   [methodPath(EventAdminService.method.deleteEvent), managers],
   ...ApiKeyService.methods.map((m) => [methodPath(m), admins] as const),
   ...AuditService.methods.map((m) => [methodPath(m), admins] as const),
+  ...Health.methods.map((m) => [methodPath(m), PUBLIC] as const),
+  ...ReflectionV1.methods.map((m) => [methodPath(m), PUBLIC] as const),
+  ...ReflectionV1alpha.methods.map((m) => [methodPath(m), PUBLIC] as const),
 ]);
+
+/** Whether anyone may call the method at `path` without a key. */
+export function isPublic(path: string): boolean {
+  return methodRoles.get(path) === PUBLIC;
+}
 
 /** Whether a key with `role` may call the method at `path`. */
 export function mayCall(role: Role, path: string): boolean {
-  return methodRoles.get(path)?.includes(role) ?? false;
+  const access = methodRoles.get(path);
+  return access === PUBLIC || (access?.includes(role) ?? false);
 }

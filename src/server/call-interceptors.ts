@@ -1,51 +1,62 @@
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { codeToString } from "@connectrpc/connect/protocol-connect";
-import type { Logger } from "pino";
+import { Code, type ConnectError, type Interceptor } from "@connectrpc/connect";
 import { principalKey } from "../auth/access-control.js";
 import { methodPath } from "../auth/roles.js";
-import { publicError, serviceError } from "../errors.js";
+import { serviceError } from "../errors.js";
+import type { Metrics } from "../metrics/metrics.js";
+import { type CallObserver, protocolOf } from "./call-observer.js";
 import { requestIdFrom, requestIdKey } from "./request-id.js";
 
-/** The wire protocol of a call, from its content type. */
-export function protocolOf(contentType: string | null): "grpc" | "grpc_web" | "connect" {
-  if (contentType?.startsWith("application/grpc-web")) return "grpc_web";
-  if (contentType?.startsWith("application/grpc")) return "grpc";
-  return "connect";
-}
-
 /**
- * Writes one log line per call (method, protocol, code, duration, key id: never the key), logs any unexpected
- * error once with its cause, and turns it into a bare INTERNAL for the client. Outermost interceptor.
+ * Accounts for every call through the {@link CallObserver} (log line, metrics) and turns unexpected errors into a
+ * bare INTERNAL. Outermost interceptor. A server stream is accounted for when it ends.
  */
-export function createCallLogInterceptor(logger: Logger): Interceptor {
+export function createCallObserverInterceptor(observer: CallObserver, metrics: Metrics): Interceptor {
   return (next) => async (req) => {
-    const started = performance.now();
+    const startedAt = observer.start();
     const method = methodPath(req.method);
     // Set by the HTTP layer; in-memory transports have none, so make one here.
     if (!req.contextValues.get(requestIdKey)) {
       req.contextValues.set(requestIdKey, requestIdFrom(req.header.get("x-request-id")));
     }
-    let code: Code | undefined;
-    try {
-      return await next(req);
-    } catch (err) {
-      if (!(err instanceof ConnectError)) logger.error({ err, method }, "unexpected error in a call");
-      const shown = publicError(err);
-      code = shown.code;
-      throw shown;
-    } finally {
-      const fields = {
+    const finish = (error: ConnectError | undefined) =>
+      observer.finish({
         method,
         protocol: protocolOf(req.header.get("content-type")),
-        http_method: req.requestMethod,
-        code: code === undefined ? "ok" : codeToString(code),
-        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
-        key_id: req.contextValues.get(principalKey)?.keyId,
-        request_id: req.contextValues.get(requestIdKey),
-      };
-      if (code === undefined || code === Code.Canceled) logger.info(fields, "call");
-      else logger.warn(fields, "call failed");
+        httpMethod: req.requestMethod,
+        keyId: req.contextValues.get(principalKey)?.keyId,
+        requestId: req.contextValues.get(requestIdKey),
+        startedAt,
+        error,
+      });
+    let res: Awaited<ReturnType<typeof next>>;
+    try {
+      res = await next(req);
+    } catch (err) {
+      const shown = observer.publicErrorOf(err, method);
+      finish(shown);
+      throw shown;
     }
+    if (!res.stream) {
+      finish(undefined);
+      return res;
+    }
+    metrics.openStreams.inc();
+    const messages = res.message;
+    return {
+      ...res,
+      message: (async function* () {
+        let error: ConnectError | undefined;
+        try {
+          yield* messages;
+        } catch (err) {
+          error = observer.publicErrorOf(err, method);
+          throw error;
+        } finally {
+          metrics.openStreams.dec();
+          finish(error);
+        }
+      })(),
+    };
   };
 }
 

@@ -2,8 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { create, type DescMessage, type MessageShape, toJsonString } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeToHttpStatus, codeToString, errorToJson } from "@connectrpc/connect/protocol-connect";
-import type { Logger } from "pino";
+import { codeToHttpStatus, errorToJson } from "@connectrpc/connect/protocol-connect";
 import { EventStatus } from "../../gen/liveops/v1/event_pb.js";
 import {
   EventService,
@@ -14,9 +13,10 @@ import {
 } from "../../gen/liveops/v1/event_service_pb.js";
 import type { AccessControl } from "../auth/access-control.js";
 import { methodPath } from "../auth/roles.js";
-import { publicError, serviceError } from "../errors.js";
+import { serviceError } from "../errors.js";
 import type { createEventService } from "../events/event-service.js";
 import { PAGE_SIZE_MAX } from "../page-token.js";
+import type { CallObserver } from "./call-observer.js";
 
 type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;
@@ -58,7 +58,7 @@ function integerParam(url: URL, name: string, absent: number): number {
 export function createRestRoutes(deps: {
   eventService: ReturnType<typeof createEventService>;
   access: AccessControl;
-  logger: Logger;
+  observer: CallObserver;
 }) {
   const listPath = methodPath(EventService.method.listEvents);
   const getPath = methodPath(EventService.method.getEvent);
@@ -88,34 +88,30 @@ export function createRestRoutes(deps: {
     const url = new URL(req.url ?? "/", "http://localhost");
     const match = /^\/events(?:\/([^/]+))?\/?$/.exec(url.pathname);
     if (!match) return false;
-    const started = performance.now();
+    const startedAt = deps.observer.start();
     const call: RestCall = { address: context.address, keyId: undefined };
     const segment = match[1];
     const method = segment === undefined ? listPath : getPath;
-    const log = (code: Code | undefined) =>
-      deps.logger.info(
-        {
-          method,
-          protocol: "rest",
-          http_method: req.method,
-          path: url.pathname,
-          code: code === undefined ? "ok" : codeToString(code),
-          key_id: call.keyId,
-          request_id: context.requestId,
-          duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
-        },
-        "call",
-      );
+    const finish = (error: ConnectError | undefined) =>
+      deps.observer.finish({
+        method,
+        protocol: "rest",
+        httpMethod: req.method,
+        path: url.pathname,
+        keyId: call.keyId,
+        requestId: context.requestId,
+        startedAt,
+        error,
+      });
     const fail = (err: unknown) => {
-      if (!(err instanceof ConnectError)) deps.logger.error({ err, method }, "unexpected error in a REST call");
-      const shown = publicError(err);
+      const shown = deps.observer.publicErrorOf(err, method);
       for (const [name, value] of shown.metadata) res.setHeader(name, value);
       sendError(res, shown, shown.code === Code.Unimplemented ? 405 : undefined);
-      log(shown.code);
+      finish(shown);
     };
     try {
       const id = segment === undefined ? undefined : decodeURIComponent(segment);
-      serve(req, res, url, id, call).then(() => log(undefined), fail);
+      serve(req, res, url, id, call).then(() => finish(undefined), fail);
     } catch (err) {
       fail(
         err instanceof URIError ? serviceError(Code.InvalidArgument, "INVALID_ARGUMENT", "malformed event id") : err,

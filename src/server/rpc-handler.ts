@@ -14,8 +14,9 @@ import { guardMalformedMessages } from "./malformed-messages.js";
 type NodeRequest = Parameters<RequestHandler>[0];
 
 /**
- * The Node request handler of the Connect router: what `connectNodeAdapter` does, with every method handler
- * wrapped by {@link guardMalformedMessages}. Returns false for a path that is no RPC.
+ * The Node request handler of the Connect router: what `connectNodeAdapter` does, with the handler of every method
+ * that takes a single request message wrapped by {@link guardMalformedMessages}. Returns false for a path that is
+ * no RPC.
  */
 export function createRpcHandler(options: {
   routes: (router: ConnectRouter) => void;
@@ -26,9 +27,12 @@ export function createRpcHandler(options: {
 }): (req: NodeRequest, res: Parameters<RequestHandler>[1]) => boolean {
   const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options.router });
   options.routes(router);
-  const handlers = new Map<string, UniversalHandler>(
-    router.handlers.map((h) => [h.requestPath, guardMalformedMessages(h, options.maxMessageBytes)]),
-  );
+  // Only methods that take one request message: a client stream must reach its handler as it arrives.
+  const guarded = (h: UniversalHandler) =>
+    h.method.methodKind === "unary" || h.method.methodKind === "server_streaming"
+      ? guardMalformedMessages(h, options.maxMessageBytes)
+      : h;
+  const handlers = new Map<string, UniversalHandler>(router.handlers.map((h) => [h.requestPath, guarded(h)]));
   return (req, res) => {
     const handler = handlers.get(req.url?.split("?", 2)[0] ?? "");
     if (!handler) return false;

@@ -1,0 +1,66 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/**
+ * The service's Prometheus metrics, in a registry of its own (not prom-client's global one). Every label value
+ * comes from a bounded set: service and method names from the descriptors, protocols, codes, store operations.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    calls: new Counter({
+      name: "liveops_calls_total",
+      help: "Calls answered, by service, method, protocol and code.",
+      labelNames: ["service", "method", "protocol", "code"] as const,
+      registers,
+    }),
+    duration: new Histogram({
+      name: "liveops_call_duration_seconds",
+      help: "Time to answer a call (for a stream: its whole life), by service and method.",
+      labelNames: ["service", "method"] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers,
+    }),
+    inFlight: new Gauge({ name: "liveops_calls_in_flight", help: "Calls being answered now.", registers }),
+    openStreams: new Gauge({ name: "liveops_streams_open", help: "Server streams open now.", registers }),
+    rateLimited: new Counter({
+      name: "liveops_rate_limited_total",
+      help: "Calls refused by a rate limit, by reason (RATE_LIMITED, AUTH_FAILURES_RATE_LIMITED).",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    dbDuration: new Histogram({
+      name: "liveops_db_operation_duration_seconds",
+      help: "Time of each database operation, by store and operation.",
+      labelNames: ["store", "operation"] as const,
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
+      registers,
+    }),
+  };
+}
+
+/** The metrics of one app. */
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The store with each of its (synchronous) operations timed into `liveops_db_operation_duration_seconds`. */
+export function instrumentStore<T extends object>(metrics: Metrics, store: string, operations: T): T {
+  const timed = {} as Record<string, unknown>;
+  for (const [name, operation] of Object.entries(operations)) {
+    if (typeof operation !== "function") {
+      timed[name] = operation;
+      continue;
+    }
+    const histogram = metrics.dbDuration.labels(store, name);
+    timed[name] = (...args: unknown[]) => {
+      const end = histogram.startTimer();
+      try {
+        return operation(...args);
+      } finally {
+        end();
+      }
+    };
+  }
+  return timed as T;
+}

@@ -1,0 +1,82 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
+import type { Logger } from "pino";
+import { publicError, reasonOf } from "../errors.js";
+import type { Metrics } from "../metrics/metrics.js";
+
+/** What is known of a call when it ends. */
+export interface CallRecord {
+  /** `/package.Service/Method`. */
+  method: string;
+  protocol: "grpc" | "grpc_web" | "connect" | "rest";
+  httpMethod: string | undefined;
+  keyId: string | undefined;
+  requestId: string;
+  startedAt: number;
+  /** What reached the client: undefined for success. */
+  error: ConnectError | undefined;
+  path?: string;
+}
+
+/** The wire protocol of a call, from its content type. */
+export function protocolOf(contentType: string | null | undefined): "grpc" | "grpc_web" | "connect" {
+  if (contentType?.startsWith("application/grpc-web")) return "grpc_web";
+  if (contentType?.startsWith("application/grpc")) return "grpc";
+  return "connect";
+}
+
+/**
+ * THE place a call is accounted for, on every protocol and the REST routes: one log line (method, protocol, code,
+ * duration, request id, key id — never the key) and the call metrics.
+ */
+export function createCallObserver(logger: Logger, metrics: Metrics) {
+  return {
+    /** A call starts: counted in flight until {@link finish}. */
+    start(): number {
+      metrics.inFlight.inc();
+      return performance.now();
+    },
+
+    /**
+     * The error the client may see for anything a handler threw: logged once with its cause when unexpected,
+     * then made public (see publicError).
+     */
+    publicErrorOf(err: unknown, method: string): ConnectError {
+      // A client that went away mid-stream (its connection closed): nothing went wrong here.
+      if ((err as { code?: unknown } | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE") {
+        return new ConnectError("the client went away", Code.Canceled);
+      }
+      if (!(err instanceof ConnectError)) logger.error({ err, method }, "unexpected error in a call");
+      return publicError(err);
+    },
+
+    finish(call: CallRecord): void {
+      metrics.inFlight.dec();
+      const seconds = (performance.now() - call.startedAt) / 1000;
+      const code = call.error === undefined ? "ok" : codeToString(call.error.code);
+      const [, service = "", name = ""] = call.method.split("/");
+      metrics.calls.labels(service, name, call.protocol, code).inc();
+      metrics.duration.labels(service, name).observe(seconds);
+      if (call.error?.code === Code.ResourceExhausted) {
+        const reason = reasonOf(call.error);
+        if (reason === "RATE_LIMITED" || reason === "AUTH_FAILURES_RATE_LIMITED")
+          metrics.rateLimited.labels(reason).inc();
+      }
+      const fields = {
+        method: call.method,
+        protocol: call.protocol,
+        http_method: call.httpMethod,
+        ...(call.path ? { path: call.path } : {}),
+        code,
+        duration_ms: Math.round(seconds * 1_000_000) / 1000,
+        key_id: call.keyId,
+        request_id: call.requestId,
+      };
+      if (call.error === undefined || call.error.code === Code.Canceled) logger.info(fields, "call");
+      else logger.warn(fields, "call failed");
+    },
+  };
+}
+
+/** The call observer of one app. */
+export type CallObserver = ReturnType<typeof createCallObserver>;
