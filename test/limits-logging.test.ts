@@ -128,6 +128,7 @@ describe("unexpected errors", () => {
       const errors = broken.logs.filter((l) => l.msg === "unexpected error in a call");
       expect(errors).toHaveLength(1);
       expect(JSON.stringify(errors[0])).toContain("no such table");
+      expect(errors[0]?.request_id).toMatch(/^[0-9a-f-]{36}$/);
       const rest = await fetch(`${broken.baseUrl}/events`, {
         headers: { authorization: `Bearer ${broken.keys.viewer}` },
       });

@@ -32,7 +32,7 @@ export function createCallObserverInterceptor(observer: CallObserver, metrics: M
     try {
       res = await next(req);
     } catch (err) {
-      const shown = observer.publicErrorOf(err, method);
+      const shown = observer.publicErrorOf(err, method, req.contextValues.get(requestIdKey));
       finish(shown);
       throw shown;
     }
@@ -49,7 +49,7 @@ export function createCallObserverInterceptor(observer: CallObserver, metrics: M
         try {
           yield* messages;
         } catch (err) {
-          error = observer.publicErrorOf(err, method);
+          error = observer.publicErrorOf(err, method, req.contextValues.get(requestIdKey));
           throw error;
         } finally {
           metrics.openStreams.dec();

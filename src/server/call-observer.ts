@@ -41,12 +41,14 @@ export function createCallObserver(logger: Logger, metrics: Metrics) {
      * The error the client may see for anything a handler threw: logged once with its cause when unexpected,
      * then made public (see publicError).
      */
-    publicErrorOf(err: unknown, method: string): ConnectError {
+    publicErrorOf(err: unknown, method: string, requestId: string): ConnectError {
       // A client that went away mid-stream (its connection closed): nothing went wrong here.
       if ((err as { code?: unknown } | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE") {
         return new ConnectError("the client went away", Code.Canceled);
       }
-      if (!(err instanceof ConnectError)) logger.error({ err, method }, "unexpected error in a call");
+      if (!(err instanceof ConnectError)) {
+        logger.error({ err, method, request_id: requestId }, "unexpected error in a call");
+      }
       return publicError(err);
     },
 

@@ -104,7 +104,7 @@ export function createRestRoutes(deps: {
         error,
       });
     const fail = (err: unknown) => {
-      const shown = deps.observer.publicErrorOf(err, method);
+      const shown = deps.observer.publicErrorOf(err, method, context.requestId);
       for (const [name, value] of shown.metadata) res.setHeader(name, value);
       sendError(res, shown, shown.code === Code.Unimplemented ? 405 : undefined);
       finish(shown);
