@@ -1,0 +1,98 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+
+/** One scenario's figures: medians of the rounds. */
+export interface Result {
+  scenario: string;
+  server: string;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  peakRssMb: number;
+}
+
+const pairs: [string, [string, string], [string, string]][] = [
+  [
+    "gRPC GetEvent vs @grpc/grpc-js (target ≥ 1.2×)",
+    ["liveops", "GetEvent gRPC (h2c)"],
+    ["grpc-js", "GetEvent gRPC (h2c)"],
+  ],
+  [
+    "Connect JSON GetEvent (HTTP/1.1) vs Fastify (target ≥ 1.2×)",
+    ["liveops", "GetEvent Connect JSON (HTTP/1.1)"],
+    ["fastify", "GET /events/{id} (HTTP/1.1)"],
+  ],
+  [
+    "REST GET /events/{id} (HTTP/1.1) vs Fastify",
+    ["liveops", "GET /events/{id} (HTTP/1.1)"],
+    ["fastify", "GET /events/{id} (HTTP/1.1)"],
+  ],
+  [
+    "gRPC GetEvent vs bare node:http2 (target ≥ 0.7×)",
+    ["liveops", "GetEvent gRPC (h2c)"],
+    ["bare-h2", "fixed response (h2c)"],
+  ],
+  [
+    "Connect JSON GetEvent (h2c) vs bare node:http2 (target ≥ 0.7×)",
+    ["liveops", "GetEvent Connect JSON (h2c)"],
+    ["bare-h2", "fixed response (h2c)"],
+  ],
+];
+
+function svgChart(results: Result[]): string {
+  const width = 900;
+  const barHeight = 22;
+  const labelWidth = 360;
+  const max = Math.max(...results.map((r) => r.rps), 1);
+  const colors: Record<string, string> = {
+    liveops: "#2563eb",
+    "grpc-js": "#f59e0b",
+    fastify: "#10b981",
+    "bare-h2": "#6b7280",
+  };
+  const bars = results.map((r, i) => {
+    const y = 40 + i * (barHeight + 8);
+    const w = Math.round(((width - labelWidth - 90) * r.rps) / max);
+    const label = `${r.server}: ${r.scenario}`.replaceAll("&", "&amp;").replaceAll("<", "&lt;");
+    return [
+      `<text x="${labelWidth - 8}" y="${y + 15}" text-anchor="end">${label}</text>`,
+      `<rect x="${labelWidth}" y="${y}" width="${w}" height="${barHeight}" fill="${colors[r.server] ?? "#999"}"/>`,
+      `<text x="${labelWidth + w + 6}" y="${y + 15}">${r.rps.toLocaleString("en")} req/s</text>`,
+    ].join("");
+  });
+  const height = 60 + results.length * (barHeight + 8);
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<text x="10" y="22" font-size="15" font-weight="bold">liveops vs peers: requests per second (median)</text>`,
+    ...bars,
+    "</svg>",
+  ].join("\n");
+}
+
+/** Prints the table and the ratios, and writes bench/results/<name>.json and .svg. */
+export function writeReport(results: Result[], setup: Record<string, unknown> & { quick: boolean }) {
+  console.log(`\n| server | scenario | req/s | p50 ms | p99 ms | peak RSS MB |`);
+  console.log(`|---|---|---:|---:|---:|---:|`);
+  for (const r of results) {
+    console.log(
+      `| ${r.server} | ${r.scenario} | ${r.rps} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.peakRssMb} |`,
+    );
+  }
+  const find = ([server, scenario]: [string, string]) =>
+    results.find((r) => r.server === server && r.scenario === scenario);
+  const ratios = pairs.map(([name, ours, theirs]) => {
+    const a = find(ours);
+    const b = find(theirs);
+    return { name, ratio: a && b ? Math.round((a.rps / b.rps) * 100) / 100 : undefined };
+  });
+  console.log(`\n| comparison | ratio |`);
+  console.log(`|---|---:|`);
+  for (const r of ratios) console.log(`| ${r.name} | ${r.ratio ?? "-"}× |`);
+  mkdirSync("bench/results", { recursive: true });
+  const name = setup.quick ? "quick" : "latest";
+  writeFileSync(
+    `bench/results/${name}.json`,
+    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, setup, results, ratios }, null, 2)}\n`,
+  );
+  writeFileSync(`bench/results/${name}.svg`, svgChart(results));
+  console.log(`\nwrote bench/results/${name}.json and bench/results/${name}.svg`);
+}
