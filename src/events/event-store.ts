@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, lte, or, type SQL } from "drizzle-orm";
+import { and, asc, eq, gt, lte, or, type SQL, sql } from "drizzle-orm";
 import { EventStatus } from "../../gen/liveops/v1/event_pb.js";
 import { type AuditActor, appendAuditEntry, diffFields } from "../audit/audit-log.js";
 import type { Db } from "../db/database.js";
@@ -45,10 +45,17 @@ function statusCondition(status: EventStatus, now: number): SQL | undefined {
  * audit entry in the same transaction.
  */
 export function createEventStore(db: Db) {
-  const byId = (id: string) => db.select().from(events).where(eq(events.id, id)).get();
+  // The hottest read (GetEvent, GET /events/{id}): prepared once rather than built and prepared per call.
+  const byId = db
+    .select()
+    .from(events)
+    .where(eq(events.id, sql.placeholder("id")))
+    .prepare();
 
   return {
-    findEventById: byId,
+    findEventById(id: string): EventRow | undefined {
+      return byId.get({ id });
+    },
 
     /** Up to `limit` events after `after` in (start time, id) order, optionally with one status at `now`. */
     listEvents(query: { status: EventStatus; now: number; after: EventCursor | undefined; limit: number }): EventRow[] {
