@@ -61,7 +61,8 @@ function svgChart(results: Result[]): string {
   });
   const height = 60 + results.length * (barHeight + 8);
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12" role="img">`,
+    "<title>liveops and its peers: requests per second, median of the rounds</title>",
     `<text x="10" y="22" font-size="15" font-weight="bold">liveops vs peers: requests per second (median)</text>`,
     ...bars,
     "</svg>",
