@@ -1,5 +1,4 @@
 import { connect } from "node:http2";
-import { gzipSync } from "node:zlib";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -25,21 +24,6 @@ describe("limits", () => {
       body: JSON.stringify({ event: { title: "big", description: "x".repeat(5 * 1024 * 1024) } }),
     });
     expect(res.status).toBe(429);
-    expect((await jsonOf(res)).code).toBe("resource_exhausted");
-  });
-
-  it("a small gzip body that inflates past 4 MiB is RESOURCE_EXHAUSTED", async () => {
-    const bomb = gzipSync(Buffer.from(`{"event":{"title":"${"0".repeat(20 * 1024 * 1024)}"}}`));
-    expect(bomb.length).toBeLessThan(100 * 1024);
-    const res = await fetch(createUrl(), {
-      method: "POST",
-      headers: {
-        authorization: `Bearer ${server.keys.operator}`,
-        "content-type": "application/json",
-        "content-encoding": "gzip",
-      },
-      body: bomb,
-    });
     expect((await jsonOf(res)).code).toBe("resource_exhausted");
   });
 
