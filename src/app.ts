@@ -17,7 +17,7 @@ import { createRpcRouter, createServices, type Services } from "./rpc-router.js"
 import { createCallObserver } from "./server/call-observer.js";
 import { createHttpServer, type RequestHandler } from "./server/http-server.js";
 import { requestIdFrom, requestIdKey } from "./server/request-id.js";
-import { createRestRoutes } from "./server/rest-routes.js";
+import { createRestRoutes, sendJson } from "./server/rest-routes.js";
 import { createRpcHandler } from "./server/rpc-handler.js";
 
 /** A wired service: database, handlers and the one-port server, not yet listening. */
@@ -53,13 +53,6 @@ const securityHeaders: [string, string][] = [
 
 type AnyRequest = Parameters<RequestHandler>[0];
 type AnyResponse = Parameters<RequestHandler>[1];
-
-function sendJson(res: AnyResponse, status: number, body: unknown) {
-  res.statusCode = status;
-  res.setHeader("content-type", "application/json");
-  res.setHeader("cache-control", "no-store");
-  res.end(JSON.stringify(body));
-}
 
 function serveMetrics(metrics: Metrics, res: AnyResponse | ServerResponse) {
   metrics.registry.metrics().then(
@@ -118,10 +111,10 @@ export function createApp({ config, logger, clock }: AppDeps): App {
     for (const [name, value] of securityHeaders) res.setHeader(name, value);
     const path = req.url?.split("?")[0];
     if (req.method === "GET") {
-      if (path === "/health") return sendJson(res, 200, { status: "ok" });
+      if (path === "/health") return sendJson(res, 200, '{"status":"ok"}');
       if (path === "/health/ready") {
         const ready = health.statusOf("") === ServingStatus.SERVING;
-        return sendJson(res, ready ? 200 : 503, { status: ready ? "ok" : "unavailable" });
+        return sendJson(res, ready ? 200 : 503, ready ? '{"status":"ok"}' : '{"status":"unavailable"}');
       }
       if (path === "/metrics" && config.metricsEnabled && config.metricsPort === undefined) {
         return serveMetrics(metrics, res);

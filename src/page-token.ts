@@ -13,6 +13,24 @@ export function pageSizeOf(requested: number, field = "page_size"): number {
   return requested === 0 ? PAGE_SIZE_DEFAULT : Math.min(requested, PAGE_SIZE_MAX);
 }
 
+/**
+ * A page from `rows`, which were fetched with one row more than `limit` to tell whether another page follows.
+ * `fits` may end the page early (it is asked about every row but the first). `last` is set only when rows follow
+ * the page: the position to continue after.
+ */
+export function takePage<Row>(
+  rows: readonly Row[],
+  limit: number,
+  fits: (row: Row) => boolean = () => true,
+): { page: Row[]; last: Row | undefined } {
+  const page: Row[] = [];
+  for (const row of rows.slice(0, limit)) {
+    if (page.length > 0 && !fits(row)) break;
+    page.push(row);
+  }
+  return { page, last: rows.length > page.length ? page.at(-1) : undefined };
+}
+
 /** Signs and checks opaque page tokens, so a client can neither forge nor alter a cursor. */
 export interface PageTokens {
   /** A token carrying `cursor`, bound to `scope` (the method and its filters). */

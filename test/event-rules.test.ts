@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { EventStatus, RewardSchema } from "../gen/liveops/v1/event_pb.js";
 import { eventStatusAt } from "../src/events/event-status.js";
 import { validateEventFields } from "../src/events/event-validation.js";
-import { createPageTokens } from "../src/page-token.js";
+import { createPageTokens, takePage } from "../src/page-token.js";
 
 describe("event status", () => {
   it("is UPCOMING before the start, ACTIVE from the start until the end, ENDED from the end", () => {
@@ -49,5 +49,17 @@ describe("page tokens", () => {
     const token = tokens.encode("ListEvents/0", { startTime: 5, id: "x" });
     expect(() => tokens.decode("ListEvents/2", token)).toThrow(/page_token/);
     expect(() => createPageTokens(Buffer.alloc(32, 8)).decode("ListEvents/0", token)).toThrow(/page_token/);
+  });
+});
+
+describe("taking a page", () => {
+  it("continues after the last row only when more rows follow", () => {
+    expect(takePage([1, 2, 3], 2)).toEqual({ page: [1, 2], last: 2 });
+    expect(takePage([1, 2], 2)).toEqual({ page: [1, 2], last: undefined });
+  });
+
+  it("ends early where a row does not fit, but always keeps the first", () => {
+    expect(takePage([10, 20, 30], 5, (n) => n < 20)).toEqual({ page: [10], last: 10 });
+    expect(takePage([99, 1], 5, () => false)).toEqual({ page: [99], last: 99 });
   });
 });

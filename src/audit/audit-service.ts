@@ -8,7 +8,7 @@ import {
   ListAuditEntriesResponseSchema,
 } from "../../gen/liveops/v1/audit_service_pb.js";
 import { assertValid, type FieldViolation } from "../errors.js";
-import { type PageTokens, pageSizeOf } from "../page-token.js";
+import { type PageTokens, pageSizeOf, takePage } from "../page-token.js";
 import type { AuditLog, AuditRow } from "./audit-log.js";
 
 function entryOf(row: AuditRow): AuditEntry {
@@ -54,11 +54,10 @@ export function createAuditService(deps: { auditLog: AuditLog; pageTokens: PageT
         beforeId,
         limit: limit + 1,
       });
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
+      const { page, last } = takePage(rows, limit);
       return create(ListAuditEntriesResponseSchema, {
         entries: page.map(entryOf),
-        nextPageToken: rows.length > limit && last ? deps.pageTokens.encode(scope, last.id) : "",
+        nextPageToken: last ? deps.pageTokens.encode(scope, last.id) : "",
       });
     },
   };

@@ -10,7 +10,7 @@ import {
 } from "../../gen/liveops/v1/event_service_pb.js";
 import type { Clock } from "../clock.js";
 import { assertValid, invalidArgument, notFound } from "../errors.js";
-import { type PageTokens, pageSizeOf } from "../page-token.js";
+import { type PageTokens, pageSizeOf, takePage } from "../page-token.js";
 import { type EventRow, rowToEvent } from "./event-record.js";
 import type { EventCursor, EventStore } from "./event-store.js";
 import { checkEventId } from "./event-validation.js";
@@ -54,19 +54,15 @@ export function createEventService({ store, clock, pageTokens, pageBudgetBytes }
       const now = clock.now();
       // One extra row tells whether another page follows.
       const rows = store.listEvents({ status: req.status, now, after, limit: limit + 1 });
-      const page: EventRow[] = [];
       let bytes = 0;
-      for (const row of rows.slice(0, limit)) {
+      const { page, last } = takePage(rows, limit, (row) => {
         bytes += encodedSizeBound(row);
-        if (page.length > 0 && bytes > pageBudgetBytes) break;
-        page.push(row);
-      }
-      const last = page.at(-1);
-      const nextCursor: EventCursor | undefined =
-        rows.length > page.length && last ? { startTime: last.startTime, id: last.id } : undefined;
+        return bytes <= pageBudgetBytes;
+      });
+      const next: EventCursor | undefined = last && { startTime: last.startTime, id: last.id };
       return create(ListEventsResponseSchema, {
         events: page.map((row) => rowToEvent(row, now)),
-        nextPageToken: nextCursor ? pageTokens.encode(scope, nextCursor) : "",
+        nextPageToken: next ? pageTokens.encode(scope, next) : "",
       });
     },
 

@@ -20,15 +20,10 @@ const TIMESTAMP_MIN_SECONDS = -62135596800n;
 const TIMESTAMP_MAX_SECONDS = 253402300799n;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Whether `id` has the form of an event id. */
-export function isEventId(id: string): boolean {
-  return UUID.test(id);
-}
-
 /** Violations of an event id given in a request (empty when it is well formed). */
 export function checkEventId(id: string, field: string): FieldViolation[] {
   if (id === "") return [{ field, description: "is required", reason: "REQUIRED" }];
-  if (!isEventId(id)) return [{ field, description: "must be a UUID", reason: "INVALID_FORMAT" }];
+  if (!UUID.test(id)) return [{ field, description: "must be a UUID", reason: "INVALID_FORMAT" }];
   return [];
 }
 

@@ -15,8 +15,6 @@ export interface Health {
   statusOf(service: string): ServingStatus | undefined;
   /** Turns every status NOT_SERVING for good: the first step of a shutdown. Watchers hear it at once. */
   drain(): void;
-  /** True once drain() was called. */
-  readonly draining: boolean;
 }
 
 /** Health over the services named in `services`, with `isReady` telling whether the database answers. */
@@ -27,9 +25,6 @@ export function createHealth(services: readonly string[], isReady: () => boolean
   let draining = false;
   const health: Health & { changes: EventEmitter } = {
     changes,
-    get draining() {
-      return draining;
-    },
     statusOf(service) {
       if (service !== "" && !known.has(service)) return undefined;
       return !draining && isReady() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;

@@ -25,7 +25,7 @@ import {
 import { auditActorOf } from "../audit/audit-actor.js";
 import type { Clock } from "../clock.js";
 import { assertValid, type FieldViolation, notFound, serviceError } from "../errors.js";
-import { type PageTokens, pageSizeOf } from "../page-token.js";
+import { type PageTokens, pageSizeOf, takePage } from "../page-token.js";
 import { KEY_ID_FORMAT } from "./api-key.js";
 import { roleFromProto, rowToApiKey } from "./api-key-record.js";
 import type { KeyCursor, KeyRateLimit, KeyStore, KeyWriteResult } from "./key-store.js";
@@ -92,16 +92,11 @@ export function createApiKeyService(deps: { keys: KeyStore; clock: Clock; pageTo
       const limit = pageSizeOf(req.pageSize);
       const after = pageTokens.decode("ListApiKeys", req.pageToken);
       if (after !== undefined && !isCursor(after)) throw new Error("a signed page token holds no cursor");
-      const rows = keys.listKeys(after, limit + 1);
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
+      const { page, last } = takePage(keys.listKeys(after, limit + 1), limit);
       const now = clock.now();
       return create(ListApiKeysResponseSchema, {
         apiKeys: page.map((row) => rowToApiKey(row, now)),
-        nextPageToken:
-          rows.length > limit && last
-            ? pageTokens.encode("ListApiKeys", { createTime: last.createTime, id: last.id })
-            : "",
+        nextPageToken: last ? pageTokens.encode("ListApiKeys", { createTime: last.createTime, id: last.id }) : "",
       });
     },
 

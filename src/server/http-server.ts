@@ -27,8 +27,6 @@ export interface HttpServerOptions {
 /** One port serving plaintext HTTP/1.1, h2c (prior knowledge) and, when configured, TLS with ALPN. */
 export interface HttpServer {
   listen(port: number, host?: string): Promise<AddressInfo>;
-  /** Connections with a request in flight. */
-  inFlight(): number;
   /**
    * Stops accepting connections, sends GOAWAY to HTTP/2 sessions and closes idle HTTP/1.1 connections; resolves
    * when every in-flight request has finished or `graceMs` has passed, whichever comes first.
@@ -117,7 +115,6 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       await once(server, "listening");
       return server.address() as AddressInfo;
     },
-    inFlight: () => inFlight,
     async drain(graceMs) {
       draining = true;
       server.close();

@@ -24,7 +24,8 @@ type Response = ServerResponse | Http2ServerResponse;
 /** JSON options shared by the REST routes and the Connect adapter. */
 export const jsonWriteOptions = { alwaysEmitImplicit: true } as const;
 
-function sendJson(res: Response, status: number, body: string) {
+/** Sends a JSON body (already serialized) that no cache may keep. */
+export function sendJson(res: Response, status: number, body: string) {
   res.statusCode = status;
   res.setHeader("content-type", "application/json");
   res.setHeader("cache-control", "no-store");
