@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { type IncomingMessage, Server as NodeHttpServer, type ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse, Http2Session } from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import { createServer as createPolyglotServer } from "@httptoolkit/httpolyglot";
@@ -22,6 +22,8 @@ export interface HttpServerOptions {
   sniffTimeoutMs?: number;
   /** An HTTP/2 session with no frame in this time gets GOAWAY. */
   idleSessionMs?: number;
+  /** HTTP/1.1 slow-client limits: all headers within `headersMs`, the whole request within `requestMs`. */
+  http1Timeouts?: { headersMs: number; requestMs: number; checkEveryMs?: number };
 }
 
 /** One port serving plaintext HTTP/1.1, h2c (prior knowledge) and, when configured, TLS with ALPN. */
@@ -76,7 +78,13 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
 
   const server = createPolyglotServer(
     {
-      http: { maxHeaderSize: maxHeaderBytes, requestTimeout: 60_000, headersTimeout: 30_000, keepAliveTimeout: 5_000 },
+      http: {
+        maxHeaderSize: maxHeaderBytes,
+        headersTimeout: options.http1Timeouts?.headersMs ?? 30_000,
+        requestTimeout: options.http1Timeouts?.requestMs ?? 60_000,
+        connectionsCheckingInterval: options.http1Timeouts?.checkEveryMs ?? 30_000,
+        keepAliveTimeout: 5_000,
+      },
       http2: {
         maxSessionMemory: 64,
         settings: { maxConcurrentStreams: options.maxConcurrentStreams, maxHeaderListSize: maxHeaderBytes },
@@ -88,6 +96,20 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     },
     handler as Parameters<typeof createPolyglotServer>[1],
   );
+
+  // Node's HTTP/1.1 server enforces headersTimeout and requestTimeout from a check it starts when it emits
+  // "listening"; httpolyglot's inner HTTP/1.1 server never listens itself (the outer server owns the port), so
+  // without this the slow-client limits would never apply. The field is private to httpolyglot, pinned at 3.1.0;
+  // a test fails if it moves.
+  const http1Server = (server as unknown as { _httpServer?: unknown })._httpServer;
+  if (!(http1Server instanceof NodeHttpServer)) throw new Error("httpolyglot has no inner HTTP/1.1 server");
+  // httpolyglot also adds this listener to its inner servers: the flag stops it re-emitting from there.
+  let http1Listening = false;
+  server.once("listening", () => {
+    if (http1Listening) return;
+    http1Listening = true;
+    http1Server.emit("listening");
+  });
 
   const sniffTimeoutMs = options.sniffTimeoutMs ?? 10_000;
   // httpolyglot forwards "connection" listeners to its HTTP, HTTP/2 and TLS servers too: the set ignores repeats.
