@@ -89,7 +89,11 @@ export function createApp({ config, logger, clock }: AppDeps): App {
   const rpc = createRpcHandler({
     routes: router.routes,
     router: { ...router.options, shutdownSignal: shutdown.signal },
+    unaryInterceptors: router.unaryInterceptors,
+    observer,
     maxMessageBytes: config.maxMessageBytes,
+    maxDeadlineMs: config.maxDeadlineMs,
+    defaultDeadlineMs: config.defaultDeadlineMs,
     logger,
     contextValues(req) {
       const values = createContextValues();
@@ -126,11 +130,16 @@ export function createApp({ config, logger, clock }: AppDeps): App {
     };
     res.setHeader("x-request-id", context.requestId);
     callContext.set(req, context);
-    corsHandler(req as IncomingMessage, res as ServerResponse, () => {
+    const route = () => {
       if (rest(req, res, context) || rpc(req, res)) return;
       res.statusCode = 404;
       res.end();
-    });
+    };
+    // Only browsers send Origin (preflights included); other clients skip the CORS middleware's per-call work.
+    if (req.headers.origin === undefined) {
+      res.setHeader("vary", "Origin");
+      route();
+    } else corsHandler(req as IncomingMessage, res as ServerResponse, route);
   };
 
   const server = createHttpServer({ handler, tls, maxConcurrentStreams: config.maxConcurrentStreams });

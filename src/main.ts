@@ -18,7 +18,15 @@ async function main() {
     process.stderr.write(`liveops: ${err.message}\nRun npm start -- --help for every setting.\n`);
     process.exit(2);
   }
-  const logger = pino({ level: config.logLevel, base: { service: "liveops" } });
+  // Asynchronous: lines written while a write is in flight go out together in the next one, instead of one
+  // blocking write per call. Flushed before every exit.
+  const destination = pino.destination({ dest: 1, sync: false });
+  const logger = pino({ level: config.logLevel, base: { service: "liveops" } }, destination);
+  const exit = (code: number) => {
+    // A write still pending on a full pipe would make a synchronous flush throw EAGAIN: wait for it instead.
+    destination.flush(() => process.exit(code));
+    setTimeout(() => process.exit(code), 2_000).unref();
+  };
   const app = createApp({ config, logger, clock: systemClock });
   const firstKey = ensureInitialAdminKey(app.keys, systemClock, config.initialAdminKeyFile);
   if (firstKey) {
@@ -44,11 +52,11 @@ async function main() {
     app.close().then(
       () => {
         logger.info("stopped");
-        process.exit(0);
+        exit(0);
       },
       (err: unknown) => {
         logger.error({ err }, "shutdown failed");
-        process.exit(1);
+        exit(1);
       },
     );
   };

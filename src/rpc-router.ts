@@ -1,5 +1,5 @@
 import type { DescService } from "@bufbuild/protobuf";
-import type { ConnectRouter, ConnectRouterOptions } from "@connectrpc/connect";
+import type { ConnectRouter, ConnectRouterOptions, Interceptor } from "@connectrpc/connect";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -98,8 +98,18 @@ export function createRpcRouter(
     metrics: Metrics;
     config: Pick<Config, "defaultDeadlineMs" | "maxDeadlineMs" | "maxMessageBytes" | "reflectionEnabled">;
   },
-): { routes: (router: ConnectRouter) => void; options: ConnectRouterOptions } {
+): {
+  routes: (router: ConnectRouter) => void;
+  options: ConnectRouterOptions;
+  /**
+   * The interceptors of the unary fast path, which observes calls, refuses malformed messages and applies the
+   * default deadline itself (see unary-fast-path.ts).
+   */
+  unaryInterceptors: Interceptor[];
+} {
+  const auth = createAuthInterceptor(services.access);
   return {
+    unaryInterceptors: [auth],
     routes(router) {
       router.service(EventService, services.eventService);
       router.service(EventAdminService, services.eventAdminService);
@@ -117,7 +127,7 @@ export function createRpcRouter(
         createCallObserverInterceptor(deps.observer, deps.metrics),
         createMalformedMessageInterceptor(),
         createDefaultDeadlineInterceptor(deps.config.defaultDeadlineMs),
-        createAuthInterceptor(services.access),
+        auth,
       ],
       readMaxBytes: deps.config.maxMessageBytes,
       writeMaxBytes: deps.config.maxMessageBytes,

@@ -11,9 +11,14 @@ import {
 import type { Clock } from "../clock.js";
 import { assertValid, invalidArgument, notFound } from "../errors.js";
 import { type PageTokens, pageSizeOf, takePage } from "../page-token.js";
+import { immutableMessage } from "../server/encoding-memo.js";
 import { type EventRow, rowToEvent } from "./event-record.js";
+import { eventStatusAt } from "./event-status.js";
 import type { EventCursor, EventStore } from "./event-store.js";
 import { checkEventId } from "./event-validation.js";
+
+/** GetEvent responses kept (about 2 KiB each with their encodings). */
+const RESPONSE_CACHE_ENTRIES = 10_000;
 
 /** What the event services need. */
 export interface EventDeps {
@@ -40,6 +45,11 @@ function isCursor(value: unknown): value is EventCursor {
 
 /** liveops.v1.EventService: reads events. The REST routes call the same methods. */
 export function createEventService({ store, clock, pageTokens, pageBudgetBytes }: EventDeps) {
+  /**
+   * GetEvent responses by event id. A response is a function of the stored row (its version) and the status at the
+   * time of the call, so it is reused — with its encodings, see encoding-memo.ts — while both stay the same.
+   */
+  const responses = new Map<string, { version: number; status: EventStatus; response: GetEventResponse }>();
   return {
     listEvents(req: ListEventsRequest): ListEventsResponse {
       if (!(req.status in EventStatus)) {
@@ -69,8 +79,18 @@ export function createEventService({ store, clock, pageTokens, pageBudgetBytes }
     getEvent(req: GetEventRequest): GetEventResponse {
       assertValid(checkEventId(req.id, "id"));
       const row = store.findEventById(req.id.toLowerCase());
-      if (!row) throw notFound("event", req.id);
-      return create(GetEventResponseSchema, { event: rowToEvent(row, clock.now()) });
+      if (!row) {
+        responses.delete(req.id.toLowerCase());
+        throw notFound("event", req.id);
+      }
+      const now = clock.now();
+      const status = eventStatusAt(row.startTime, row.endTime, now);
+      const cached = responses.get(row.id);
+      if (cached?.version === row.version && cached.status === status) return cached.response;
+      const response = immutableMessage(create(GetEventResponseSchema, { event: rowToEvent(row, now) }));
+      if (responses.size >= RESPONSE_CACHE_ENTRIES) responses.delete(responses.keys().next().value as string);
+      responses.set(row.id, { version: row.version, status, response });
+      return response;
     },
   };
 }

@@ -17,6 +17,7 @@ import { serviceError } from "../errors.js";
 import type { createEventService } from "../events/event-service.js";
 import { PAGE_SIZE_MAX } from "../page-token.js";
 import type { CallObserver } from "./call-observer.js";
+import { encodeOnce } from "./encoding-memo.js";
 
 type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;
@@ -33,7 +34,11 @@ export function sendJson(res: Response, status: number, body: string) {
 }
 
 function sendMessage<Desc extends DescMessage>(res: Response, schema: Desc, message: MessageShape<Desc>) {
-  sendJson(res, 200, toJsonString(schema, message, jsonWriteOptions));
+  sendJson(
+    res,
+    200,
+    encodeOnce(message, "json-text", () => toJsonString(schema, message, jsonWriteOptions)),
+  );
 }
 
 /** Sends an error as the Connect protocol's JSON error body with its HTTP status. */
@@ -86,7 +91,8 @@ export function createRestRoutes(deps: {
 
   /** Serves the request and returns true when its path is a REST route; returns false for any other path. */
   return function handleRest(req: Request, res: Response, context: { requestId: string; address: string }): boolean {
-    const url = new URL(req.url ?? "/", "http://localhost");
+    if (!req.url?.startsWith("/events")) return false;
+    const url = new URL(req.url, "http://localhost");
     const match = /^\/events(?:\/([^/]+))?\/?$/.exec(url.pathname);
     if (!match) return false;
     const startedAt = deps.observer.start();

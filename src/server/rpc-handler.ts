@@ -1,5 +1,12 @@
-import type { ConnectRouter, ConnectRouterOptions, ContextValues } from "@connectrpc/connect";
-import { createConnectRouter } from "@connectrpc/connect";
+import type { DescService } from "@bufbuild/protobuf";
+import type {
+  ConnectRouter,
+  ConnectRouterOptions,
+  ContextValues,
+  Interceptor,
+  MethodImplSpec,
+} from "@connectrpc/connect";
+import { createConnectRouter, createServiceImplSpec } from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import {
   compressionBrotli,
@@ -8,25 +15,65 @@ import {
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
+import type { CallObserver } from "./call-observer.js";
 import type { RequestHandler } from "./http-server.js";
 import { guardMalformedMessages } from "./malformed-messages.js";
+import { createUnaryFastPath } from "./unary-fast-path.js";
 
 type NodeRequest = Parameters<RequestHandler>[0];
 
+/** Connect's default: responses under 1 KiB are not worth compressing. */
+const COMPRESS_MIN_BYTES = 1024;
+
 /**
- * The Node request handler of the Connect router: what `connectNodeAdapter` does, with the handler of every method
- * that takes a single request message wrapped by {@link guardMalformedMessages}. Returns false for a path that is
- * no RPC.
+ * The Node request handler of the RPCs. Unary calls go through the {@link createUnaryFastPath unary fast path};
+ * everything else (streams, Connect GET, what the fast path leaves) goes to the Connect router, as
+ * `connectNodeAdapter` would serve it, with the handler of every method that takes a single request message
+ * wrapped by {@link guardMalformedMessages}. Returns false for a path that is no RPC.
  */
 export function createRpcHandler(options: {
   routes: (router: ConnectRouter) => void;
-  router: ConnectRouterOptions;
+  router: ConnectRouterOptions & { shutdownSignal: AbortSignal };
+  unaryInterceptors: Interceptor[];
+  observer: CallObserver;
   maxMessageBytes: number;
+  maxDeadlineMs: number;
+  defaultDeadlineMs: number;
   contextValues: (req: NodeRequest) => ContextValues;
   logger: Logger;
 }): (req: NodeRequest, res: Parameters<RequestHandler>[1]) => boolean {
-  const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options.router });
-  options.routes(router);
+  const acceptCompression = [compressionGzip, compressionBrotli];
+  const router = createConnectRouter({
+    acceptCompression,
+    compressMinBytes: COMPRESS_MIN_BYTES,
+    ...options.router,
+  });
+  const unarySpecs: Extract<MethodImplSpec, { kind: "unary" }>[] = [];
+  options.routes({
+    get handlers() {
+      return router.handlers;
+    },
+    service(service: DescService, impl: Parameters<ConnectRouter["service"]>[1], serviceOptions) {
+      const spec = createServiceImplSpec(service, impl);
+      for (const method of Object.values(spec.methods)) if (method.kind === "unary") unarySpecs.push(method);
+      return router.service(service, impl, serviceOptions);
+    },
+    rpc() {
+      throw new Error("register whole services: single methods are not served by the unary fast path");
+    },
+  } as ConnectRouter);
+  const serveUnary = createUnaryFastPath({
+    specs: unarySpecs,
+    interceptors: options.unaryInterceptors,
+    observer: options.observer,
+    maxMessageBytes: options.maxMessageBytes,
+    maxTimeoutMs: options.maxDeadlineMs,
+    defaultDeadlineMs: options.defaultDeadlineMs,
+    acceptCompression,
+    compressMinBytes: COMPRESS_MIN_BYTES,
+    jsonOptions: options.router.jsonOptions,
+    shutdownSignal: options.router.shutdownSignal,
+  });
   // Only methods that take one request message: a client stream must reach its handler as it arrives.
   const guarded = (h: UniversalHandler) =>
     h.method.methodKind === "unary" || h.method.methodKind === "server_streaming"
@@ -34,6 +81,7 @@ export function createRpcHandler(options: {
       : h;
   const handlers = new Map<string, UniversalHandler>(router.handlers.map((h) => [h.requestPath, guarded(h)]));
   return (req, res) => {
+    if (serveUnary(req, res, () => options.contextValues(req))) return true;
     const handler = handlers.get(req.url?.split("?", 2)[0] ?? "");
     if (!handler) return false;
     const uReq = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req));
