@@ -92,6 +92,30 @@ function dialectOf(contentType: string | undefined, http2: boolean): Dialect | u
   return type.binary ? dialects.connectProto : dialects.connectJson;
 }
 
+/**
+ * The status of a gRPC or gRPC-Web answer, with connect's `setTrailerStatus` (status, details, error metadata) but
+ * the message percent-encoded as the gRPC spec says: only bytes outside printable ASCII and "%" itself. connect
+ * encodes with encodeURIComponent, which also escapes ":" and other reserved characters that grpc-js and
+ * grpc-go then show escaped.
+ */
+function grpcStatus(trailer: Headers, error: ConnectError | undefined): Headers {
+  grpc.setTrailerStatus(trailer, error);
+  if (error) trailer.set("grpc-message", grpcMessageEncode(error.rawMessage));
+  return trailer;
+}
+
+function grpcMessageEncode(message: string): string {
+  if (/^[\x20-\x24\x26-\x7e]*$/.test(message)) return message;
+  let encoded = "";
+  for (const byte of Buffer.from(message, "utf8")) {
+    encoded +=
+      byte >= 0x20 && byte <= 0x7e && byte !== 0x25
+        ? String.fromCharCode(byte)
+        : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return encoded;
+}
+
 /** The frame flags of the enveloped protocols. */
 const FLAG_COMPRESSED = 0b0000_0001;
 const FLAG_TRAILER = 0b1000_0000;
@@ -470,7 +494,7 @@ function send(
     case "grpc": {
       const headers = nodeHeaders(responseHeader);
       headers["content-type"] = dialect.contentType;
-      const trailers = nodeHeaders(grpc.setTrailerStatus(responseTrailer, error));
+      const trailers = nodeHeaders(grpcStatus(responseTrailer, error));
       res.writeHead(200, headers);
       res.addTrailers(trailers);
       if (message && !error) res.end(envelope(flags, message));
@@ -480,7 +504,7 @@ function send(
     case "grpc-web": {
       const headers = nodeHeaders(responseHeader);
       headers["content-type"] = dialect.contentType;
-      const trailer = envelope(FLAG_TRAILER, grpcWeb.trailerSerialize(grpc.setTrailerStatus(responseTrailer, error)));
+      const trailer = envelope(FLAG_TRAILER, grpcWeb.trailerSerialize(grpcStatus(responseTrailer, error)));
       const body = message && !error ? Buffer.concat([envelope(flags, message), trailer]) : trailer;
       headers["content-length"] = String(body.byteLength);
       res.writeHead(200, headers);
