@@ -312,7 +312,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions) {
         options.shutdownSignal.removeEventListener("abort", onShutdown);
         if (!controller.signal.aborted) controller.abort(completed);
       }
-      const gone = res.writableEnded || (res.socket?.destroyed ?? true);
+      const gone = res.writableEnded || ("stream" in res ? res.stream.destroyed : (res.socket?.destroyed ?? true));
       const error =
         thrown !== undefined
           ? observer.publicErrorOf(thrown, path, requestId)
@@ -359,11 +359,12 @@ export function createUnaryFastPath(options: UnaryFastPathOptions) {
       finish(undefined, deadlineError(), false);
       return true;
     }
+    let bodyRead = false;
     deadlineAt = performance.now() + timeoutMs;
     deadline = setTimeout(() => {
       const error = deadlineError();
       controller?.abort(error);
-      finish(undefined, error, true);
+      finish(undefined, error, bodyRead);
     }, timeoutMs);
 
     const declared = Number(req.headers["content-length"]);
@@ -373,7 +374,6 @@ export function createUnaryFastPath(options: UnaryFastPathOptions) {
       return true;
     }
 
-    let bodyRead = false;
     readBody(req, bodyLimit)
       .then(async (body) => {
         bodyRead = true;
