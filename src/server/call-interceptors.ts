@@ -60,6 +60,15 @@ export function createCallObserverInterceptor(observer: CallObserver, metrics: M
   };
 }
 
+/** DEADLINE_EXCEEDED for a call that ran past the server's default deadline (its client gave none). */
+export function defaultDeadlineExceeded(defaultDeadlineMs: number): ConnectError {
+  return serviceError(
+    Code.DeadlineExceeded,
+    "DEADLINE_EXCEEDED",
+    `the call took longer than the default deadline of ${defaultDeadlineMs} ms`,
+  );
+}
+
 /**
  * Gives a unary call without a client deadline the server's default one. (A client deadline above the maximum is
  * already refused with INVALID_ARGUMENT by the adapter's maxTimeoutMs.)
@@ -71,13 +80,7 @@ export function createDefaultDeadlineInterceptor(defaultDeadlineMs: number): Int
     try {
       return await next({ ...req, signal });
     } catch (err) {
-      if (signal.aborted && !req.signal.aborted) {
-        throw serviceError(
-          Code.DeadlineExceeded,
-          "DEADLINE_EXCEEDED",
-          `the call took longer than the default deadline of ${defaultDeadlineMs} ms`,
-        );
-      }
+      if (signal.aborted && !req.signal.aborted) throw defaultDeadlineExceeded(defaultDeadlineMs);
       throw err;
     }
   };

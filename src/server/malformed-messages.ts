@@ -96,13 +96,16 @@ export function guardMalformedMessages(handler: UniversalHandler, maxBytes: numb
   return Object.assign(guarded, handler);
 }
 
+/** INVALID_ARGUMENT for a request message that does not decode, and why. */
+export function malformedMessage(reason: string) {
+  return serviceError(Code.InvalidArgument, "MALFORMED_MESSAGE", `the request message does not decode: ${reason}`);
+}
+
 /** Refuses a call whose binary message did not decode (see {@link malformedMessageKey}). */
 export function createMalformedMessageInterceptor(): Interceptor {
   return (next) => async (req) => {
     const reason = req.contextValues.get(malformedMessageKey);
-    if (reason !== undefined) {
-      throw serviceError(Code.InvalidArgument, "MALFORMED_MESSAGE", `the request message does not decode: ${reason}`);
-    }
+    if (reason !== undefined) throw malformedMessage(reason);
     return await next(req);
   };
 }

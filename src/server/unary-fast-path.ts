@@ -20,10 +20,11 @@ import * as connect from "@connectrpc/connect/protocol-connect";
 import * as grpc from "@connectrpc/connect/protocol-grpc";
 import * as grpcWeb from "@connectrpc/connect/protocol-grpc-web";
 import { principalKey } from "../auth/access-control.js";
-import { serviceError } from "../errors.js";
+import { defaultDeadlineExceeded } from "./call-interceptors.js";
 import type { CallObserver } from "./call-observer.js";
 import { encodeOnce } from "./encoding-memo.js";
 import type { RequestHandler } from "./http-server.js";
+import { malformedMessage } from "./malformed-messages.js";
 import { requestIdKey } from "./request-id.js";
 
 type NodeRequest = Parameters<RequestHandler>[0];
@@ -150,9 +151,6 @@ function nodeHeaders(headers: Headers, into: Record<string, string> = {}): Recor
 const tooLarge = (size: number | string, limit: number) =>
   new ConnectError(`message size ${size} is larger than the limit of ${limit} bytes`, Code.ResourceExhausted);
 
-const malformed = (why: string) =>
-  serviceError(Code.InvalidArgument, "MALFORMED_MESSAGE", `the request message does not decode: ${why}`);
-
 /** The request body, or a RESOURCE_EXHAUSTED error as soon as it passes `limit` bytes. */
 function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -191,18 +189,18 @@ async function unwrapEnvelope(body: Buffer, compression: Compression | null, lim
   if (body.byteLength === 0) {
     throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented);
   }
-  if (body.byteLength < 5) throw malformed("incomplete frame header");
+  if (body.byteLength < 5) throw malformedMessage("incomplete frame header");
   const flags = body[0] ?? 0;
   const length = body.readUInt32BE(1);
   if (length > limit) throw tooLarge(length, limit);
-  if (5 + length > body.byteLength) throw malformed("the frame is shorter than its length prefix");
+  if (5 + length > body.byteLength) throw malformedMessage("the frame is shorter than its length prefix");
   if (5 + length < body.byteLength) {
     throw new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented);
   }
-  if ((flags & ~FLAG_COMPRESSED) !== 0) throw malformed(`frame flags ${flags} are not valid in a request`);
+  if ((flags & ~FLAG_COMPRESSED) !== 0) throw malformedMessage(`frame flags ${flags} are not valid in a request`);
   const payload = body.subarray(5);
   if ((flags & FLAG_COMPRESSED) === 0) return payload;
-  if (!compression) throw malformed("a compressed frame without a grpc-encoding");
+  if (!compression) throw malformedMessage("a compressed frame without a grpc-encoding");
   return await compression.decompress(payload, limit);
 }
 
@@ -349,11 +347,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions) {
     const timeoutMs = timeout.timeoutMs ?? options.defaultDeadlineMs;
     const deadlineError = () =>
       timeout.timeoutMs === undefined
-        ? serviceError(
-            Code.DeadlineExceeded,
-            "DEADLINE_EXCEEDED",
-            `the call took longer than the default deadline of ${options.defaultDeadlineMs} ms`,
-          )
+        ? defaultDeadlineExceeded(options.defaultDeadlineMs)
         : new ConnectError("the operation timed out", Code.DeadlineExceeded);
     if (timeoutMs <= 0) {
       finish(undefined, deadlineError(), false);
@@ -388,7 +382,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions) {
         } catch (err) {
           // connect reports an undecodable binary message as INTERNAL; the fault is the client's.
           if (dialect.binary && err instanceof ConnectError && err.code === Code.Internal)
-            throw malformed(err.rawMessage);
+            throw malformedMessage(err.rawMessage);
           throw err;
         }
         const request: UnaryRequest = {
