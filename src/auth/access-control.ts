@@ -2,7 +2,7 @@ import { Code, ConnectError, createContextKey, type Interceptor } from "@connect
 import type { Clock } from "../clock.js";
 import { serviceError } from "../errors.js";
 import { parseApiKey, secretHashesEqual } from "../keys/api-key.js";
-import type { ApiKeyRow, KeyStore } from "../keys/key-store.js";
+import type { ApiKeyRow, KeyStore, KeysMark } from "../keys/key-store.js";
 import type { RateLimits } from "./rate-limits.js";
 import { isPublic, mayCall, methodPath, type Role } from "./roles.js";
 
@@ -36,28 +36,58 @@ function unauthenticated(reason: string, message: string) {
   return serviceError(Code.Unauthenticated, reason, message);
 }
 
-/** The key row of a presented key whose current (or, during a rotation's grace, previous) secret matches. */
-function verify(keys: KeyStore, token: string, now: number): ApiKeyRow {
+/** A presented key matched against its stored row: by its current secret, or by the previous one of a rotation. */
+interface Match {
+  row: ApiKeyRow;
+  previousSecret: boolean;
+}
+
+/** The stored key whose current or previous secret the presented key carries. */
+function match(keys: KeyStore, token: string): Match {
   const presented = parseApiKey(token);
   if (!presented) throw unauthenticated("API_KEY_MALFORMED", "the API key is not of the form lo_<id>_<secret>");
   const row = keys.findKeyById(presented.id);
-  const matches =
-    row !== undefined &&
-    (secretHashesEqual(row.secretHash, presented.secretHash) ||
-      (row.previousSecretHash !== null &&
-        row.previousSecretExpireTime !== null &&
-        now < row.previousSecretExpireTime &&
-        secretHashesEqual(row.previousSecretHash, presented.secretHash)));
-  if (!row || !matches) throw unauthenticated("API_KEY_UNKNOWN", "unknown API key");
+  if (row && secretHashesEqual(row.secretHash, presented.secretHash)) return { row, previousSecret: false };
+  if (row?.previousSecretHash && secretHashesEqual(row.previousSecretHash, presented.secretHash)) {
+    return { row, previousSecret: true };
+  }
+  throw unauthenticated("API_KEY_UNKNOWN", "unknown API key");
+}
+
+/** The key row of a match that is in effect at `now`. */
+function inEffect({ row, previousSecret }: Match, now: number): ApiKeyRow {
+  if (previousSecret && (row.previousSecretExpireTime === null || now >= row.previousSecretExpireTime)) {
+    throw unauthenticated("API_KEY_UNKNOWN", "unknown API key");
+  }
   // A revocation is immediate whatever its time: the CLI or another host may run on a clock ahead of this one.
   if (row.revokeTime !== null) throw unauthenticated("API_KEY_REVOKED", "API key revoked");
   if (row.expireTime !== null && row.expireTime <= now) throw unauthenticated("API_KEY_EXPIRED", "API key expired");
   return row;
 }
 
-/** Access control backed by the key store. Keys are read on every call, so a revocation applies at once. */
+/** Matched keys kept at most, by presented key; all are dropped when full or when any stored key changes. */
+const MATCHES_KEPT = 10_000;
+
+/**
+ * Access control backed by the key store. A presented key's match (a SQLite read and a SHA-256 per call
+ * otherwise, ~10 % of a GetEvent) is kept until any stored key changes — through this process or another
+ * connection such as the keys CLI — so a revocation, rotation or expiry still applies to the very next call.
+ */
 export function createAccessControl(keys: KeyStore, clock: Clock, limits: RateLimits): AccessControl {
   const lastWritten = new Map<string, number>();
+  const matches = new Map<string, Match>();
+  let mark: KeysMark | undefined;
+  const matchOf = (token: string): Match => {
+    const since = keys.keysChangedSince(mark);
+    mark = since.mark;
+    if (since.changed || matches.size >= MATCHES_KEPT) matches.clear();
+    let found = matches.get(token);
+    if (!found) {
+      found = match(keys, token);
+      matches.set(token, found);
+    }
+    return found;
+  };
   const recordUse = (row: ApiKeyRow, now: number) => {
     const last = lastWritten.get(row.id) ?? row.lastUsedTime ?? Number.NEGATIVE_INFINITY;
     if (now - last < LAST_USED_RESOLUTION_MS) return;
@@ -81,7 +111,7 @@ export function createAccessControl(keys: KeyStore, clock: Clock, limits: RateLi
             'malformed Authorization header: expected "Bearer <api key>"',
           );
         }
-        row = verify(keys, token, now);
+        row = inEffect(matchOf(token), now);
       } catch (err) {
         if (err instanceof ConnectError && err.code === Code.Unauthenticated) await limits.recordFailure(address);
         throw err;

@@ -38,6 +38,12 @@ function auditJson(row: ApiKeyRow): JsonObject {
   };
 }
 
+/** A point in the history of stored keys, see `keysChangedSince`. */
+export interface KeysMark {
+  local: number;
+  external: number;
+}
+
 /** Drizzle queries of API keys. Every change appends its audit entry in its own transaction. */
 export function createKeyStore(db: Db) {
   // Runs on every call: prepared once.
@@ -46,6 +52,10 @@ export function createKeyStore(db: Db) {
     .from(apiKeys)
     .where(eq(apiKeys.id, sql.placeholder("id")))
     .prepare();
+  /** Changes when another connection (the keys CLI, another process) commits to the database. */
+  const dataVersion = db.$client.prepare("PRAGMA data_version").pluck();
+  /** Changes made to existing keys through this store. */
+  let localChanges = 0;
 
   const insertKey = (
     tx: Tx,
@@ -89,6 +99,7 @@ export function createKeyStore(db: Db) {
         if (columns === "unchanged") return { kind: "ok", row: current };
         const row = tx.update(apiKeys).set(columns).where(eq(apiKeys.id, id)).returning().get();
         if (!row) throw new Error(`api key ${id} vanished inside its transaction`);
+        localChanges++;
         appendAuditEntry(tx, actor, now, { type: "api_key", id }, diffFields(auditJson(current), auditJson(row)));
         return key === undefined ? { kind: "ok", row } : { kind: "ok", row, key };
       },
@@ -98,6 +109,18 @@ export function createKeyStore(db: Db) {
   return {
     findKeyById(id: string): ApiKeyRow | undefined {
       return findById.get({ id });
+    },
+
+    /**
+     * Whether a stored key may have changed since `mark` (a value this returned before; undefined: unknown), and the
+     * mark to compare with next time: a change through this store (its counter is bumped inside the transaction,
+     * before anyone can observe the change) or a commit by another database connection (SQLite's data_version),
+     * such as the keys CLI. Lets callers keep verified keys in memory.
+     */
+    keysChangedSince(mark: KeysMark | undefined): { changed: boolean; mark: KeysMark } {
+      const external = dataVersion.get() as number;
+      if (mark?.local === localChanges && mark.external === external) return { changed: false, mark };
+      return { changed: true, mark: { local: localChanges, external } };
     },
 
     /** Up to `limit` keys after `after`, newest first. */
