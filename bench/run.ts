@@ -11,7 +11,9 @@ import { type Result, writeReport } from "./report.js";
 import { seedEvents } from "./seed.js";
 
 const quick = process.argv.includes("--quick");
-const timing = quick ? { warmUp: 1, duration: 2, rounds: 1 } : { warmUp: 2, duration: 5, rounds: 3 };
+const timing = quick
+  ? { warmUp: 1, duration: 2, rounds: 1, roundWarmUp: 0 }
+  : { warmUp: 2, duration: 5, rounds: 5, roundWarmUp: 1 };
 const load = { connections: 20, streams: 10 };
 const EVENTS = quick ? 2_000 : 10_000;
 
@@ -156,11 +158,27 @@ function h2load(port: number, scenario: Scenario, seconds: number, warmUp: numbe
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 
-async function measure(server: Server, serverName: string, scenarios: Scenario[], results: Result[]) {
-  for (const scenario of scenarios) {
-    const rounds = [];
-    h2load(server.port, scenario, timing.warmUp, 0);
-    for (let i = 0; i < timing.rounds; i++) rounds.push(h2load(server.port, scenario, timing.duration, 0));
+/** A scenario on one server, with its rounds so far. */
+interface Run {
+  server: Server;
+  serverName: string;
+  scenario: Scenario;
+  rounds: ReturnType<typeof h2load>[];
+}
+
+/**
+ * Measures every run in turn, round after round (A B C … A B C …), so that a slow spell of this shared machine
+ * weighs on every server alike instead of on whichever ran during it; then reports medians.
+ */
+function measure(runs: Run[], results: Result[]) {
+  for (const run of runs) h2load(run.server.port, run.scenario, timing.warmUp, 0);
+  for (let i = 0; i < timing.rounds; i++) {
+    // Each round starts with a second of unmeasured load: the server takes over the core from the previous one.
+    for (const run of runs) {
+      run.rounds.push(h2load(run.server.port, run.scenario, timing.duration, timing.roundWarmUp));
+    }
+  }
+  for (const { server, serverName, scenario, rounds } of runs) {
     const failed = rounds.reduce((n, r) => n + r.failed, 0);
     if (failed > 0 || rounds.some((r) => r.succeeded === 0)) {
       throw new Error(`${serverName} ${scenario.name}: ${failed} requests failed`);
@@ -175,7 +193,7 @@ async function measure(server: Server, serverName: string, scenarios: Scenario[]
     };
     results.push(result);
     console.log(
-      `  ${serverName.padEnd(10)} ${scenario.name.padEnd(34)} ${String(result.rps).padStart(7)} req/s  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms`,
+      `  ${serverName.padEnd(10)} ${scenario.name.padEnd(34)} ${String(result.rps).padStart(7)} req/s  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  (rounds: ${rounds.map((r) => Math.round(r.rps)).join(", ")})`,
     );
   }
 }
@@ -207,48 +225,38 @@ console.log(
   `\n${timing.rounds} round(s) of ${timing.duration} s after ${timing.warmUp} s of warm-up; ${load.connections} connections × ${load.streams} streams (HTTP/1.1: 1); ${pinned ? "server on core 0, h2load on core 1" : "one core: not pinned"}`,
 );
 
+// Every server runs from the start, each pinned to core 0 and idle while another is measured.
 const liveops = await start("liveops", "node", ["dist/src/main.js"], {
   HOST: "127.0.0.1",
   RATE_LIMITS: "viewer=100000/1000000,game_server=100000/1000000,operator=100000/1000000,admin=100000/1000000",
 });
 checkGrpcStatus(liveops.port);
-await measure(
-  liveops,
-  "liveops",
+const peers = {
+  "grpc-js": await start("grpc-js", "node", ["--import", "tsx", "bench/peers/grpc-js-server.ts"], {}),
+  fastify: await start("fastify", "node", ["--import", "tsx", "bench/peers/fastify-server.ts"], {}),
+  "bare-h2": await start("bare-h2", "node", ["--import", "tsx", "bench/peers/bare-http2-server.ts"], {}),
+};
+const getEvent = "/liveops.v1.EventService/GetEvent";
+// Each peer next to the scenario it is compared with; the heavy ListEvents last.
+const scenarios: [Server, string, Scenario][] = [
+  [liveops, "liveops", { name: "GetEvent gRPC (h2c)", path: getEvent, body: grpcBody }],
+  [peers["grpc-js"], "grpc-js", { name: "GetEvent gRPC (h2c)", path: getEvent, body: grpcBody }],
+  [liveops, "liveops", { name: "GetEvent Connect JSON (HTTP/1.1)", path: getEvent, body: jsonBody, http1: true }],
+  [peers.fastify, "fastify", { name: "GET /events/{id} (HTTP/1.1)", path: `/events/${eventId}`, http1: true }],
+  [liveops, "liveops", { name: "GET /events/{id} (HTTP/1.1)", path: `/events/${eventId}`, http1: true }],
+  [liveops, "liveops", { name: "GetEvent Connect JSON (h2c)", path: getEvent, body: jsonBody }],
+  [peers["bare-h2"], "bare-h2", { name: "fixed response (h2c)", path: "/" }],
+  [liveops, "liveops", { name: "GET /events/{id} (h2c)", path: `/events/${eventId}` }],
   [
-    { name: "GetEvent gRPC (h2c)", path: "/liveops.v1.EventService/GetEvent", body: grpcBody },
-    { name: "GetEvent Connect JSON (h2c)", path: "/liveops.v1.EventService/GetEvent", body: jsonBody },
-    {
-      name: "GetEvent Connect JSON (HTTP/1.1)",
-      path: "/liveops.v1.EventService/GetEvent",
-      body: jsonBody,
-      http1: true,
-    },
-    { name: "GET /events/{id} (HTTP/1.1)", path: `/events/${eventId}`, http1: true },
-    { name: "GET /events/{id} (h2c)", path: `/events/${eventId}` },
+    liveops,
+    "liveops",
     { name: "ListEvents 50 Connect JSON (h2c)", path: "/liveops.v1.EventService/ListEvents", body: listBody },
   ],
+];
+measure(
+  scenarios.map(([server, serverName, scenario]) => ({ server, serverName, scenario, rounds: [] })),
   results,
 );
-await stop(liveops);
-
-const peers: [string, string, Scenario][] = [
-  [
-    "grpc-js",
-    "bench/peers/grpc-js-server.ts",
-    { name: "GetEvent gRPC (h2c)", path: "/liveops.v1.EventService/GetEvent", body: grpcBody },
-  ],
-  [
-    "fastify",
-    "bench/peers/fastify-server.ts",
-    { name: "GET /events/{id} (HTTP/1.1)", path: `/events/${eventId}`, http1: true },
-  ],
-  ["bare-h2", "bench/peers/bare-http2-server.ts", { name: "fixed response (h2c)", path: "/" }],
-];
-for (const [name, script, scenario] of peers) {
-  const server = await start(name, "node", ["--import", "tsx", script], {});
-  await measure(server, name, [scenario], results);
-  await stop(server);
-}
+for (const server of [liveops, ...Object.values(peers)]) await stop(server);
 
 writeReport(results, { quick, pinned, cores, timing, load, events: EVENTS });

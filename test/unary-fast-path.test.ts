@@ -55,6 +55,15 @@ async function probe(req: GetEventRequest, ctx: HandlerContext) {
     case "echo": {
       const value = ctx.requestHeader.get("x-probe") ?? "";
       ctx.responseHeader.set("x-echo", value);
+      const names: string[] = [];
+      ctx.requestHeader.forEach((_, name) => {
+        names.push(name);
+      });
+      ctx.responseHeader.set("x-echo-intercepted", ctx.requestHeader.get("x-intercepted") ?? "");
+      ctx.responseHeader.set(
+        "x-echo-names",
+        String(names.includes("x-probe") && !names.some((n) => n.startsWith(":"))),
+      );
       ctx.responseTrailer.set("x-trailer-echo", `${value}!`);
       return { event: { title: value } };
     }
@@ -96,6 +105,8 @@ async function probe(req: GetEventRequest, ctx: HandlerContext) {
 
 const countCalls: Interceptor = (next) => async (req) => {
   seen.intercepted++;
+  // A header an interceptor adds reaches the implementation.
+  req.header.set("x-intercepted", String(seen.intercepted));
   return await next(req);
 };
 
@@ -286,6 +297,8 @@ describe("unary calls on every transport (fast path)", () => {
       );
       expect(res.event?.title, name).toBe(name);
       expect(headers.get("x-echo"), name).toBe(name);
+      expect(headers.get("x-echo-intercepted"), name).toBe(String(seen.intercepted));
+      expect(headers.get("x-echo-names"), name).toBe("true");
       expect(trailers.get("x-trailer-echo"), name).toBe(`${name}!`);
     }
     const viaGrpcJs = await grpcJsGetEvent("echo", { metadata: { "x-probe": "grpc-js" } });
