@@ -5,6 +5,8 @@ export interface Result {
   scenario: string;
   server: string;
   rps: number;
+  /** Each round's req/s, in order: rounds of different servers with the same index ran back to back. */
+  roundsRps: number[];
   p50Ms: number;
   p99Ms: number;
   peakRssMb: number;
@@ -80,14 +82,23 @@ export function writeReport(results: Result[], setup: Record<string, unknown> & 
   }
   const find = ([server, scenario]: [string, string]) =>
     results.find((r) => r.server === server && r.scenario === scenario);
+  const round2 = (x: number) => Math.round(x * 100) / 100;
   const ratios = pairs.map(([name, ours, theirs]) => {
     const a = find(ours);
     const b = find(theirs);
-    return { name, ratio: a && b ? Math.round((a.rps / b.rps) * 100) / 100 : undefined };
+    if (!a || !b) return { name, ratio: undefined, roundRatios: [], medianRoundRatio: undefined };
+    // The ratio of each round pair (measured minutes apart at most) is steadier than the ratio of the medians.
+    const roundRatios = a.roundsRps.map((rps, i) => round2(rps / (b.roundsRps[i] ?? Number.NaN)));
+    const sorted = [...roundRatios].sort((x, y) => x - y);
+    return { name, ratio: round2(a.rps / b.rps), roundRatios, medianRoundRatio: sorted[Math.floor(sorted.length / 2)] };
   });
-  console.log(`\n| comparison | ratio |`);
-  console.log(`|---|---:|`);
-  for (const r of ratios) console.log(`| ${r.name} | ${r.ratio ?? "-"}× |`);
+  console.log(`\n| comparison | ratio of medians | median of round ratios | round ratios |`);
+  console.log(`|---|---:|---:|---|`);
+  for (const r of ratios) {
+    console.log(
+      `| ${r.name} | ${r.ratio ?? "-"}× | ${r.medianRoundRatio ?? "-"}× | ${r.roundRatios.map((x) => `${x}×`).join(", ")} |`,
+    );
+  }
   mkdirSync("bench/results", { recursive: true });
   const name = setup.quick ? "quick" : "latest";
   writeFileSync(

@@ -187,13 +187,14 @@ function measure(runs: Run[], results: Result[]) {
       scenario: scenario.name,
       server: serverName,
       rps: Math.round(median(rounds.map((r) => r.rps))),
+      roundsRps: rounds.map((r) => Math.round(r.rps)),
       p50Ms: median(rounds.map((r) => r.p50)),
       p99Ms: median(rounds.map((r) => r.p99)),
       peakRssMb: peakRssMb(server.child.pid),
     };
     results.push(result);
     console.log(
-      `  ${serverName.padEnd(10)} ${scenario.name.padEnd(34)} ${String(result.rps).padStart(7)} req/s  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  (rounds: ${rounds.map((r) => Math.round(r.rps)).join(", ")})`,
+      `  ${serverName.padEnd(10)} ${scenario.name.padEnd(34)} ${String(result.rps).padStart(7)} req/s  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  (rounds: ${result.roundsRps.join(", ")})`,
     );
   }
 }
