@@ -70,8 +70,9 @@ const MATCHES_KEPT = 10_000;
 
 /**
  * Access control backed by the key store. A presented key's match (a SQLite read and a SHA-256 per call
- * otherwise, ~10 % of a GetEvent) is kept until any stored key changes — through this process or another
- * connection such as the keys CLI — so a revocation, rotation or expiry still applies to the very next call.
+ * otherwise, ~10 % of a GetEvent) is kept until any stored key changes — through this process, or through another
+ * connection such as the keys CLI (noticed within a millisecond) — so a revocation, rotation or expiry applies to
+ * the next call; expiry and a rotation's grace are checked against the clock on every call.
  */
 export function createAccessControl(keys: KeyStore, clock: Clock, limits: RateLimits): AccessControl {
   const lastWritten = new Map<string, number>();
