@@ -23,9 +23,12 @@ async function main() {
   const destination = pino.destination({ dest: 1, sync: false });
   const logger = pino({ level: config.logLevel, base: { service: "liveops" } }, destination);
   const exit = (code: number) => {
-    // A write still pending on a full pipe would make a synchronous flush throw EAGAIN: wait for it instead.
-    destination.flush(() => process.exit(code));
-    setTimeout(() => process.exit(code), 2_000).unref();
+    // end() lets a write in flight land, writes what is buffered, then closes: only then is every line out.
+    // (flush() would call back at once without waiting for a write in flight.)
+    destination.once("close", () => process.exit(code));
+    destination.end();
+    // A reader that went away (a closed pipe) must not keep the process alive.
+    setTimeout(() => process.exit(code), 2_000);
   };
   const app = createApp({ config, logger, clock: systemClock });
   const firstKey = ensureInitialAdminKey(app.keys, systemClock, config.initialAdminKeyFile);
