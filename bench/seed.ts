@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { openDatabase } from "../src/db/database.js";
-import { events } from "../src/db/schema.js";
+import { eventRuns, events } from "../src/db/schema.js";
 import { createKeyStore } from "../src/keys/key-store.js";
 
 /** Fills a new database with `count` events of realistic size and makes a viewer key; returns one event's id. */
@@ -11,6 +11,7 @@ export function seedEvents(dbPath: string, count: number): { eventId: string; ke
   database.db.transaction((tx) => {
     for (let start = 0; start < count; start += 500) {
       const rows = [];
+      const runs = [];
       for (let i = start; i < Math.min(count, start + 500); i++) {
         const id = randomUUID();
         ids.push(id);
@@ -31,8 +32,19 @@ export function seedEvents(dbPath: string, count: number): { eventId: string; ke
           createTime: now,
           updateTime: now,
         });
+        // Each one-off event's one run, as the service plans it.
+        const end = begin + 48 * 3_600_000;
+        runs.push({
+          eventId: id,
+          runNumber: 1,
+          startTime: begin,
+          endTime: end,
+          startAnnounced: begin <= now,
+          endAnnounced: end <= now,
+        });
       }
       tx.insert(events).values(rows).run();
+      tx.insert(eventRuns).values(runs).run();
     }
   });
   const { key } = createKeyStore(database.db).createKey({ name: "bench", role: "viewer" }, now, {

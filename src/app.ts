@@ -1,4 +1,4 @@
-import { once } from "node:events";
+import { once, setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
 import { createServer as createPlainServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -26,6 +26,8 @@ export interface App {
   readonly keys: KeyStore;
   readonly health: Services["health"];
   readonly metrics: Metrics;
+  /** The WatchEvents streams open now, and their queues. */
+  readonly eventFeed: Services["feed"];
   /** Listens on `port` (and on the metrics port, when one is configured). */
   listen(port: number, host?: string): Promise<AddressInfo>;
   /**
@@ -80,7 +82,17 @@ export function createApp({ config, logger, clock }: AppDeps): App {
   /** Aborts open server streams (UNAVAILABLE); then `shutdown` aborts whatever is left. */
   const streamsShutdown = new AbortController();
   const shutdown = new AbortController();
-  const services = createServices(database, { clock, config, metrics, streamsShutdown: streamsShutdown.signal });
+  // Every open call listens to these (connect links each call's signal to the shutdown signal): thousands of
+  // watchers are expected, not a leak.
+  setMaxListeners(0, streamsShutdown.signal, shutdown.signal);
+  const services = createServices(database, {
+    clock,
+    config,
+    metrics,
+    logger,
+    streamsShutdown: streamsShutdown.signal,
+  });
+  services.scheduler.start();
   const { keys, access, eventService, health } = services;
 
   const router = createRpcRouter(services, { observer, metrics, config });
@@ -160,6 +172,7 @@ export function createApp({ config, logger, clock }: AppDeps): App {
     keys,
     health,
     metrics,
+    eventFeed: services.feed,
     async listen(port, host) {
       const address = await server.listen(port, host);
       if (metricsServer) {
@@ -178,6 +191,7 @@ export function createApp({ config, logger, clock }: AppDeps): App {
         server.destroy();
         metricsServer?.close();
         metricsServer?.closeAllConnections();
+        services.scheduler.stop();
         database.close();
       })();
       return closing;

@@ -25,6 +25,10 @@ export interface Config {
   metricsEnabled: boolean;
   metricsPort: number | undefined;
   shutdownDelayMs: number;
+  watchHeartbeatMs: number;
+  watchQueueLimit: number;
+  watchMaxStreams: number;
+  changeLogRetain: number;
 }
 
 type Parsed<T> = { value: T } | { error: string };
@@ -262,6 +266,36 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     description:
       "On SIGTERM/SIGINT, how long the server keeps serving while readiness and health already say NOT_SERVING, so load balancers stop sending it calls.",
     parse: integer(0, 600_000),
+  },
+  watchHeartbeatMs: {
+    key: "watchHeartbeatMs",
+    env: "WATCH_HEARTBEAT_MS",
+    default: "15000",
+    description:
+      "A WatchEvents stream with nothing to send for this long gets a HEARTBEAT message (keeps proxies from closing it).",
+    parse: integer(100, 3_600_000),
+  },
+  watchQueueLimit: {
+    key: "watchQueueLimit",
+    env: "WATCH_QUEUE_LIMIT",
+    default: "1000",
+    description:
+      "Changes queued at most for one WatchEvents stream; a client further behind is ended with RESOURCE_EXHAUSTED.",
+    parse: integer(1, 1_000_000),
+  },
+  watchMaxStreams: {
+    key: "watchMaxStreams",
+    env: "WATCH_MAX_STREAMS",
+    default: "10000",
+    description: "WatchEvents streams open at most; more are refused with RESOURCE_EXHAUSTED.",
+    parse: integer(1, 1_000_000),
+  },
+  changeLogRetain: {
+    key: "changeLogRetain",
+    env: "CHANGE_LOG_RETAIN",
+    default: "10000",
+    description: "Newest event changes kept for WatchEvents to resume from (after_sequence); older ones are pruned.",
+    parse: integer(100, 10_000_000),
   },
 };
 

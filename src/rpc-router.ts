@@ -1,5 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, ConnectRouterOptions, Interceptor } from "@connectrpc/connect";
+import type { Logger } from "pino";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -16,8 +17,13 @@ import type { Config } from "./config.js";
 import type { Database } from "./db/database.js";
 import { databaseSecret } from "./db/settings.js";
 import { createEventAdminService } from "./events/event-admin-service.js";
+import { createChangeLog } from "./events/event-changes.js";
+import { createEventFeed, type EventFeed } from "./events/event-feed.js";
+import { createRunQueries } from "./events/event-runs.js";
+import { createEventScheduler, type EventScheduler } from "./events/event-scheduler.js";
 import { createEventService } from "./events/event-service.js";
 import { createEventStore } from "./events/event-store.js";
+import { createWatchEvents } from "./events/watch-events.js";
 import { createHealth, createHealthService } from "./health/health-service.js";
 import { createApiKeyService } from "./keys/api-key-service.js";
 import { createKeyStore, type KeyStore } from "./keys/key-store.js";
@@ -37,7 +43,11 @@ export interface Services {
   keys: KeyStore;
   access: AccessControl;
   health: ReturnType<typeof createHealth>;
-  eventService: ReturnType<typeof createEventService>;
+  eventService: ReturnType<typeof createEventService> & { watchEvents: ReturnType<typeof createWatchEvents> };
+  /** Run boundaries: started by the app once it is built, stopped when it closes. */
+  scheduler: EventScheduler;
+  /** The watchers of WatchEvents. */
+  feed: EventFeed;
   eventAdminService: ReturnType<typeof createEventAdminService>;
   apiKeyService: ReturnType<typeof createApiKeyService>;
   auditService: ReturnType<typeof createAuditService>;
@@ -52,8 +62,18 @@ export function createServices(
   database: Database,
   deps: {
     clock: Clock;
-    config: Pick<Config, "maxMessageBytes" | "rateLimits" | "authFailureLimit">;
+    config: Pick<
+      Config,
+      | "maxMessageBytes"
+      | "rateLimits"
+      | "authFailureLimit"
+      | "watchHeartbeatMs"
+      | "watchQueueLimit"
+      | "watchMaxStreams"
+      | "changeLogRetain"
+    >;
     metrics: Metrics;
+    logger: Logger;
     streamsShutdown: AbortSignal;
   },
 ): Services {
@@ -61,22 +81,46 @@ export function createServices(
   const db = database.db;
   const keys = instrumentStore(metrics, "keys", createKeyStore(db));
   const pageTokens = createPageTokens(databaseSecret(db, "page_token_key"));
+  const runs = instrumentStore(metrics, "event_runs", createRunQueries(db));
+  const changeLog = createChangeLog(db, runs, { retain: config.changeLogRetain });
+  const store = instrumentStore(metrics, "events", createEventStore(db, runs, changeLog));
   const eventDeps = {
-    store: instrumentStore(metrics, "events", createEventStore(db)),
+    store,
+    runs,
+    changeLog,
     clock,
     pageTokens,
     pageBudgetBytes: config.maxMessageBytes - 64 * 1024,
   };
+  const feed = createEventFeed(clock, { queueLimit: config.watchQueueLimit, maxWatchers: config.watchMaxStreams });
+  const scheduler = createEventScheduler({ db, store, changeLog, clock, logger: deps.logger });
+  store.onChanges((changes) => {
+    feed.publish(changes);
+    scheduler.reschedule();
+  });
+  keys.onKeyChange(() => feed.pokeAll());
   const limits = createRateLimits({ roleDefaults: config.rateLimits, authFailures: config.authFailureLimit });
   const health = createHealth(
     apiServices.map((s) => s.typeName),
     () => database.isReady(),
   );
+  const access = createAccessControl(keys, clock, limits);
+  const watchEvents = createWatchEvents({
+    store,
+    changeLog,
+    feed,
+    access,
+    clock,
+    heartbeatMs: config.watchHeartbeatMs,
+    streamsShutdown: deps.streamsShutdown,
+  });
   return {
     keys,
-    access: createAccessControl(keys, clock, limits),
+    access,
     health,
-    eventService: createEventService(eventDeps),
+    scheduler,
+    feed,
+    eventService: { ...createEventService(eventDeps), watchEvents },
     eventAdminService: createEventAdminService(eventDeps),
     apiKeyService: createApiKeyService({ keys, clock, pageTokens }),
     auditService: createAuditService({

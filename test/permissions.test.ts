@@ -6,7 +6,7 @@ import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { EventService } from "../gen/liveops/v1/event_service_pb.js";
-import { methodPath, methodRoles, PUBLIC, roles } from "../src/auth/roles.js";
+import { isPublic, methodPath, methodRoles, PUBLIC, roles } from "../src/auth/roles.js";
 import { apiServices } from "../src/rpc-router.js";
 import { bearer } from "./support/clients.js";
 import { startTestServer, type TestServer, testActor } from "./support/server.js";
@@ -19,9 +19,13 @@ afterAll(() => server.close());
 
 const services: DescService[] = [...apiServices, Health, ReflectionV1, ReflectionV1alpha];
 const allMethods = services.flatMap((s) => s.methods);
-// Streaming methods (Health.Watch, reflection) are public; their access is checked in the health and reflection
-// tests. Every unary method is walked here.
-const unaryMethods = allMethods.filter((m) => m.methodKind === "unary");
+// Every unary method is walked here, and every server stream that needs a key (WatchEvents). The public streams
+// (Health.Watch, reflection) are checked in the health and reflection tests.
+const walkedMethods = allMethods.filter(
+  (m) => m.methodKind === "unary" || (m.methodKind === "server_streaming" && !isPublic(methodPath(m))),
+);
+/** Methods that answer an empty request with OK rather than INVALID_ARGUMENT. */
+const answersEmptyRequest = /^(ListEvents|ListApiKeys|ListAuditEntries|Check|WatchEvents)$/;
 
 // Callers: no key, a malformed header, a well-formed but unknown key, then one key per role.
 type Caller = "no key" | "malformed header" | "unknown key" | (typeof roles)[number];
@@ -53,7 +57,12 @@ describe("the permission table", () => {
     expect([...methodRoles.keys()].sort()).toEqual(allMethods.map(methodPath).sort());
   });
 
-  const cases = unaryMethods.flatMap((method) =>
+  it("walks a method of each kind", () => {
+    expect(walkedMethods.map((m) => m.name)).toEqual(expect.arrayContaining(["GetEvent", "WatchEvents"]));
+    expect(walkedMethods.filter((m) => answersEmptyRequest.test(m.name)).length).toBe(5);
+  });
+
+  const cases = walkedMethods.flatMap((method) =>
     callers.map((caller) => [methodPath(method), caller, method] as const),
   );
   it.each(cases)("%s called with %s", async (path, caller, method) => {
@@ -67,21 +76,23 @@ describe("the permission table", () => {
         },
       ],
     });
-    const client = createClient(method.parent, transport) as unknown as Record<
-      string,
-      (input: object) => Promise<unknown>
-    >;
+    const client = createClient(method.parent, transport) as unknown as Record<string, (input: object) => unknown>;
     const call = client[method.localName];
     if (!call) throw new Error(`no client method for ${path}`);
     // An empty request: a caller that passes auth gets the method's own answer (INVALID_ARGUMENT for a missing id
-    // or event, or OK for ListEvents), never an auth code.
-    const outcome = await call.call(client, {}).then(
+    // or event, or OK for ListEvents), never an auth code. A stream passes once its first message arrives.
+    const answer = async () => {
+      const result = call.call(client, {});
+      if (method.methodKind === "unary") await result;
+      else for await (const _ of result as AsyncIterable<unknown>) break;
+    };
+    const outcome = await answer().then(
       () => "ok" as const,
       (err: unknown) => ConnectError.from(err).code,
     );
     const expected = expectedCode(caller, path);
     if (expected === "passes auth") {
-      expect(outcome).toBe(/^(List|Check)/.test(method.name) ? "ok" : Code.InvalidArgument);
+      expect(outcome).toBe(answersEmptyRequest.test(method.name) ? "ok" : Code.InvalidArgument);
     } else {
       expect(outcome).toBe(expected);
     }

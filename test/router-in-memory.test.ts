@@ -20,9 +20,16 @@ afterAll(() => database.close());
 const clock = createTestClock();
 const config = loadConfig({});
 const metrics = createMetrics();
-const services = createServices(database, { clock, config, metrics, streamsShutdown: new AbortController().signal });
+const logger = pino({ level: "silent" });
+const services = createServices(database, {
+  clock,
+  config,
+  metrics,
+  logger,
+  streamsShutdown: new AbortController().signal,
+});
 const router = createRpcRouter(services, {
-  observer: createCallObserver(pino({ level: "silent" }), metrics),
+  observer: createCallObserver(logger, metrics),
   metrics,
   config,
 });

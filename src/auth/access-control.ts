@@ -30,6 +30,11 @@ export interface AccessControl {
    * - RESOURCE_EXHAUSTED when the key is over its rate limit, or `address` over its failed authentications.
    */
   check(authorization: string | null | undefined, path: string, address: string): Promise<Principal>;
+  /**
+   * Checks again, for a long-lived stream, that the key it was opened with is still in effect and allowed to call
+   * the method: UNAUTHENTICATED or PERMISSION_DENIED like `check`, but no rate limit or failure is counted.
+   */
+  verify(authorization: string | null | undefined, path: string): Principal;
 }
 
 function unauthenticated(reason: string, message: string) {
@@ -96,31 +101,32 @@ export function createAccessControl(keys: KeyStore, clock: Clock, limits: RateLi
     keys.touchKey(row.id, now);
   };
 
+  /** The key row of a header allowed to call `path` at `now`. */
+  const allowedRow = (authorization: string | null | undefined, path: string, now: number): ApiKeyRow => {
+    if (!authorization) throw unauthenticated("API_KEY_MISSING", 'missing "Authorization: Bearer <api key>" header');
+    const token = BEARER.exec(authorization)?.[1];
+    if (!token) {
+      throw unauthenticated("AUTHORIZATION_MALFORMED", 'malformed Authorization header: expected "Bearer <api key>"');
+    }
+    const row = inEffect(matchOf(token), now);
+    if (!mayCall(row.role, path)) {
+      throw serviceError(Code.PermissionDenied, "ROLE_NOT_ALLOWED", `the ${row.role} role may not call ${path}`, {
+        metadata: { role: row.role, method: path },
+      });
+    }
+    return row;
+  };
+
   return {
     async check(authorization, path, address) {
       await limits.checkAddress(address);
       const now = clock.now();
       let row: ApiKeyRow;
       try {
-        if (!authorization) {
-          throw unauthenticated("API_KEY_MISSING", 'missing "Authorization: Bearer <api key>" header');
-        }
-        const token = BEARER.exec(authorization)?.[1];
-        if (!token) {
-          throw unauthenticated(
-            "AUTHORIZATION_MALFORMED",
-            'malformed Authorization header: expected "Bearer <api key>"',
-          );
-        }
-        row = inEffect(matchOf(token), now);
+        row = allowedRow(authorization, path, now);
       } catch (err) {
         if (err instanceof ConnectError && err.code === Code.Unauthenticated) await limits.recordFailure(address);
         throw err;
-      }
-      if (!mayCall(row.role, path)) {
-        throw serviceError(Code.PermissionDenied, "ROLE_NOT_ALLOWED", `the ${row.role} role may not call ${path}`, {
-          metadata: { role: row.role, method: path },
-        });
       }
       const override =
         row.rateLimitPerSecond !== null && row.rateLimitBurst !== null
@@ -128,6 +134,11 @@ export function createAccessControl(keys: KeyStore, clock: Clock, limits: RateLi
           : undefined;
       await limits.consumeKey(row.id, row.role, override);
       recordUse(row, now);
+      return { keyId: row.id, role: row.role };
+    },
+
+    verify(authorization, path) {
+      const row = allowedRow(authorization, path, clock.now());
       return { keyId: row.id, role: row.role };
     },
   };

@@ -32,9 +32,12 @@ export function methodPath(method: DescMethod): string {
 export const methodRoles: ReadonlyMap<string, Access> = new Map<string, Access>([
   [methodPath(EventService.method.listEvents), readers],
   [methodPath(EventService.method.getEvent), readers],
+  [methodPath(EventService.method.listEventRuns), readers],
+  [methodPath(EventService.method.watchEvents), readers],
   [methodPath(EventAdminService.method.createEvent), managers],
   [methodPath(EventAdminService.method.updateEvent), managers],
   [methodPath(EventAdminService.method.deleteEvent), managers],
+  [methodPath(EventAdminService.method.endEvent), managers],
   ...ApiKeyService.methods.map((m) => [methodPath(m), admins] as const),
   ...AuditService.methods.map((m) => [methodPath(m), admins] as const),
   ...Health.methods.map((m) => [methodPath(m), PUBLIC] as const),

@@ -1,8 +1,14 @@
-import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { sql } from "drizzle-orm";
+import { blob, index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 /**
  * Live events. Times are integer UTC milliseconds. `rewards` and `metadata` are the protobuf JSON of the
  * event's rewards and metadata: they belong to the event and are always read with it.
+ *
+ * `start_time` is the start of the first run and `end_time` the end of the last one (Number.MAX_SAFE_INTEGER while
+ * an open-ended rule goes on), so "upcoming" and "ended" are conditions on the event alone. A recurring event has a
+ * `recurrence_rule` and `run_duration_ms`, and `end_limit` when its operator gave an end time. `runs_revision`
+ * changes whenever its runs do.
  */
 export const events = sqliteTable(
   "events",
@@ -17,6 +23,10 @@ export const events = sqliteTable(
     version: integer("version").notNull(),
     createTime: integer("create_time").notNull(),
     updateTime: integer("update_time").notNull(),
+    recurrenceRule: text("recurrence_rule"),
+    runDurationMs: integer("run_duration_ms"),
+    endLimit: integer("end_limit"),
+    runsRevision: integer("runs_revision").notNull().default(0),
   },
   (t) => [
     // Serves listing in (start time, id) order and its keyset pagination.
@@ -25,6 +35,45 @@ export const events = sqliteTable(
     index("events_end_time_idx").on(t.endTime),
   ],
 );
+
+/**
+ * The runs of events: every run that has started, and the planned ones (all of a bounded series; those of the
+ * planning horizon for an open-ended rule, extended by the scheduler). `start_announced` and `end_announced` say
+ * whether the scheduler has recorded the run's STARTED and ENDED changes (or they happened with the write that
+ * planned the run), so that each is announced exactly once across restarts.
+ */
+export const eventRuns = sqliteTable(
+  "event_runs",
+  {
+    eventId: text("event_id")
+      .notNull()
+      .references(() => events.id, { onDelete: "cascade" }),
+    runNumber: integer("run_number").notNull(),
+    startTime: integer("start_time").notNull(),
+    endTime: integer("end_time").notNull(),
+    endedEarly: integer("ended_early", { mode: "boolean" }).notNull().default(false),
+    startAnnounced: integer("start_announced", { mode: "boolean" }).notNull(),
+    endAnnounced: integer("end_announced", { mode: "boolean" }).notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.eventId, t.runNumber] }),
+    // The live and next runs of an event: the first runs that end after a time.
+    index("event_runs_event_end_idx").on(t.eventId, t.endTime),
+    // The scheduler's next boundaries: only runs whose start or end is still to be announced.
+    index("event_runs_start_pending_idx").on(t.startTime).where(sql`${t.startAnnounced} = 0`),
+    index("event_runs_end_pending_idx").on(t.endTime).where(sql`${t.endAnnounced} = 0`),
+  ],
+);
+
+/**
+ * The change log of events, for WatchEvents to resume from: one row per change, `message` being the encoded
+ * WatchEventsResponse. AUTOINCREMENT so that sequence numbers are never reused after old rows are pruned.
+ */
+export const eventChanges = sqliteTable("event_changes", {
+  sequence: integer("sequence").primaryKey({ autoIncrement: true }),
+  time: integer("time").notNull(),
+  message: blob("message", { mode: "buffer" }).notNull(),
+});
 
 /**
  * CreateEvent idempotency records: a request id, a fingerprint of the request's event and the event it

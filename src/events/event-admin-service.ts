@@ -9,11 +9,14 @@ import {
   type DeleteEventRequest,
   type DeleteEventResponse,
   DeleteEventResponseSchema,
+  type EndEventRequest,
+  type EndEventResponse,
+  EndEventResponseSchema,
   type UpdateEventRequest,
   type UpdateEventResponse,
   UpdateEventResponseSchema,
 } from "../../gen/liveops/v1/event_admin_service_pb.js";
-import type { Event } from "../../gen/liveops/v1/event_pb.js";
+import { type Event, EventStatus } from "../../gen/liveops/v1/event_pb.js";
 import { auditActorOf } from "../audit/audit-actor.js";
 import {
   assertValid,
@@ -24,9 +27,9 @@ import {
   requestIdReused,
   serviceError,
 } from "../errors.js";
-import { type EventFields, fieldsFingerprint, rowToEvent } from "./event-record.js";
+import { type EventFields, type EventRow, type EventState, fieldsFingerprint, rowToEvent } from "./event-record.js";
 import type { EventDeps } from "./event-service.js";
-import type { EventWriteResult } from "./event-store.js";
+import type { EndRefusal, EventWriteResult } from "./event-store.js";
 import {
   checkEventId,
   readEventFields,
@@ -51,6 +54,7 @@ function updatePaths(mask: FieldMask | undefined, event: Event): Set<WritableEve
     if (event.endTime) implied.add("end_time");
     if (event.rewards.length > 0) implied.add("rewards");
     if (event.metadata) implied.add("metadata");
+    if (event.recurrence) implied.add("recurrence");
     return implied;
   }
   const violations: FieldViolation[] = [];
@@ -76,8 +80,65 @@ function throwUnlessOk(result: EventWriteResult, id: string) {
   return result.row;
 }
 
+function refused(reason: string, message: string, fields: string[]) {
+  return serviceError(Code.FailedPrecondition, reason, message, { metadata: { fields: fields.join(",") } });
+}
+
+/**
+ * Refuses changes of the schedule that would rewrite what has happened: a live run keeps its start and rule, a
+ * started event keeps its first start and stays recurring, an ended event keeps its schedule; and a started
+ * event's new end must be in the future.
+ */
+function checkScheduleChange(before: EventFields, after: EventFields, state: EventState, now: number) {
+  const changed: string[] = [];
+  if (before.startTime !== after.startTime) changed.push("start_time");
+  if (before.endTime !== after.endTime) changed.push("end_time");
+  if (JSON.stringify(before.recurrence) !== JSON.stringify(after.recurrence)) changed.push("recurrence");
+  if (changed.length === 0 || state.status === EventStatus.UPCOMING) return;
+  if (state.status === EventStatus.ENDED) {
+    throw refused(
+      "EVENT_ENDED",
+      `the event has ended: ${changed.join(", ")} cannot change (title, description, rewards and metadata can)`,
+      changed,
+    );
+  }
+  const live = state.currentRun;
+  const fixed = changed.filter((f) => f === "start_time" || (f === "recurrence" && live));
+  if (fixed.length > 0) {
+    const which = fixed.join(" and ");
+    throw live
+      ? refused(
+          "RUN_LIVE",
+          `run ${live.runNumber} is live: ${which} cannot change until it ends (EndEvent ends it now)`,
+          fixed,
+        )
+      : refused("EVENT_STARTED", `the event has started: ${which} cannot change`, fixed);
+  }
+  if (before.recurrence && !after.recurrence) {
+    throw refused("EVENT_STARTED", "the event has started: it cannot stop being recurring (EndEvent ends it)", [
+      "recurrence",
+    ]);
+  }
+  if (changed.includes("end_time") && after.endTime !== undefined && after.endTime <= now) {
+    throw invalidArgument([
+      {
+        field: "event.end_time",
+        description: "must be in the future once the event has started (EndEvent ends it now)",
+        reason: "END_IN_PAST",
+      },
+    ]);
+  }
+}
+
+const END_REFUSALS: Record<EndRefusal, [string, string]> = {
+  not_started: ["EVENT_NOT_STARTED", "has not started: delete it, or change its start_time"],
+  ended: ["EVENT_ENDED", "has already ended"],
+  no_live_run: ["NO_LIVE_RUN", "has no live run to end"],
+};
+
 /** liveops.v1.EventAdminService: creates, changes and deletes events. */
 export function createEventAdminService({ store, clock }: EventDeps) {
+  const eventNow = (row: EventRow, now: number) => rowToEvent(row, store.stateAt(row, now));
   return {
     createEvent(req: CreateEventRequest, ctx: HandlerContext): CreateEventResponse {
       const violations: FieldViolation[] = [];
@@ -110,9 +171,9 @@ export function createEventAdminService({ store, clock }: EventDeps) {
               `request_id ${req.requestId} created event ${result.eventId}, which has since been deleted`,
             );
           }
-          return create(CreateEventResponseSchema, { event: rowToEvent(result.row, now) });
+          return create(CreateEventResponseSchema, { event: eventNow(result.row, now) });
         case "created":
-          return create(CreateEventResponseSchema, { event: rowToEvent(result.row, now) });
+          return create(CreateEventResponseSchema, { event: eventNow(result.row, now) });
       }
     },
 
@@ -129,12 +190,25 @@ export function createEventAdminService({ store, clock }: EventDeps) {
       assertValid(violations);
       const id = event.id.toLowerCase();
       const now = clock.now();
-      const result = store.updateEvent(id, event.etag, now, auditActorOf(ctx), (current) => {
+      const result = store.updateEvent(id, event.etag, now, auditActorOf(ctx), (current, state) => {
         const next = { ...current, ...read.values };
-        assertValid(validateEventFields(next, "event"));
+        checkScheduleChange(current, next, state, now);
+        assertValid(validateEventFields(next, "event", current));
         return next;
       });
-      return create(UpdateEventResponseSchema, { event: rowToEvent(throwUnlessOk(result, id), now) });
+      return create(UpdateEventResponseSchema, { event: eventNow(throwUnlessOk(result, id), now) });
+    },
+
+    endEvent(req: EndEventRequest, ctx: HandlerContext): EndEventResponse {
+      assertValid(checkEventId(req.id, "id"));
+      const id = req.id.toLowerCase();
+      const now = clock.now();
+      const result = store.endEvent(id, req.etag, now, auditActorOf(ctx), req.currentRunOnly);
+      if (result.kind === "refused") {
+        const [reason, text] = END_REFUSALS[result.why];
+        throw serviceError(Code.FailedPrecondition, reason, `event ${id} ${text}`);
+      }
+      return create(EndEventResponseSchema, { event: eventNow(throwUnlessOk(result, id), now) });
     },
 
     deleteEvent(req: DeleteEventRequest, ctx: HandlerContext): DeleteEventResponse {

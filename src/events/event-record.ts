@@ -1,21 +1,37 @@
 import { createHash } from "node:crypto";
 import { create, type JsonObject, toBinary } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { type Event, EventSchema, type Reward, RewardSchema } from "../../gen/liveops/v1/event_pb.js";
-import type { events } from "../db/schema.js";
-import { eventStatusAt } from "./event-status.js";
+import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  type Event,
+  type EventRun,
+  EventRunSchema,
+  EventSchema,
+  EventStatus,
+  RecurrenceSchema,
+  type Reward,
+  RewardSchema,
+} from "../../gen/liveops/v1/event_pb.js";
+import type { eventRuns, events } from "../db/schema.js";
+import type { Recurrence } from "./recurrence.js";
 
 /** An event as stored. */
 export type EventRow = typeof events.$inferSelect;
+/** A run as stored. */
+export type RunRow = typeof eventRuns.$inferSelect;
+
+/** The stored end time of an event whose rule has no end. */
+export const OPEN_END = Number.MAX_SAFE_INTEGER;
 
 /** The fields of an event that clients write. */
 export interface EventFields {
   title: string;
   description: string;
   startTime: number;
-  endTime: number;
+  /** A one-off event's end; a recurring event's optional end limit. */
+  endTime: number | undefined;
   rewards: Reward[];
   metadata: JsonObject | undefined;
+  recurrence: Recurrence | undefined;
 }
 
 interface StoredReward {
@@ -25,8 +41,8 @@ interface StoredReward {
   quantity: string;
 }
 
-/** The columns that hold an event's fields. */
-export function fieldsToColumns(fields: EventFields) {
+/** The columns that hold an event's fields; `endTime` is the end of its last run (see the schema). */
+export function fieldsToColumns(fields: EventFields, endTime: number) {
   const rewards: StoredReward[] = fields.rewards.map((r) => ({
     id: r.id,
     name: r.name,
@@ -36,10 +52,20 @@ export function fieldsToColumns(fields: EventFields) {
     title: fields.title,
     description: fields.description,
     startTime: fields.startTime,
-    endTime: fields.endTime,
+    endTime,
     rewards: JSON.stringify(rewards),
     metadata: fields.metadata === undefined ? null : JSON.stringify(fields.metadata),
+    recurrenceRule: fields.recurrence?.rule ?? null,
+    runDurationMs: fields.recurrence?.runDurationMs ?? null,
+    endLimit: fields.recurrence ? (fields.endTime ?? null) : null,
   };
+}
+
+/** The schedule of a stored recurring event. */
+export function recurrenceOf(row: EventRow): Recurrence | undefined {
+  return row.recurrenceRule !== null && row.runDurationMs !== null
+    ? { rule: row.recurrenceRule, runDurationMs: row.runDurationMs }
+    : undefined;
 }
 
 /** The client-written fields of a stored event. */
@@ -51,9 +77,10 @@ export function rowToFields(row: EventRow): EventFields {
     title: row.title,
     description: row.description,
     startTime: row.startTime,
-    endTime: row.endTime,
+    endTime: row.recurrenceRule === null ? row.endTime : (row.endLimit ?? undefined),
     rewards,
     metadata: row.metadata === null ? undefined : (JSON.parse(row.metadata) as JsonObject),
+    recurrence: recurrenceOf(row),
   };
 }
 
@@ -63,10 +90,57 @@ export function fieldsToAuditJson(fields: EventFields): JsonObject {
     title: fields.title,
     description: fields.description,
     start_time: new Date(fields.startTime).toISOString(),
-    end_time: new Date(fields.endTime).toISOString(),
+    end_time: fields.endTime === undefined ? null : new Date(fields.endTime).toISOString(),
     rewards: fields.rewards.map((r) => ({ id: r.id, name: r.name, quantity: r.quantity.toString() })),
     metadata: fields.metadata ?? null,
+    recurrence: fields.recurrence
+      ? { rule: fields.recurrence.rule, run_duration_ms: fields.recurrence.runDurationMs }
+      : null,
   };
+}
+
+/** Where an event is at a time, from its first runs that end after that time. */
+export interface EventState {
+  status: EventStatus;
+  currentRun: RunRow | undefined;
+  nextRunStart: number | undefined;
+  /** The state stays the same until this time, unless the event or its runs change. */
+  validUntil: number;
+}
+
+/** The state of `row` at `at`, given its (at most two) first runs that end after `at`, in order. */
+export function eventStateAt(row: EventRow, runs: readonly RunRow[], at: number): EventState {
+  const [first, second] = runs;
+  if (first && first.startTime <= at) {
+    return {
+      status: EventStatus.ACTIVE,
+      currentRun: first,
+      nextRunStart: second?.startTime,
+      validUntil: first.endTime,
+    };
+  }
+  const status =
+    at < row.startTime ? EventStatus.UPCOMING : at >= row.endTime ? EventStatus.ENDED : EventStatus.BETWEEN_RUNS;
+  const validUntil = first?.startTime ?? (at < row.endTime ? row.endTime : Number.POSITIVE_INFINITY);
+  return { status, currentRun: undefined, nextRunStart: first?.startTime, validUntil };
+}
+
+function recurrenceToMessage(recurrence: Recurrence) {
+  return create(RecurrenceSchema, {
+    rule: recurrence.rule,
+    runDuration: durationFromMs(recurrence.runDurationMs),
+  });
+}
+
+/** The API message of a stored run. */
+export function runToMessage(run: RunRow): EventRun {
+  return create(EventRunSchema, {
+    eventId: run.eventId,
+    runNumber: BigInt(run.runNumber),
+    startTime: timestampFromMs(run.startTime),
+    endTime: timestampFromMs(run.endTime),
+    endedEarly: run.endedEarly,
+  });
 }
 
 /** The opaque etag of one version of an event. */
@@ -74,21 +148,24 @@ export function eventEtag(id: string, version: number): string {
   return createHash("sha256").update(`${id}:${version}`).digest("base64url").slice(0, 16);
 }
 
-/** The API message of a stored event, with its status at `now`. */
-export function rowToEvent(row: EventRow, now: number): Event {
+/** The API message of a stored event in `state`. */
+export function rowToEvent(row: EventRow, state: EventState): Event {
   const fields = rowToFields(row);
   return create(EventSchema, {
     id: row.id,
     title: fields.title,
     description: fields.description,
     startTime: timestampFromMs(fields.startTime),
-    endTime: timestampFromMs(fields.endTime),
+    endTime: row.endTime === OPEN_END ? undefined : timestampFromMs(row.endTime),
     rewards: fields.rewards,
     metadata: fields.metadata,
-    status: eventStatusAt(row.startTime, row.endTime, now),
+    status: state.status,
     createTime: timestampFromMs(row.createTime),
     updateTime: timestampFromMs(row.updateTime),
     etag: eventEtag(row.id, row.version),
+    recurrence: fields.recurrence && recurrenceToMessage(fields.recurrence),
+    currentRun: state.currentRun && runToMessage(state.currentRun),
+    nextRunStartTime: state.nextRunStart === undefined ? undefined : timestampFromMs(state.nextRunStart),
   });
 }
 
@@ -98,8 +175,9 @@ export function fieldsFingerprint(fields: EventFields): string {
     title: fields.title,
     description: fields.description,
     startTime: timestampFromMs(fields.startTime),
-    endTime: timestampFromMs(fields.endTime),
+    endTime: fields.endTime === undefined ? undefined : timestampFromMs(fields.endTime),
     rewards: fields.rewards,
+    recurrence: fields.recurrence && recurrenceToMessage(fields.recurrence),
   });
   return createHash("sha256")
     .update(toBinary(EventSchema, message))

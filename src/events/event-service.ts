@@ -1,21 +1,26 @@
 import { create } from "@bufbuild/protobuf";
-import { EventStatus } from "../../gen/liveops/v1/event_pb.js";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { EventRunSchema, EventStatus } from "../../gen/liveops/v1/event_pb.js";
 import {
   type GetEventRequest,
   type GetEventResponse,
   GetEventResponseSchema,
+  type ListEventRunsRequest,
+  type ListEventRunsResponse,
+  ListEventRunsResponseSchema,
   type ListEventsRequest,
   type ListEventsResponse,
   ListEventsResponseSchema,
 } from "../../gen/liveops/v1/event_service_pb.js";
 import type { Clock } from "../clock.js";
-import { assertValid, invalidArgument, notFound } from "../errors.js";
+import { assertValid, type FieldViolation, invalidArgument, notFound } from "../errors.js";
 import { type PageTokens, pageSizeOf, takePage } from "../page-token.js";
 import { immutableMessage } from "../server/encoding-memo.js";
+import type { ChangeLog } from "./event-changes.js";
 import { type EventRow, rowToEvent } from "./event-record.js";
-import { eventStatusAt } from "./event-status.js";
+import type { RunCursor, RunQueries } from "./event-runs.js";
 import type { EventCursor, EventStore } from "./event-store.js";
-import { checkEventId } from "./event-validation.js";
+import { checkEventId, timestampMs } from "./event-validation.js";
 
 /** GetEvent responses kept (about 2 KiB each with their encodings). */
 const RESPONSE_CACHE_ENTRIES = 10_000;
@@ -23,6 +28,8 @@ const RESPONSE_CACHE_ENTRIES = 10_000;
 /** What the event services need. */
 export interface EventDeps {
   store: EventStore;
+  runs: RunQueries;
+  changeLog: ChangeLog;
   clock: Clock;
   pageTokens: PageTokens;
   /** A page ends early rather than grow past this many bytes, so that it stays under the message limit. */
@@ -43,13 +50,36 @@ function isCursor(value: unknown): value is EventCursor {
   return typeof c === "object" && c !== null && Number.isSafeInteger(c.startTime) && typeof c.id === "string";
 }
 
+function isRunCursor(value: unknown): value is RunCursor {
+  const c = value as RunCursor;
+  return typeof c === "object" && c !== null && Number.isSafeInteger(c.runNumber) && Number.isSafeInteger(c.startTime);
+}
+
+/** The time window of a ListEventRuns request, from its optional bounds. */
+function runWindow(req: ListEventRunsRequest): { from: number; to: number } {
+  const violations: FieldViolation[] = [];
+  const from = req.startTime ? timestampMs(req.startTime, "start_time", violations) : Number.NEGATIVE_INFINITY;
+  const to = req.endTime ? timestampMs(req.endTime, "end_time", violations) : Number.POSITIVE_INFINITY;
+  assertValid(violations);
+  if (from !== undefined && to !== undefined && to <= from) {
+    throw invalidArgument([
+      { field: "end_time", description: "must be after start_time", reason: "END_NOT_AFTER_START" },
+    ]);
+  }
+  return { from: from as number, to: to as number };
+}
+
 /** liveops.v1.EventService: reads events. The REST routes call the same methods. */
-export function createEventService({ store, clock, pageTokens, pageBudgetBytes }: EventDeps) {
+export function createEventService({ store, runs, clock, pageTokens, pageBudgetBytes }: EventDeps) {
   /**
-   * GetEvent responses by event id. A response is a function of the stored row (its version) and the status at the
-   * time of the call, so it is reused — with its encodings, see encoding-memo.ts — while both stay the same.
+   * GetEvent responses by event id. A response is a function of the stored row (its version and runs revision) and
+   * of the time, through the event's state, which stays the same from `from` until `until`; it is reused — with its
+   * encodings, see encoding-memo.ts — while all of that holds.
    */
-  const responses = new Map<string, { version: number; status: EventStatus; response: GetEventResponse }>();
+  const responses = new Map<
+    string,
+    { version: number; runsRevision: number; from: number; until: number; response: GetEventResponse }
+  >();
   return {
     listEvents(req: ListEventsRequest): ListEventsResponse {
       if (!(req.status in EventStatus)) {
@@ -71,7 +101,7 @@ export function createEventService({ store, clock, pageTokens, pageBudgetBytes }
       });
       const next: EventCursor | undefined = last && { startTime: last.startTime, id: last.id };
       return create(ListEventsResponseSchema, {
-        events: page.map((row) => rowToEvent(row, now)),
+        events: page.map((row) => rowToEvent(row, store.stateAt(row, now))),
         nextPageToken: next ? pageTokens.encode(scope, next) : "",
       });
     },
@@ -84,13 +114,55 @@ export function createEventService({ store, clock, pageTokens, pageBudgetBytes }
         throw notFound("event", req.id);
       }
       const now = clock.now();
-      const status = eventStatusAt(row.startTime, row.endTime, now);
       const cached = responses.get(row.id);
-      if (cached?.version === row.version && cached.status === status) return cached.response;
-      const response = immutableMessage(create(GetEventResponseSchema, { event: rowToEvent(row, now) }));
+      if (
+        cached?.version === row.version &&
+        cached.runsRevision === row.runsRevision &&
+        cached.from <= now &&
+        now < cached.until
+      ) {
+        return cached.response;
+      }
+      const state = store.stateAt(row, now);
+      const response = immutableMessage(create(GetEventResponseSchema, { event: rowToEvent(row, state) }));
       if (responses.size >= RESPONSE_CACHE_ENTRIES) responses.delete(responses.keys().next().value as string);
-      responses.set(row.id, { version: row.version, status, response });
+      responses.set(row.id, {
+        version: row.version,
+        runsRevision: row.runsRevision,
+        from: now,
+        until: state.validUntil,
+        response,
+      });
       return response;
+    },
+
+    listEventRuns(req: ListEventRunsRequest): ListEventRunsResponse {
+      assertValid(checkEventId(req.eventId, "event_id"));
+      const window = runWindow(req);
+      const limit = pageSizeOf(req.pageSize);
+      const id = req.eventId.toLowerCase();
+      const scope = `ListEventRuns/${id}/${window.from}/${window.to}`;
+      const after = pageTokens.decode(scope, req.pageToken);
+      if (after !== undefined && !isRunCursor(after)) throw new Error("a signed page token holds no run cursor");
+      const row = store.findEventById(id);
+      if (!row) throw notFound("event", req.eventId);
+      const found = runs.runsInWindow(row, window, after, limit);
+      const page = found.runs.slice(0, limit);
+      const last = page.at(-1);
+      const next: RunCursor | undefined =
+        found.runs.length > limit && last ? { runNumber: last.runNumber, startTime: last.startTime } : found.resumeAt;
+      return create(ListEventRunsResponseSchema, {
+        runs: page.map((run) =>
+          create(EventRunSchema, {
+            eventId: id,
+            runNumber: BigInt(run.runNumber),
+            startTime: timestampFromMs(run.startTime),
+            endTime: timestampFromMs(run.endTime),
+            endedEarly: run.endedEarly,
+          }),
+        ),
+        nextPageToken: next ? pageTokens.encode(scope, next) : "",
+      });
     },
   };
 }

@@ -1,16 +1,21 @@
 import { and, asc, eq, gt, lte, or, type SQL, sql } from "drizzle-orm";
 import { EventStatus } from "../../gen/liveops/v1/event_pb.js";
-import { type AuditActor, appendAuditEntry, diffFields } from "../audit/audit-log.js";
+import { EventChangeType, type WatchEventsResponse } from "../../gen/liveops/v1/event_service_pb.js";
+import { type AuditActor, appendAuditEntry, diffFields, type Tx } from "../audit/audit-log.js";
 import type { Db } from "../db/database.js";
-import { createRequests, events } from "../db/schema.js";
+import { createRequests, eventRuns, events } from "../db/schema.js";
+import type { ChangeLog } from "./event-changes.js";
 import {
   type EventFields,
   type EventRow,
+  type EventState,
   eventEtag,
+  eventStateAt,
   fieldsToAuditJson,
   fieldsToColumns,
   rowToFields,
 } from "./event-record.js";
+import { dropRunsAfter, endRunNow, lastRunEnd, planEventRuns, type RunQueries } from "./event-runs.js";
 
 /** A position in the (start time, id) order of events. */
 export interface EventCursor {
@@ -21,6 +26,12 @@ export interface EventCursor {
 /** The outcome of a write that names an existing event. */
 export type EventWriteResult = { kind: "ok"; row: EventRow } | { kind: "not_found" } | { kind: "etag_mismatch" };
 
+/** Why EndEvent cannot end an event. */
+export type EndRefusal = "not_started" | "ended" | "no_live_run";
+
+/** Called with the changes of every committed write, in order. */
+export type ChangeListener = (changes: readonly WatchEventsResponse[]) => void;
+
 /** The outcome of an insert with an idempotency key. */
 export type EventInsertResult =
   | { kind: "created"; row: EventRow }
@@ -28,11 +39,14 @@ export type EventInsertResult =
   | { kind: "request_id_reused" };
 
 function statusCondition(status: EventStatus, now: number): SQL | undefined {
+  const liveRun = sql`EXISTS (SELECT 1 FROM ${eventRuns} WHERE ${eventRuns.eventId} = ${events.id} AND ${eventRuns.endTime} > ${now} AND ${eventRuns.startTime} <= ${now})`;
   switch (status) {
     case EventStatus.UPCOMING:
       return gt(events.startTime, now);
     case EventStatus.ACTIVE:
-      return and(lte(events.startTime, now), gt(events.endTime, now));
+      return and(lte(events.startTime, now), gt(events.endTime, now), liveRun);
+    case EventStatus.BETWEEN_RUNS:
+      return and(lte(events.startTime, now), gt(events.endTime, now), sql`NOT ${liveRun}`);
     case EventStatus.ENDED:
       return lte(events.endTime, now);
     default:
@@ -40,22 +54,53 @@ function statusCondition(status: EventStatus, now: number): SQL | undefined {
   }
 }
 
+/** Whether a change of fields changes when the event's runs are. */
+function scheduleChanged(before: EventFields, after: EventFields): { runs: boolean; rule: boolean } {
+  const rule =
+    before.startTime !== after.startTime ||
+    before.recurrence?.rule !== after.recurrence?.rule ||
+    before.recurrence?.runDurationMs !== after.recurrence?.runDurationMs;
+  return { runs: rule || before.endTime !== after.endTime, rule };
+}
+
 /**
  * Drizzle queries of events. Writes run in IMMEDIATE transactions so read-then-write never races, and append their
  * audit entry in the same transaction.
  */
-export function createEventStore(db: Db) {
+export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog) {
   // The hottest read (GetEvent, GET /events/{id}): prepared once rather than built and prepared per call.
   const byId = db
     .select()
     .from(events)
     .where(eq(events.id, sql.placeholder("id")))
     .prepare();
+  const listeners: ChangeListener[] = [];
+
+  /** Runs a writing transaction that may log changes, and tells the listeners once it has committed. */
+  function write<Result>(body: (tx: Tx, changes: WatchEventsResponse[]) => Result): Result {
+    const changes: WatchEventsResponse[] = [];
+    const result = db.transaction((tx) => body(tx, changes), { behavior: "immediate" });
+    if (changes.length > 0) for (const listener of listeners) listener(changes);
+    return result;
+  }
+
+  const stateAt = (row: EventRow, at: number): EventState => eventStateAt(row, runs.runsEndingAfter(row.id, at), at);
 
   return {
+    /** Calls `listener` after every committed write with its changes. */
+    onChanges(listener: ChangeListener) {
+      listeners.push(listener);
+    },
+
+    /** For the scheduler: a writing transaction whose logged changes reach the listeners. */
+    write,
+
     findEventById(id: string): EventRow | undefined {
       return byId.get({ id });
     },
+
+    /** Where an event is at `at`. */
+    stateAt,
 
     /** Up to `limit` events after `after` in (start time, id) order, optionally with one status at `now`. */
     listEvents(query: { status: EventStatus; now: number; after: EventCursor | undefined; limit: number }): EventRow[] {
@@ -83,87 +128,150 @@ export function createEventStore(db: Db) {
       actor: AuditActor,
       request?: { requestId: string; fingerprint: string },
     ): EventInsertResult {
-      return db.transaction(
-        (tx) => {
-          if (request) {
-            const previous = tx
-              .select()
-              .from(createRequests)
-              .where(eq(createRequests.requestId, request.requestId))
-              .get();
-            if (previous) {
-              if (previous.fingerprint !== request.fingerprint) return { kind: "request_id_reused" };
-              const row = tx.select().from(events).where(eq(events.id, previous.eventId)).get();
-              return { kind: "replayed", row, eventId: previous.eventId };
-            }
-            tx.insert(createRequests)
-              .values({ requestId: request.requestId, fingerprint: request.fingerprint, eventId: id, createTime: now })
-              .run();
-          }
-          const row = tx
-            .insert(events)
-            .values({ id, ...fieldsToColumns(fields), version: 1, createTime: now, updateTime: now })
-            .returning()
+      return write((tx, changes) => {
+        if (request) {
+          const previous = tx
+            .select()
+            .from(createRequests)
+            .where(eq(createRequests.requestId, request.requestId))
             .get();
-          appendAuditEntry(tx, actor, now, { type: "event", id }, diffFields(undefined, fieldsToAuditJson(fields)));
-          return { kind: "created", row };
-        },
-        { behavior: "immediate" },
-      );
+          if (previous) {
+            if (previous.fingerprint !== request.fingerprint) return { kind: "request_id_reused" };
+            const row = tx.select().from(events).where(eq(events.id, previous.eventId)).get();
+            return { kind: "replayed", row, eventId: previous.eventId };
+          }
+          tx.insert(createRequests)
+            .values({ requestId: request.requestId, fingerprint: request.fingerprint, eventId: id, createTime: now })
+            .run();
+        }
+        // Inserted with a provisional end, then given the end of its last run once the runs are planned.
+        tx.insert(events)
+          .values({ id, ...fieldsToColumns(fields, fields.startTime), version: 1, createTime: now, updateTime: now })
+          .run();
+        const endTime = planEventRuns(tx, id, fields, now, true);
+        const row = tx.update(events).set({ endTime }).where(eq(events.id, id)).returning().get() as EventRow;
+        appendAuditEntry(tx, actor, now, { type: "event", id }, diffFields(undefined, fieldsToAuditJson(fields)));
+        changes.push(changeLog.append(tx, EventChangeType.CREATED, row, now));
+        return { kind: "created", row };
+      });
     },
 
     /**
-     * Replaces an event's fields with `change(current)` when `etag` is empty or matches. `change` runs inside the
-     * transaction and may throw to abort it.
+     * Replaces an event's fields with `change(current, state)` when `etag` is empty or matches, and plans its runs
+     * again when its schedule changed. `change` runs inside the transaction and may throw to abort it.
      */
     updateEvent(
       id: string,
       etag: string,
       now: number,
       actor: AuditActor,
-      change: (current: EventFields) => EventFields,
+      change: (current: EventFields, state: EventState) => EventFields,
     ): EventWriteResult {
-      return db.transaction(
-        (tx) => {
-          const current = tx.select().from(events).where(eq(events.id, id)).get();
-          if (!current) return { kind: "not_found" };
-          if (etag !== "" && etag !== eventEtag(current.id, current.version)) return { kind: "etag_mismatch" };
-          const before = rowToFields(current);
-          const next = change(before);
-          const row = tx
-            .update(events)
-            .set({ ...fieldsToColumns(next), version: current.version + 1, updateTime: now })
-            .where(eq(events.id, id))
-            .returning()
-            .get();
-          if (!row) throw new Error(`event ${id} vanished inside its update transaction`);
-          const changes = diffFields(fieldsToAuditJson(before), fieldsToAuditJson(next));
-          appendAuditEntry(tx, actor, now, { type: "event", id }, changes);
-          return { kind: "ok", row };
-        },
-        { behavior: "immediate" },
-      );
+      return write((tx, changes) => {
+        const current = tx.select().from(events).where(eq(events.id, id)).get();
+        if (!current) return { kind: "not_found" };
+        if (etag !== "" && etag !== eventEtag(current.id, current.version)) return { kind: "etag_mismatch" };
+        const before = rowToFields(current);
+        const next = change(before, stateAt(current, now));
+        const schedule = scheduleChanged(before, next);
+        const endTime = schedule.runs ? planEventRuns(tx, id, next, now, schedule.rule) : current.endTime;
+        const row = tx
+          .update(events)
+          .set({
+            ...fieldsToColumns(next, endTime),
+            version: current.version + 1,
+            updateTime: now,
+            runsRevision: current.runsRevision + (schedule.runs ? 1 : 0),
+          })
+          .where(eq(events.id, id))
+          .returning()
+          .get() as EventRow;
+        appendAuditEntry(
+          tx,
+          actor,
+          now,
+          { type: "event", id },
+          diffFields(fieldsToAuditJson(before), fieldsToAuditJson(next)),
+        );
+        changes.push(changeLog.append(tx, EventChangeType.UPDATED, row, now));
+        return { kind: "ok", row };
+      });
+    },
+
+    /**
+     * Ends a started event now (`runOnly`: only its live run) when `etag` is empty or matches. A live run ends now,
+     * marked as ended early; without `runOnly`, later runs are dropped and the event ends with its last run.
+     */
+    endEvent(
+      id: string,
+      etag: string,
+      now: number,
+      actor: AuditActor,
+      runOnly: boolean,
+    ): EventWriteResult | { kind: "refused"; why: EndRefusal } {
+      return write((tx, changes) => {
+        const current = tx.select().from(events).where(eq(events.id, id)).get();
+        if (!current) return { kind: "not_found" };
+        if (etag !== "" && etag !== eventEtag(current.id, current.version)) return { kind: "etag_mismatch" };
+        const state = stateAt(current, now);
+        if (state.status === EventStatus.UPCOMING) return { kind: "refused", why: "not_started" };
+        if (state.status === EventStatus.ENDED) return { kind: "refused", why: "ended" };
+        const live = state.currentRun;
+        if (runOnly && !live) return { kind: "refused", why: "no_live_run" };
+        const ended = live && endRunNow(tx, live, now);
+        const before = rowToFields(current);
+        const next = runOnly ? before : { ...before, endTime: now };
+        const endTime = runOnly ? lastRunEnd(tx, id, current.endTime, now) : dropRunsAfter(tx, id, now);
+        const row = tx
+          .update(events)
+          .set({
+            ...fieldsToColumns(next, endTime),
+            version: current.version + 1,
+            updateTime: now,
+            runsRevision: current.runsRevision + 1,
+          })
+          .where(eq(events.id, id))
+          .returning()
+          .get() as EventRow;
+        const audit = diffFields(fieldsToAuditJson(before), fieldsToAuditJson(next));
+        if (live) {
+          const times = { before: new Date(live.endTime).toISOString(), after: new Date(now).toISOString() };
+          audit[`run_${live.runNumber}_end_time`] = times;
+        }
+        appendAuditEntry(tx, actor, now, { type: "event", id }, audit);
+        changes.push(changeLog.append(tx, ended ? EventChangeType.ENDED : EventChangeType.UPDATED, row, now, ended));
+        return { kind: "ok", row };
+      });
     },
 
     /** Deletes an event when `etag` is empty or matches. */
     deleteEvent(id: string, etag: string, now: number, actor: AuditActor): EventWriteResult {
-      return db.transaction(
-        (tx) => {
-          const current = tx.select().from(events).where(eq(events.id, id)).get();
-          if (!current) return { kind: "not_found" };
-          if (etag !== "" && etag !== eventEtag(current.id, current.version)) return { kind: "etag_mismatch" };
-          tx.delete(events).where(eq(events.id, id)).run();
-          appendAuditEntry(
-            tx,
-            actor,
-            now,
-            { type: "event", id },
-            diffFields(fieldsToAuditJson(rowToFields(current)), undefined),
-          );
-          return { kind: "ok", row: current };
-        },
-        { behavior: "immediate" },
-      );
+      return write((tx, changes) => {
+        const current = tx.select().from(events).where(eq(events.id, id)).get();
+        if (!current) return { kind: "not_found" };
+        if (etag !== "" && etag !== eventEtag(current.id, current.version)) return { kind: "etag_mismatch" };
+        // Logged before the delete, while the event's runs still say where it was.
+        changes.push(changeLog.append(tx, EventChangeType.DELETED, current, now));
+        tx.delete(events).where(eq(events.id, id)).run();
+        appendAuditEntry(
+          tx,
+          actor,
+          now,
+          { type: "event", id },
+          diffFields(fieldsToAuditJson(rowToFields(current)), undefined),
+        );
+        return { kind: "ok", row: current };
+      });
+    },
+
+    /** Every event that has not ended at `now`, in (start time, id) order: the current state for watchers. */
+    eventsNotEnded(now: number): EventRow[] {
+      return db
+        .select()
+        .from(events)
+        .where(gt(events.endTime, now))
+        .orderBy(asc(events.startTime), asc(events.id))
+        .all();
     },
   };
 }

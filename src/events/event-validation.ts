@@ -3,9 +3,18 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Event } from "../../gen/liveops/v1/event_pb.js";
 import type { FieldViolation } from "../errors.js";
 import type { EventFields } from "./event-record.js";
+import { checkRecurrence, MAX_RUN_DURATION_MS, parseRule } from "./recurrence.js";
 
 /** The fields of an event that clients write, by their proto names (as in an update mask). */
-export const writableEventFields = ["title", "description", "start_time", "end_time", "rewards", "metadata"] as const;
+export const writableEventFields = [
+  "title",
+  "description",
+  "start_time",
+  "end_time",
+  "rewards",
+  "metadata",
+  "recurrence",
+] as const;
 /** A proto name of a client-written field. */
 export type WritableEventField = (typeof writableEventFields)[number];
 
@@ -31,7 +40,12 @@ function characters(s: string): number {
   return [...s].length;
 }
 
-function timestampMs(ts: Timestamp | undefined, field: string, violations: FieldViolation[]): number | undefined {
+/** A timestamp of a request in milliseconds, or a violation of `field`. */
+export function timestampMs(
+  ts: Timestamp | undefined,
+  field: string,
+  violations: FieldViolation[],
+): number | undefined {
   if (ts === undefined) {
     violations.push({ field, description: "is required", reason: "REQUIRED" });
     return undefined;
@@ -63,7 +77,24 @@ export function readEventFields(
   if (paths.has("title")) values.title = event.title;
   if (paths.has("description")) values.description = event.description;
   if (paths.has("start_time")) values.startTime = timestampMs(event.startTime, `${prefix}.start_time`, violations);
-  if (paths.has("end_time")) values.endTime = timestampMs(event.endTime, `${prefix}.end_time`, violations);
+  if (paths.has("end_time")) {
+    // Optional for a recurring event: whether it is required is checked with the whole event.
+    const endTime = event.endTime && timestampMs(event.endTime, `${prefix}.end_time`, violations);
+    values.endTime = event.endTime && endTime === undefined ? Number.NaN : endTime;
+  }
+  if (paths.has("recurrence")) {
+    const { recurrence } = event;
+    if (recurrence) {
+      const parsed = parseRule(recurrence.rule);
+      const duration = recurrence.runDuration;
+      const ms = duration ? Number(duration.seconds) * 1000 + Math.trunc(duration.nanos / 1_000_000) : 0;
+      values.recurrence = {
+        rule: "rule" in parsed ? parsed.rule : recurrence.rule,
+        // Out-of-range durations become one the checks refuse, with their own message.
+        runDurationMs: Number.isSafeInteger(ms) ? ms : MAX_RUN_DURATION_MS + 1,
+      };
+    } else values.recurrence = undefined;
+  }
   if (paths.has("rewards")) values.rewards = event.rewards;
   if (paths.has("metadata")) {
     const metadata: JsonObject | undefined = event.metadata;
@@ -79,8 +110,15 @@ export function readEventFields(
   return { values, violations };
 }
 
-/** Violations of the rules on an event's fields, each naming its field under `prefix`. */
-export function validateEventFields(fields: Partial<EventFields>, prefix: string): FieldViolation[] {
+/**
+ * Violations of the rules on an event's fields, each naming its field under `prefix`. The schedule is checked
+ * unless it is the same as `before`'s (an update that leaves it alone need not walk the rule again).
+ */
+export function validateEventFields(
+  fields: Partial<EventFields>,
+  prefix: string,
+  before?: EventFields,
+): FieldViolation[] {
   const violations: FieldViolation[] = [];
   const violation = (field: string, description: string, reason: string) =>
     violations.push({ field: `${prefix}.${field}`, description, reason });
@@ -95,6 +133,18 @@ export function validateEventFields(fields: Partial<EventFields>, prefix: string
   }
   if (startTime !== undefined && endTime !== undefined && endTime <= startTime) {
     violation("end_time", "must be after start_time", "END_NOT_AFTER_START");
+  }
+  if (endTime === undefined && "endTime" in fields && fields.recurrence === undefined) {
+    violation("end_time", "is required (unless the event has a recurrence)", "REQUIRED");
+  }
+  const scheduleKept =
+    before !== undefined &&
+    before.startTime === startTime &&
+    before.endTime === endTime &&
+    JSON.stringify(before.recurrence) === JSON.stringify(fields.recurrence);
+  if (fields.recurrence && startTime !== undefined && !Number.isNaN(endTime) && !scheduleKept) {
+    const valid = endTime === undefined || endTime > startTime;
+    violations.push(...checkRecurrence(fields.recurrence, startTime, valid ? endTime : undefined, prefix));
   }
   if (rewards !== undefined) {
     if (rewards.length > REWARDS_MAX) violation("rewards", `must hold at most ${REWARDS_MAX} rewards`, "TOO_MANY");

@@ -88,14 +88,16 @@ export function createKeyStore(db: Db) {
   };
 
   /** Reads a key, lets `change` compute new columns, writes them and audits the difference. */
+  const changeListeners: (() => void)[] = [];
   const changeKey = (
     id: string,
     now: number,
     actor: AuditActor,
     change: (current: ApiKeyRow) => Partial<ApiKeyRow> | "revoked" | "unchanged",
     key?: string,
-  ): KeyWriteResult =>
-    db.transaction(
+  ): KeyWriteResult => {
+    const before = localChanges;
+    const result: KeyWriteResult = db.transaction(
       (tx) => {
         const current = tx.select().from(apiKeys).where(eq(apiKeys.id, id)).get();
         if (!current) return { kind: "not_found" };
@@ -110,8 +112,16 @@ export function createKeyStore(db: Db) {
       },
       { behavior: "immediate" },
     );
+    if (localChanges !== before) for (const listener of changeListeners) listener();
+    return result;
+  };
 
   return {
+    /** Calls `listener` after each committed change of a stored key through this store (not other connections). */
+    onKeyChange(listener: () => void) {
+      changeListeners.push(listener);
+    },
+
     findKeyById(id: string): ApiKeyRow | undefined {
       return findById.get({ id });
     },

@@ -1,6 +1,7 @@
 import {
   create,
   type DescMessage,
+  type DescMethodServerStreaming,
   type DescMethodUnary,
   fromBinary,
   type MessageInitShape,
@@ -36,6 +37,28 @@ export function createGrpcJsCaller(port: number, key?: string) {
           (err, value) => (err || !value ? reject(err) : resolve(value)),
         );
       });
+    },
+    /** Starts a server stream; `onMessage` gets each message, and the promise settles when the stream ends. */
+    serverStream<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodServerStreaming<I, O>,
+      input: MessageInitShape<I>,
+      onMessage: (message: MessageShape<O>) => void,
+    ): { ended: Promise<void>; cancel(): void } {
+      const metadata = new grpc.Metadata();
+      if (key !== undefined) metadata.set("authorization", `Bearer ${key}`);
+      const call = client.makeServerStreamRequest(
+        `/${method.parent.typeName}/${method.name}`,
+        (message: MessageShape<I>) => Buffer.from(toBinary(method.input, message)),
+        (bytes: Buffer) => fromBinary(method.output, bytes),
+        create(method.input, input),
+        metadata,
+      );
+      call.on("data", onMessage);
+      const ended = new Promise<void>((resolve, reject) => {
+        call.on("error", reject);
+        call.on("end", resolve);
+      });
+      return { ended, cancel: () => call.cancel() };
     },
     close: () => client.close(),
   };

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file liveops/v1/event_admin_service.proto.
  */
 export const file_liveops_v1_event_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("CiRsaXZlb3BzL3YxL2V2ZW50X2FkbWluX3NlcnZpY2UucHJvdG8SCmxpdmVvcHMudjEiSgoSQ3JlYXRlRXZlbnRSZXF1ZXN0EiAKBWV2ZW50GAEgASgLMhEubGl2ZW9wcy52MS5FdmVudBISCgpyZXF1ZXN0X2lkGAIgASgJIjcKE0NyZWF0ZUV2ZW50UmVzcG9uc2USIAoFZXZlbnQYASABKAsyES5saXZlb3BzLnYxLkV2ZW50ImcKElVwZGF0ZUV2ZW50UmVxdWVzdBIgCgVldmVudBgBIAEoCzIRLmxpdmVvcHMudjEuRXZlbnQSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjcKE1VwZGF0ZUV2ZW50UmVzcG9uc2USIAoFZXZlbnQYASABKAsyES5saXZlb3BzLnYxLkV2ZW50Ii4KEkRlbGV0ZUV2ZW50UmVxdWVzdBIKCgJpZBgBIAEoCRIMCgRldGFnGAIgASgJIhUKE0RlbGV0ZUV2ZW50UmVzcG9uc2UygwIKEUV2ZW50QWRtaW5TZXJ2aWNlEk4KC0NyZWF0ZUV2ZW50Eh4ubGl2ZW9wcy52MS5DcmVhdGVFdmVudFJlcXVlc3QaHy5saXZlb3BzLnYxLkNyZWF0ZUV2ZW50UmVzcG9uc2USTgoLVXBkYXRlRXZlbnQSHi5saXZlb3BzLnYxLlVwZGF0ZUV2ZW50UmVxdWVzdBofLmxpdmVvcHMudjEuVXBkYXRlRXZlbnRSZXNwb25zZRJOCgtEZWxldGVFdmVudBIeLmxpdmVvcHMudjEuRGVsZXRlRXZlbnRSZXF1ZXN0Gh8ubGl2ZW9wcy52MS5EZWxldGVFdmVudFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_field_mask, file_liveops_v1_event]);
+  fileDesc("CiRsaXZlb3BzL3YxL2V2ZW50X2FkbWluX3NlcnZpY2UucHJvdG8SCmxpdmVvcHMudjEiSgoSQ3JlYXRlRXZlbnRSZXF1ZXN0EiAKBWV2ZW50GAEgASgLMhEubGl2ZW9wcy52MS5FdmVudBISCgpyZXF1ZXN0X2lkGAIgASgJIjcKE0NyZWF0ZUV2ZW50UmVzcG9uc2USIAoFZXZlbnQYASABKAsyES5saXZlb3BzLnYxLkV2ZW50ImcKElVwZGF0ZUV2ZW50UmVxdWVzdBIgCgVldmVudBgBIAEoCzIRLmxpdmVvcHMudjEuRXZlbnQSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjcKE1VwZGF0ZUV2ZW50UmVzcG9uc2USIAoFZXZlbnQYASABKAsyES5saXZlb3BzLnYxLkV2ZW50Ii4KEkRlbGV0ZUV2ZW50UmVxdWVzdBIKCgJpZBgBIAEoCRIMCgRldGFnGAIgASgJIhUKE0RlbGV0ZUV2ZW50UmVzcG9uc2UiRQoPRW5kRXZlbnRSZXF1ZXN0EgoKAmlkGAEgASgJEgwKBGV0YWcYAiABKAkSGAoQY3VycmVudF9ydW5fb25seRgDIAEoCCI0ChBFbmRFdmVudFJlc3BvbnNlEiAKBWV2ZW50GAEgASgLMhEubGl2ZW9wcy52MS5FdmVudDLKAgoRRXZlbnRBZG1pblNlcnZpY2USTgoLQ3JlYXRlRXZlbnQSHi5saXZlb3BzLnYxLkNyZWF0ZUV2ZW50UmVxdWVzdBofLmxpdmVvcHMudjEuQ3JlYXRlRXZlbnRSZXNwb25zZRJOCgtVcGRhdGVFdmVudBIeLmxpdmVvcHMudjEuVXBkYXRlRXZlbnRSZXF1ZXN0Gh8ubGl2ZW9wcy52MS5VcGRhdGVFdmVudFJlc3BvbnNlEk4KC0RlbGV0ZUV2ZW50Eh4ubGl2ZW9wcy52MS5EZWxldGVFdmVudFJlcXVlc3QaHy5saXZlb3BzLnYxLkRlbGV0ZUV2ZW50UmVzcG9uc2USRQoIRW5kRXZlbnQSGy5saXZlb3BzLnYxLkVuZEV2ZW50UmVxdWVzdBocLmxpdmVvcHMudjEuRW5kRXZlbnRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_field_mask, file_liveops_v1_event]);
 
 /**
  * The request of CreateEvent.
@@ -82,8 +82,10 @@ export type UpdateEventRequest = Message<"liveops.v1.UpdateEventRequest"> & {
   event?: Event | undefined;
 
   /**
-   * The fields to change: title, description, start_time, end_time, rewards, metadata, or "*" for all of
-   * them. When unset, every field that is set in event is changed.
+   * The fields to change: title, description, start_time, end_time, rewards, metadata, recurrence, or "*" for
+   * all of them. When unset, every field that is set in event is changed. While a run is live, start_time and
+   * recurrence cannot change (FAILED_PRECONDITION); after the first run has started, start_time cannot change and
+   * recurrence cannot be removed; after the event has ended, only title, description, rewards and metadata can.
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */
@@ -162,6 +164,62 @@ export const DeleteEventResponseSchema: GenMessage<DeleteEventResponse> = /*@__P
   messageDesc(file_liveops_v1_event_admin_service, 5);
 
 /**
+ * The request of EndEvent.
+ *
+ * @generated from message liveops.v1.EndEventRequest
+ */
+export type EndEventRequest = Message<"liveops.v1.EndEventRequest"> & {
+  /**
+   * The event's id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * When set and the event has changed since this etag was read, EndEvent fails with ABORTED.
+   *
+   * @generated from field: string etag = 2;
+   */
+  etag: string;
+
+  /**
+   * End only the live run; later runs of a recurring event happen as scheduled.
+   *
+   * @generated from field: bool current_run_only = 3;
+   */
+  currentRunOnly: boolean;
+};
+
+/**
+ * Describes the message liveops.v1.EndEventRequest.
+ * Use `create(EndEventRequestSchema)` to create a new message.
+ */
+export const EndEventRequestSchema: GenMessage<EndEventRequest> = /*@__PURE__*/
+  messageDesc(file_liveops_v1_event_admin_service, 6);
+
+/**
+ * The response of EndEvent.
+ *
+ * @generated from message liveops.v1.EndEventResponse
+ */
+export type EndEventResponse = Message<"liveops.v1.EndEventResponse"> & {
+  /**
+   * The event after it ended.
+   *
+   * @generated from field: liveops.v1.Event event = 1;
+   */
+  event?: Event | undefined;
+};
+
+/**
+ * Describes the message liveops.v1.EndEventResponse.
+ * Use `create(EndEventResponseSchema)` to create a new message.
+ */
+export const EndEventResponseSchema: GenMessage<EndEventResponse> = /*@__PURE__*/
+  messageDesc(file_liveops_v1_event_admin_service, 7);
+
+/**
  * Manages events. Allowed for the operator and admin roles.
  *
  * @generated from service liveops.v1.EventAdminService
@@ -196,6 +254,18 @@ export const EventAdminService: GenService<{
     methodKind: "unary";
     input: typeof DeleteEventRequestSchema;
     output: typeof DeleteEventResponseSchema;
+  },
+  /**
+   * Ends a started event now: its live run (if any) ends and no later run happens. With current_run_only, only the
+   * live run ends and later runs happen as scheduled. FAILED_PRECONDITION when the event has not started or has
+   * ended, or (current_run_only) when no run is live.
+   *
+   * @generated from rpc liveops.v1.EventAdminService.EndEvent
+   */
+  endEvent: {
+    methodKind: "unary";
+    input: typeof EndEventRequestSchema;
+    output: typeof EndEventResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_liveops_v1_event_admin_service, 0);

@@ -4,15 +4,15 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file liveops/v1/event.proto.
  */
 export const file_liveops_v1_event: GenFile = /*@__PURE__*/
-  fileDesc("ChZsaXZlb3BzL3YxL2V2ZW50LnByb3RvEgpsaXZlb3BzLnYxIv4CCgVFdmVudBIKCgJpZBgBIAEoCRINCgV0aXRsZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIuCgpzdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIwoHcmV3YXJkcxgGIAMoCzISLmxpdmVvcHMudjEuUmV3YXJkEikKCG1ldGFkYXRhGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBInCgZzdGF0dXMYCCABKA4yFy5saXZlb3BzLnYxLkV2ZW50U3RhdHVzEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEZXRhZxgLIAEoCSI0CgZSZXdhcmQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghxdWFudGl0eRgDIAEoAyp3CgtFdmVudFN0YXR1cxIcChhFVkVOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIZChVFVkVOVF9TVEFUVVNfVVBDT01JTkcQARIXChNFVkVOVF9TVEFUVVNfQUNUSVZFEAISFgoSRVZFTlRfU1RBVFVTX0VOREVEEANiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChZsaXZlb3BzL3YxL2V2ZW50LnByb3RvEgpsaXZlb3BzLnYxIo4ECgVFdmVudBIKCgJpZBgBIAEoCRINCgV0aXRsZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIuCgpzdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIwoHcmV3YXJkcxgGIAMoCzISLmxpdmVvcHMudjEuUmV3YXJkEikKCG1ldGFkYXRhGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBInCgZzdGF0dXMYCCABKA4yFy5saXZlb3BzLnYxLkV2ZW50U3RhdHVzEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEZXRhZxgLIAEoCRIqCgpyZWN1cnJlbmNlGAwgASgLMhYubGl2ZW9wcy52MS5SZWN1cnJlbmNlEikKC2N1cnJlbnRfcnVuGA0gASgLMhQubGl2ZW9wcy52MS5FdmVudFJ1bhI3ChNuZXh0X3J1bl9zdGFydF90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJLCgpSZWN1cnJlbmNlEgwKBHJ1bGUYASABKAkSLwoMcnVuX2R1cmF0aW9uGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIqMBCghFdmVudFJ1bhIQCghldmVudF9pZBgBIAEoCRISCgpydW5fbnVtYmVyGAIgASgDEi4KCnN0YXJ0X3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtlbmRlZF9lYXJseRgFIAEoCCI0CgZSZXdhcmQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghxdWFudGl0eRgDIAEoAyqWAQoLRXZlbnRTdGF0dXMSHAoYRVZFTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGQoVRVZFTlRfU1RBVFVTX1VQQ09NSU5HEAESFwoTRVZFTlRfU1RBVFVTX0FDVElWRRACEhYKEkVWRU5UX1NUQVRVU19FTkRFRBADEh0KGUVWRU5UX1NUQVRVU19CRVRXRUVOX1JVTlMQBGIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * A live event: a limited-time event, offer or challenge that game clients show while it is active.
@@ -42,14 +42,17 @@ export type Event = Message<"liveops.v1.Event"> & {
   description: string;
 
   /**
-   * Required. When the event becomes active.
+   * Required. When the event becomes active; for a recurring event, the start of its first run, which must be an
+   * occurrence of the rule.
    *
    * @generated from field: google.protobuf.Timestamp start_time = 4;
    */
   startTime?: Timestamp | undefined;
 
   /**
-   * Required. When the event ends; strictly after start_time.
+   * When the event ends; strictly after start_time. Required for a one-off event. Optional for a recurring event:
+   * when given, no run starts at or after it and a run live at it ends then. On reads of a recurring event: the
+   * end of its last run, unset while the rule has no end.
    *
    * @generated from field: google.protobuf.Timestamp end_time = 5;
    */
@@ -70,7 +73,7 @@ export type Event = Message<"liveops.v1.Event"> & {
   metadata?: JsonObject | undefined;
 
   /**
-   * Output only. Computed from start_time and end_time at the time of the request.
+   * Output only. Computed from the event's runs at the time of the request.
    *
    * @generated from field: liveops.v1.EventStatus status = 8;
    */
@@ -97,6 +100,28 @@ export type Event = Message<"liveops.v1.Event"> & {
    * @generated from field: string etag = 11;
    */
   etag: string;
+
+  /**
+   * Makes the event recurring: one run per occurrence of the rule. Unset for a one-off event, which has one run
+   * from start_time to end_time.
+   *
+   * @generated from field: liveops.v1.Recurrence recurrence = 12;
+   */
+  recurrence?: Recurrence | undefined;
+
+  /**
+   * Output only. The run that is live at the time of the request; unset when none is.
+   *
+   * @generated from field: liveops.v1.EventRun current_run = 13;
+   */
+  currentRun?: EventRun | undefined;
+
+  /**
+   * Output only. When the next run starts; unset when no run follows.
+   *
+   * @generated from field: google.protobuf.Timestamp next_run_start_time = 14;
+   */
+  nextRunStartTime?: Timestamp | undefined;
 };
 
 /**
@@ -105,6 +130,85 @@ export type Event = Message<"liveops.v1.Event"> & {
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
   messageDesc(file_liveops_v1_event, 0);
+
+/**
+ * The schedule of a recurring event.
+ *
+ * @generated from message liveops.v1.Recurrence
+ */
+export type Recurrence = Message<"liveops.v1.Recurrence"> & {
+  /**
+   * Required. An RFC 5545 recurrence rule without the "RRULE:" prefix, in UTC, e.g. "FREQ=WEEKLY;BYDAY=SA;BYHOUR=18".
+   * The event's start_time is its DTSTART; COUNT or UNTIL (not both) end it. DTSTART, TZID and floating or local
+   * times are not accepted.
+   *
+   * @generated from field: string rule = 1;
+   */
+  rule: string;
+
+  /**
+   * Required. How long each run lasts: more than zero, at most 366 days, and short enough that runs never overlap.
+   *
+   * @generated from field: google.protobuf.Duration run_duration = 2;
+   */
+  runDuration?: Duration | undefined;
+};
+
+/**
+ * Describes the message liveops.v1.Recurrence.
+ * Use `create(RecurrenceSchema)` to create a new message.
+ */
+export const RecurrenceSchema: GenMessage<Recurrence> = /*@__PURE__*/
+  messageDesc(file_liveops_v1_event, 1);
+
+/**
+ * One run of an event: one occurrence of a recurring event's rule, or the one run of a one-off event.
+ *
+ * @generated from message liveops.v1.EventRun
+ */
+export type EventRun = Message<"liveops.v1.EventRun"> & {
+  /**
+   * The event's id.
+   *
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * 1 for the first run, then one more for each later run.
+   *
+   * @generated from field: int64 run_number = 2;
+   */
+  runNumber: bigint;
+
+  /**
+   * When the run starts.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 3;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * When the run ends (or ended).
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 4;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * True when an operator ended the run before its scheduled end (EndEvent).
+   *
+   * @generated from field: bool ended_early = 5;
+   */
+  endedEarly: boolean;
+};
+
+/**
+ * Describes the message liveops.v1.EventRun.
+ * Use `create(EventRunSchema)` to create a new message.
+ */
+export const EventRunSchema: GenMessage<EventRun> = /*@__PURE__*/
+  messageDesc(file_liveops_v1_event, 2);
 
 /**
  * Something a player can win in an event.
@@ -139,7 +243,7 @@ export type Reward = Message<"liveops.v1.Reward"> & {
  * Use `create(RewardSchema)` to create a new message.
  */
 export const RewardSchema: GenMessage<Reward> = /*@__PURE__*/
-  messageDesc(file_liveops_v1_event, 1);
+  messageDesc(file_liveops_v1_event, 3);
 
 /**
  * Where an event is in its lifetime, relative to the time of the request.
@@ -155,25 +259,32 @@ export enum EventStatus {
   UNSPECIFIED = 0,
 
   /**
-   * start_time is in the future.
+   * The first run has not started.
    *
    * @generated from enum value: EVENT_STATUS_UPCOMING = 1;
    */
   UPCOMING = 1,
 
   /**
-   * start_time has passed and end_time has not.
+   * A run is live.
    *
    * @generated from enum value: EVENT_STATUS_ACTIVE = 2;
    */
   ACTIVE = 2,
 
   /**
-   * end_time has passed.
+   * The last run has ended (or the event was ended early).
    *
    * @generated from enum value: EVENT_STATUS_ENDED = 3;
    */
   ENDED = 3,
+
+  /**
+   * A recurring event between two runs: one has ended and a later one has not started.
+   *
+   * @generated from enum value: EVENT_STATUS_BETWEEN_RUNS = 4;
+   */
+  BETWEEN_RUNS = 4,
 }
 
 /**

@@ -2,9 +2,11 @@
 // @generated from file liveops/v1/event_service.proto (package liveops.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Event, EventStatus } from "./event_pb.js";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Event, EventRun, EventStatus } from "./event_pb.js";
 import { file_liveops_v1_event } from "./event_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file liveops/v1/event_service.proto.
  */
 export const file_liveops_v1_event_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5saXZlb3BzL3YxL2V2ZW50X3NlcnZpY2UucHJvdG8SCmxpdmVvcHMudjEiYwoRTGlzdEV2ZW50c1JlcXVlc3QSJwoGc3RhdHVzGAEgASgOMhcubGl2ZW9wcy52MS5FdmVudFN0YXR1cxIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJQChJMaXN0RXZlbnRzUmVzcG9uc2USIQoGZXZlbnRzGAEgAygLMhEubGl2ZW9wcy52MS5FdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiHQoPR2V0RXZlbnRSZXF1ZXN0EgoKAmlkGAEgASgJIjQKEEdldEV2ZW50UmVzcG9uc2USIAoFZXZlbnQYASABKAsyES5saXZlb3BzLnYxLkV2ZW50MqwBCgxFdmVudFNlcnZpY2USUAoKTGlzdEV2ZW50cxIdLmxpdmVvcHMudjEuTGlzdEV2ZW50c1JlcXVlc3QaHi5saXZlb3BzLnYxLkxpc3RFdmVudHNSZXNwb25zZSIDkAIBEkoKCEdldEV2ZW50EhsubGl2ZW9wcy52MS5HZXRFdmVudFJlcXVlc3QaHC5saXZlb3BzLnYxLkdldEV2ZW50UmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_liveops_v1_event]);
+  fileDesc("Ch5saXZlb3BzL3YxL2V2ZW50X3NlcnZpY2UucHJvdG8SCmxpdmVvcHMudjEiYwoRTGlzdEV2ZW50c1JlcXVlc3QSJwoGc3RhdHVzGAEgASgOMhcubGl2ZW9wcy52MS5FdmVudFN0YXR1cxIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJQChJMaXN0RXZlbnRzUmVzcG9uc2USIQoGZXZlbnRzGAEgAygLMhEubGl2ZW9wcy52MS5FdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiHQoPR2V0RXZlbnRSZXF1ZXN0EgoKAmlkGAEgASgJIjQKEEdldEV2ZW50UmVzcG9uc2USIAoFZXZlbnQYASABKAsyES5saXZlb3BzLnYxLkV2ZW50Iq0BChRMaXN0RXZlbnRSdW5zUmVxdWVzdBIQCghldmVudF9pZBgBIAEoCRIuCgpzdGFydF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkiVAoVTGlzdEV2ZW50UnVuc1Jlc3BvbnNlEiIKBHJ1bnMYASADKAsyFC5saXZlb3BzLnYxLkV2ZW50UnVuEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJFChJXYXRjaEV2ZW50c1JlcXVlc3QSFwoPaW5jbHVkZV9jdXJyZW50GAEgASgIEhYKDmFmdGVyX3NlcXVlbmNlGAIgASgDIsEBChNXYXRjaEV2ZW50c1Jlc3BvbnNlEikKBHR5cGUYASABKA4yGy5saXZlb3BzLnYxLkV2ZW50Q2hhbmdlVHlwZRIQCghzZXF1ZW5jZRgCIAEoAxIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIgCgVldmVudBgEIAEoCzIRLmxpdmVvcHMudjEuRXZlbnQSIQoDcnVuGAUgASgLMhQubGl2ZW9wcy52MS5FdmVudFJ1biqrAgoPRXZlbnRDaGFuZ2VUeXBlEiEKHUVWRU5UX0NIQU5HRV9UWVBFX1VOU1BFQ0lGSUVEEAASHQoZRVZFTlRfQ0hBTkdFX1RZUEVfQ1JFQVRFRBABEh0KGUVWRU5UX0NIQU5HRV9UWVBFX1VQREFURUQQAhIdChlFVkVOVF9DSEFOR0VfVFlQRV9ERUxFVEVEEAMSHQoZRVZFTlRfQ0hBTkdFX1RZUEVfU1RBUlRFRBAEEhsKF0VWRU5UX0NIQU5HRV9UWVBFX0VOREVEEAUSHQoZRVZFTlRfQ0hBTkdFX1RZUEVfQ1VSUkVOVBAGEhwKGEVWRU5UX0NIQU5HRV9UWVBFX1NZTkNFRBAHEh8KG0VWRU5UX0NIQU5HRV9UWVBFX0hFQVJUQkVBVBAIMtkCCgxFdmVudFNlcnZpY2USUAoKTGlzdEV2ZW50cxIdLmxpdmVvcHMudjEuTGlzdEV2ZW50c1JlcXVlc3QaHi5saXZlb3BzLnYxLkxpc3RFdmVudHNSZXNwb25zZSIDkAIBEkoKCEdldEV2ZW50EhsubGl2ZW9wcy52MS5HZXRFdmVudFJlcXVlc3QaHC5saXZlb3BzLnYxLkdldEV2ZW50UmVzcG9uc2UiA5ACARJZCg1MaXN0RXZlbnRSdW5zEiAubGl2ZW9wcy52MS5MaXN0RXZlbnRSdW5zUmVxdWVzdBohLmxpdmVvcHMudjEuTGlzdEV2ZW50UnVuc1Jlc3BvbnNlIgOQAgESUAoLV2F0Y2hFdmVudHMSHi5saXZlb3BzLnYxLldhdGNoRXZlbnRzUmVxdWVzdBofLmxpdmVvcHMudjEuV2F0Y2hFdmVudHNSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_timestamp, file_liveops_v1_event]);
 
 /**
  * The request of ListEvents.
@@ -120,6 +122,238 @@ export const GetEventResponseSchema: GenMessage<GetEventResponse> = /*@__PURE__*
   messageDesc(file_liveops_v1_event_service, 3);
 
 /**
+ * The request of ListEventRuns.
+ *
+ * @generated from message liveops.v1.ListEventRunsRequest
+ */
+export type ListEventRunsRequest = Message<"liveops.v1.ListEventRunsRequest"> & {
+  /**
+   * The event's id.
+   *
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * Only runs that end after this time; unset for runs from the first.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 2;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Only runs that start before this time; unset for no end (then pages go on while the rule has runs).
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 3;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * At most this many runs (default 50, at most 500).
+   *
+   * @generated from field: int32 page_size = 4;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 5;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message liveops.v1.ListEventRunsRequest.
+ * Use `create(ListEventRunsRequestSchema)` to create a new message.
+ */
+export const ListEventRunsRequestSchema: GenMessage<ListEventRunsRequest> = /*@__PURE__*/
+  messageDesc(file_liveops_v1_event_service, 4);
+
+/**
+ * The response of ListEventRuns.
+ *
+ * @generated from message liveops.v1.ListEventRunsResponse
+ */
+export type ListEventRunsResponse = Message<"liveops.v1.ListEventRunsResponse"> & {
+  /**
+   * One page of runs, by start time.
+   *
+   * @generated from field: repeated liveops.v1.EventRun runs = 1;
+   */
+  runs: EventRun[];
+
+  /**
+   * Passed as page_token to get the next page; empty when no run follows in the window.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message liveops.v1.ListEventRunsResponse.
+ * Use `create(ListEventRunsResponseSchema)` to create a new message.
+ */
+export const ListEventRunsResponseSchema: GenMessage<ListEventRunsResponse> = /*@__PURE__*/
+  messageDesc(file_liveops_v1_event_service, 5);
+
+/**
+ * The request of WatchEvents.
+ *
+ * @generated from message liveops.v1.WatchEventsRequest
+ */
+export type WatchEventsRequest = Message<"liveops.v1.WatchEventsRequest"> & {
+  /**
+   * First send every event that has not ended, as CURRENT messages.
+   *
+   * @generated from field: bool include_current = 1;
+   */
+  includeCurrent: boolean;
+
+  /**
+   * Resume: first send the changes after this sequence number that the change log still holds (OUT_OF_RANGE when
+   * it no longer holds them all). 0 starts with what happens next.
+   *
+   * @generated from field: int64 after_sequence = 2;
+   */
+  afterSequence: bigint;
+};
+
+/**
+ * Describes the message liveops.v1.WatchEventsRequest.
+ * Use `create(WatchEventsRequestSchema)` to create a new message.
+ */
+export const WatchEventsRequestSchema: GenMessage<WatchEventsRequest> = /*@__PURE__*/
+  messageDesc(file_liveops_v1_event_service, 6);
+
+/**
+ * One message of WatchEvents.
+ *
+ * @generated from message liveops.v1.WatchEventsResponse
+ */
+export type WatchEventsResponse = Message<"liveops.v1.WatchEventsResponse"> & {
+  /**
+   * What happened.
+   *
+   * @generated from field: liveops.v1.EventChangeType type = 1;
+   */
+  type: EventChangeType;
+
+  /**
+   * The change's sequence number, increasing by change; resume after it with after_sequence. For CURRENT, SYNCED
+   * and HEARTBEAT: the number of the last change the stream has accounted for.
+   *
+   * @generated from field: int64 sequence = 2;
+   */
+  sequence: bigint;
+
+  /**
+   * When the change happened (for STARTED and ENDED: the run boundary) or the message was sent.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 3;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * The event as it is after the change; unset for SYNCED and HEARTBEAT.
+   *
+   * @generated from field: liveops.v1.Event event = 4;
+   */
+  event?: Event | undefined;
+
+  /**
+   * For STARTED and ENDED: the run that started or ended.
+   *
+   * @generated from field: liveops.v1.EventRun run = 5;
+   */
+  run?: EventRun | undefined;
+};
+
+/**
+ * Describes the message liveops.v1.WatchEventsResponse.
+ * Use `create(WatchEventsResponseSchema)` to create a new message.
+ */
+export const WatchEventsResponseSchema: GenMessage<WatchEventsResponse> = /*@__PURE__*/
+  messageDesc(file_liveops_v1_event_service, 7);
+
+/**
+ * What a WatchEventsResponse reports.
+ *
+ * @generated from enum liveops.v1.EventChangeType
+ */
+export enum EventChangeType {
+  /**
+   * Not used.
+   *
+   * @generated from enum value: EVENT_CHANGE_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The event was created.
+   *
+   * @generated from enum value: EVENT_CHANGE_TYPE_CREATED = 1;
+   */
+  CREATED = 1,
+
+  /**
+   * The event was changed by an operator (including EndEvent).
+   *
+   * @generated from enum value: EVENT_CHANGE_TYPE_UPDATED = 2;
+   */
+  UPDATED = 2,
+
+  /**
+   * The event was deleted; event is the event as it was.
+   *
+   * @generated from enum value: EVENT_CHANGE_TYPE_DELETED = 3;
+   */
+  DELETED = 3,
+
+  /**
+   * A run started; event.current_run is the run.
+   *
+   * @generated from enum value: EVENT_CHANGE_TYPE_STARTED = 4;
+   */
+  STARTED = 4,
+
+  /**
+   * A run ended; run is the run that ended.
+   *
+   * @generated from enum value: EVENT_CHANGE_TYPE_ENDED = 5;
+   */
+  ENDED = 5,
+
+  /**
+   * The event as it is when the watch starts (include_current).
+   *
+   * @generated from enum value: EVENT_CHANGE_TYPE_CURRENT = 6;
+   */
+  CURRENT = 6,
+
+  /**
+   * Everything asked for up to now has been sent (current events, missed changes); live changes follow.
+   *
+   * @generated from enum value: EVENT_CHANGE_TYPE_SYNCED = 7;
+   */
+  SYNCED = 7,
+
+  /**
+   * Nothing happened for a while; sent to keep the stream alive through proxies.
+   *
+   * @generated from enum value: EVENT_CHANGE_TYPE_HEARTBEAT = 8;
+   */
+  HEARTBEAT = 8,
+}
+
+/**
+ * Describes the enum liveops.v1.EventChangeType.
+ */
+export const EventChangeTypeSchema: GenEnum<EventChangeType> = /*@__PURE__*/
+  enumDesc(file_liveops_v1_event_service, 0);
+
+/**
  * Reads events. Allowed for the viewer, operator and admin roles.
  *
  * @generated from service liveops.v1.EventService
@@ -144,6 +378,29 @@ export const EventService: GenService<{
     methodKind: "unary";
     input: typeof GetEventRequestSchema;
     output: typeof GetEventResponseSchema;
+  },
+  /**
+   * Lists an event's runs that overlap a time window, in order: past runs as they happened, future runs as
+   * scheduled. A page may hold fewer runs than asked (even none) when the rule has far to go to reach the window;
+   * follow next_page_token.
+   *
+   * @generated from rpc liveops.v1.EventService.ListEventRuns
+   */
+  listEventRuns: {
+    methodKind: "unary";
+    input: typeof ListEventRunsRequestSchema;
+    output: typeof ListEventRunsResponseSchema;
+  },
+  /**
+   * Streams changes of events: optionally first the events that have not ended, then a SYNCED message, then one
+   * message per change as it happens, and a HEARTBEAT when nothing happened for a while.
+   *
+   * @generated from rpc liveops.v1.EventService.WatchEvents
+   */
+  watchEvents: {
+    methodKind: "server_streaming";
+    input: typeof WatchEventsRequestSchema;
+    output: typeof WatchEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_liveops_v1_event_service, 0);

@@ -1,0 +1,171 @@
+import rrulePackage from "rrule";
+import type { FieldViolation } from "../errors.js";
+
+const { RRule } = rrulePackage;
+type Rule = InstanceType<typeof RRule>;
+
+/** A recurring event's schedule as stored: its rule (normalized) and how long each run lasts. */
+export interface Recurrence {
+  rule: string;
+  runDurationMs: number;
+}
+
+/** A bounded series (COUNT, UNTIL or an end time) is planned whole when written, so it may have at most this many runs. */
+export const MAX_SERIES_RUNS = 5000;
+/** An open-ended rule is checked for overlapping runs over this many first runs. */
+const OVERLAP_CHECK_RUNS = 1000;
+/** The longest run. */
+export const MAX_RUN_DURATION_MS = 366 * 86_400_000;
+
+const list = (item: string) => new RegExp(`^${item}(,${item})*$`);
+const number = (max: number, signed: boolean) => `${signed ? "[+-]?" : ""}(0|[1-9]\\d{0,${String(max).length - 1}})`;
+/** The rule parts accepted, each with the form of its value (RFC 5545 section 3.3.10) and its numeric bound. */
+const PARTS: Record<string, { form: RegExp; max?: number; min?: number }> = {
+  FREQ: { form: /^(YEARLY|MONTHLY|WEEKLY|DAILY|HOURLY|MINUTELY)$/ },
+  INTERVAL: { form: /^[1-9]\d{0,3}$/ },
+  COUNT: { form: /^[1-9]\d{0,5}$/ },
+  UNTIL: { form: /^\d{8}(T\d{6}Z)?$/ },
+  BYSECOND: { form: list(number(59, false)), min: 0, max: 59 },
+  BYMINUTE: { form: list(number(59, false)), min: 0, max: 59 },
+  BYHOUR: { form: list(number(23, false)), min: 0, max: 23 },
+  BYDAY: { form: list("([+-]?[1-9]\\d?)?(MO|TU|WE|TH|FR|SA|SU)"), min: 1, max: 53 },
+  BYMONTHDAY: { form: list(number(31, true)), min: 1, max: 31 },
+  BYYEARDAY: { form: list(number(366, true)), min: 1, max: 366 },
+  BYWEEKNO: { form: list(number(53, true)), min: 1, max: 53 },
+  BYMONTH: { form: list(number(12, false)), min: 1, max: 12 },
+  BYSETPOS: { form: list(number(366, true)), min: 1, max: 366 },
+  WKST: { form: /^(MO|TU|WE|TH|FR|SA|SU)$/ },
+};
+
+/** The numbers in a part's value, without sign (ordinals of BYDAY included). */
+function magnitudes(value: string): number[] {
+  return [...value.matchAll(/\d+/g)].map((m) => Number(m[0]));
+}
+
+/**
+ * Reads a rule strictly: rrule's own parser accepts unknown values (`FREQ=BOGUS`) and rules without FREQ, so every
+ * part is checked here first. Returns the normalized rule or what is wrong with it.
+ */
+export function parseRule(text: string): { rule: string } | { error: string } {
+  const body = text
+    .trim()
+    .replace(/^RRULE:/i, "")
+    .toUpperCase();
+  if (body === "") return { error: "is required" };
+  if (/[\r\n]/.test(body) || body.includes("DTSTART")) {
+    return { error: "must be one RRULE value; give the first start as start_time, not DTSTART" };
+  }
+  const seen = new Set<string>();
+  for (const part of body.split(";")) {
+    const [name, value, extra] = part.split("=");
+    if (name === undefined || value === undefined || extra !== undefined || value === "") {
+      return { error: `"${part}" is not of the form NAME=VALUE` };
+    }
+    const spec = PARTS[name];
+    if (!spec) return { error: `${name} is not a supported rule part (${Object.keys(PARTS).join(", ")})` };
+    if (seen.has(name)) return { error: `${name} is given twice` };
+    seen.add(name);
+    if (!spec.form.test(value)) return { error: `${name}=${value} is not a valid value` };
+    if (spec.max !== undefined) {
+      const bad = magnitudes(value).find((n) => n < (spec.min ?? 0) || n > (spec.max ?? 0));
+      if (bad !== undefined) return { error: `${name}=${value}: ${bad} is out of range` };
+    }
+  }
+  if (!seen.has("FREQ")) return { error: "FREQ is required" };
+  if (seen.has("COUNT") && seen.has("UNTIL")) return { error: "COUNT and UNTIL cannot both be given" };
+  return { rule: body };
+}
+
+/** Whether a rule (normalized by {@link parseRule}) ends by itself, with COUNT or UNTIL. */
+export function ruleIsBounded(rule: string): boolean {
+  return /(^|;)(COUNT|UNTIL)=/.test(rule);
+}
+
+function ruleFrom(rule: string, dtstart: number): Rule {
+  return new RRule({ ...RRule.parseString(rule), dtstart: new Date(dtstart) });
+}
+
+/**
+ * The starts of the occurrences of `rule` from `first` on (UTC, to the millisecond), while `keep(start, index)`
+ * says so. `first` must be an occurrence: a rule continued from one of its occurrences yields the same sequence
+ * (test/recurrence.test.ts checks it), which is how a series is extended without walking it from its beginning.
+ */
+export function occurrenceStarts(
+  rule: string,
+  first: number,
+  keep: (start: number, index: number) => boolean,
+): number[] {
+  const starts: number[] = [];
+  ruleFrom(rule, first).all((date, index) => {
+    const start = date.getTime();
+    if (!keep(start, index)) return false;
+    starts.push(start);
+    return true;
+  });
+  return starts;
+}
+
+/**
+ * Violations of a recurring schedule that starts at `startTime` and ends at `endLimit` (if given): the rule's own
+ * form, `startTime` being its first occurrence, the run duration, runs that would overlap, and too many runs in a
+ * bounded series. `prefix` is the path of the event in the request.
+ */
+export function checkRecurrence(
+  recurrence: Recurrence,
+  startTime: number,
+  endLimit: number | undefined,
+  prefix: string,
+): FieldViolation[] {
+  const ruleField = `${prefix}.recurrence.rule`;
+  const durationField = `${prefix}.recurrence.run_duration`;
+  const violations: FieldViolation[] = [];
+  const { runDurationMs } = recurrence;
+  const durationValid = runDurationMs > 0 && runDurationMs <= MAX_RUN_DURATION_MS;
+  if (runDurationMs <= 0) {
+    violations.push({ field: durationField, description: "must be greater than zero", reason: "NOT_POSITIVE" });
+  } else if (runDurationMs > MAX_RUN_DURATION_MS) {
+    violations.push({ field: durationField, description: "must be at most 366 days", reason: "TOO_LONG" });
+  }
+  const parsed = parseRule(recurrence.rule);
+  if ("error" in parsed) {
+    return [...violations, { field: ruleField, description: parsed.error, reason: "INVALID_RULE" }];
+  }
+  // Rules repeat to the second.
+  if (startTime % 1000 !== 0) {
+    const description = "must be a whole second for a recurring event";
+    return [...violations, { field: `${prefix}.start_time`, description, reason: "NOT_WHOLE_SECOND" }];
+  }
+  const bounded = ruleIsBounded(parsed.rule) || endLimit !== undefined;
+  const limit = bounded ? MAX_SERIES_RUNS + 1 : OVERLAP_CHECK_RUNS;
+  const starts = occurrenceStarts(
+    parsed.rule,
+    startTime,
+    (start, index) => index < limit && (endLimit === undefined || start < endLimit),
+  );
+  if (starts[0] !== startTime) {
+    const first = starts[0] === undefined ? "the rule has no occurrence from it on" : new Date(starts[0]).toISOString();
+    violations.push({
+      field: `${prefix}.start_time`,
+      description: `must be an occurrence of the rule (the first one from start_time on: ${first})`,
+      reason: "NOT_AN_OCCURRENCE",
+    });
+    return violations;
+  }
+  if (bounded && starts.length > MAX_SERIES_RUNS) {
+    violations.push({
+      field: ruleField,
+      description: `has more than ${MAX_SERIES_RUNS} runs before its end; leave the series open-ended or end it sooner`,
+      reason: "TOO_MANY_RUNS",
+    });
+  }
+  let gap = Number.POSITIVE_INFINITY;
+  for (let i = 1; i < starts.length; i++) gap = Math.min(gap, (starts[i] as number) - (starts[i - 1] as number));
+  if (durationValid && runDurationMs > gap) {
+    violations.push({
+      field: durationField,
+      description: `runs would overlap: two runs start ${gap / 1000} s apart, less than the run duration of ${runDurationMs / 1000} s`,
+      reason: "RUNS_OVERLAP",
+    });
+  }
+  return violations;
+}

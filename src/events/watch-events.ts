@@ -1,0 +1,151 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import {
+  EventChangeType,
+  EventService,
+  type WatchEventsRequest,
+  type WatchEventsResponse,
+  WatchEventsResponseSchema,
+} from "../../gen/liveops/v1/event_service_pb.js";
+import type { AccessControl } from "../auth/access-control.js";
+import { methodPath } from "../auth/roles.js";
+import type { Clock } from "../clock.js";
+import { invalidArgument, serviceError } from "../errors.js";
+import type { ChangeLog } from "./event-changes.js";
+import type { EventFeed } from "./event-feed.js";
+import { rowToEvent } from "./event-record.js";
+import type { EventStore } from "./event-store.js";
+
+/** What WatchEvents needs. */
+export interface WatchDeps {
+  store: EventStore;
+  changeLog: ChangeLog;
+  feed: EventFeed;
+  access: AccessControl;
+  clock: Clock;
+  heartbeatMs: number;
+  /** Aborts when the server shuts down: open watches end with UNAVAILABLE. */
+  streamsShutdown: AbortSignal;
+}
+
+const watchPath = methodPath(EventService.method.watchEvents);
+
+/**
+ * The messages a watch starts with, read in one synchronous step so that nothing can commit in between: the events
+ * that have not ended or the changes missed since `after_sequence`, then SYNCED. Changes committed later reach the
+ * watcher's subscription, which was opened before.
+ */
+function openingMessages(req: WatchEventsRequest, { store, changeLog, clock }: WatchDeps): WatchEventsResponse[] {
+  const now = clock.now();
+  const time = timestampFromMs(now);
+  const messages: WatchEventsResponse[] = [];
+  let sequence = changeLog.latestSequence();
+  if (req.afterSequence > 0n) {
+    const since = changeLog.changesSince(Number(req.afterSequence));
+    if (since.kind === "ahead") {
+      throw invalidArgument([
+        {
+          field: "after_sequence",
+          description: `is ahead of the newest change (${since.latest})`,
+          reason: "SEQUENCE_AHEAD",
+        },
+      ]);
+    }
+    if (since.kind === "pruned") {
+      throw serviceError(
+        Code.OutOfRange,
+        "SEQUENCE_TOO_OLD",
+        `the change log no longer holds the changes after ${req.afterSequence} (the oldest kept is ${since.oldest}); watch again with include_current`,
+        { metadata: { oldest_sequence: String(since.oldest) } },
+      );
+    }
+    messages.push(...since.changes);
+    sequence = since.latest;
+  }
+  if (req.includeCurrent) {
+    for (const row of store.eventsNotEnded(now)) {
+      messages.push(
+        create(WatchEventsResponseSchema, {
+          type: EventChangeType.CURRENT,
+          sequence: BigInt(sequence),
+          time,
+          event: rowToEvent(row, store.stateAt(row, now)),
+        }),
+      );
+    }
+  }
+  messages.push(create(WatchEventsResponseSchema, { type: EventChangeType.SYNCED, sequence: BigInt(sequence), time }));
+  return messages;
+}
+
+/**
+ * liveops.v1.EventService.WatchEvents. The stream ends with RESOURCE_EXHAUSTED when its client falls too far
+ * behind, UNAUTHENTICATED or PERMISSION_DENIED as soon as its key is revoked, expires or loses the role (checked
+ * whenever it wakes, and at once after a key change through this server), UNAVAILABLE when the server shuts down;
+ * it frees its queue as soon as the client goes away.
+ */
+export function createWatchEvents(deps: WatchDeps) {
+  const { feed, access, clock, heartbeatMs, streamsShutdown } = deps;
+  return async function* watchEvents(
+    req: WatchEventsRequest,
+    ctx: HandlerContext,
+  ): AsyncGenerator<WatchEventsResponse> {
+    if (req.afterSequence < 0n) {
+      throw invalidArgument([{ field: "after_sequence", description: "must not be negative", reason: "NEGATIVE" }]);
+    }
+    if (req.afterSequence > 0n && req.includeCurrent) {
+      throw invalidArgument([
+        {
+          field: "include_current",
+          description: "cannot be combined with after_sequence: the current events already include every change",
+          reason: "CONFLICT",
+        },
+      ]);
+    }
+    const authorization = ctx.requestHeader.get("authorization");
+    const signal = AbortSignal.any([ctx.signal, streamsShutdown]);
+    const subscription = feed.subscribe();
+    try {
+      const opening = openingMessages(req, deps);
+      let sent = (opening.at(-1) as WatchEventsResponse).sequence;
+      for (const message of opening) yield message;
+      let heartbeatAt = clock.now() + heartbeatMs;
+      for (;;) {
+        if (subscription.overflowed) {
+          throw serviceError(
+            Code.ResourceExhausted,
+            "WATCHER_TOO_SLOW",
+            "the stream fell too far behind the changes; watch again with after_sequence to resume",
+            { metadata: { last_sequence: String(sent) } },
+          );
+        }
+        const change = subscription.take();
+        if (change) {
+          // Changes committed while the opening messages were read are already in them.
+          if (change.sequence <= sent) continue;
+          access.verify(authorization, watchPath);
+          sent = change.sequence;
+          heartbeatAt = clock.now() + heartbeatMs;
+          yield change;
+          continue;
+        }
+        const why = await subscription.wait(signal, heartbeatAt);
+        if (why === "aborted") break;
+        access.verify(authorization, watchPath);
+        if (why === "time" && clock.now() >= heartbeatAt) {
+          const now = clock.now();
+          heartbeatAt = now + heartbeatMs;
+          yield create(WatchEventsResponseSchema, {
+            type: EventChangeType.HEARTBEAT,
+            sequence: sent,
+            time: timestampFromMs(now),
+          });
+        }
+      }
+      if (streamsShutdown.aborted) throw new ConnectError("the server is shutting down", Code.Unavailable);
+    } finally {
+      subscription.close();
+    }
+  };
+}
