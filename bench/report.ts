@@ -14,6 +14,11 @@ export interface Result {
 
 const pairs: [string, [string, string], [string, string]][] = [
   [
+    "durable SubmitScore: group commit (200 in flight) vs a transaction per request",
+    ["liveops", "SubmitScore 200 in flight (h2c)"],
+    ["liveops", "SubmitScore one at a time (h2c)"],
+  ],
+  [
     "gRPC GetEvent vs @grpc/grpc-js (target ≥ 1.2×)",
     ["liveops", "GetEvent gRPC (h2c)"],
     ["grpc-js", "GetEvent gRPC (h2c)"],

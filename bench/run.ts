@@ -37,7 +37,7 @@ process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
 console.log(`building the production server (npm run build)…`);
 execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit" });
 console.log(`seeding ${EVENTS} events…`);
-const { eventId, key } = seedEvents(dbPath, EVENTS);
+const { eventId, key, competitionId, gameServerKey } = seedEvents(dbPath, EVENTS);
 
 interface Server {
   child: ChildProcess;
@@ -96,6 +96,10 @@ interface Scenario {
   path: string;
   http1?: boolean;
   body?: { file: string; contentType: string; grpc?: boolean };
+  /** Another key than the viewer key. */
+  key?: string;
+  /** Other connections × streams than the default load. */
+  load?: { connections: number; streams: number };
 }
 
 const bodies = join(dir, "bodies");
@@ -114,6 +118,13 @@ const jsonBody = {
   file: bodyFile("get-event.json", Buffer.from(JSON.stringify({ id: eventId }))),
   contentType: "application/json",
 };
+const submitBody = {
+  file: bodyFile(
+    "submit-score.json",
+    Buffer.from(JSON.stringify({ eventId: competitionId, playerId: "bench-player", score: "1" })),
+  ),
+  contentType: "application/json",
+};
 const listBody = {
   file: bodyFile("list-events.json", Buffer.from(JSON.stringify({ pageSize: 50 }))),
   contentType: "application/json",
@@ -123,17 +134,18 @@ const listBody = {
 function h2load(port: number, scenario: Scenario, seconds: number, warmUp: number) {
   const log = join(dir, "h2load.log");
   rmSync(log, { force: true });
+  const scenarioLoad = scenario.load ?? load;
   const args = [
     "-c",
-    String(load.connections),
+    String(scenarioLoad.connections),
     "-m",
-    String(scenario.http1 ? 1 : load.streams),
+    String(scenario.http1 ? 1 : scenarioLoad.streams),
     "-D",
     String(seconds),
     `--warm-up-time=${warmUp}`,
     `--log-file=${log}`,
     "-H",
-    `authorization: Bearer ${key}`,
+    `authorization: Bearer ${scenario.key ?? key}`,
   ];
   if (scenario.http1) args.push("--h1");
   if (scenario.body) {
@@ -238,6 +250,7 @@ const peers = {
   "bare-h2": await start("bare-h2", "node", ["--import", "tsx", "bench/peers/bare-http2-server.ts"], {}),
 };
 const getEvent = "/liveops.v1.EventService/GetEvent";
+const submitScore = "/liveops.v1.LeaderboardService/SubmitScore";
 // Each peer next to the scenario it is compared with; the heavy ListEvents last.
 const scenarios: [Server, string, Scenario][] = [
   [liveops, "liveops", { name: "GetEvent gRPC (h2c)", path: getEvent, body: grpcBody }],
@@ -252,6 +265,24 @@ const scenarios: [Server, string, Scenario][] = [
     liveops,
     "liveops",
     { name: "ListEvents 50 Connect JSON (h2c)", path: "/liveops.v1.EventService/ListEvents", body: listBody },
+  ],
+  // Durable writes (synchronous=FULL): one at a time, every request is its own transaction and fsync; with 200 in
+  // flight, group commit writes many per transaction.
+  [
+    liveops,
+    "liveops",
+    {
+      name: "SubmitScore one at a time (h2c)",
+      path: submitScore,
+      body: submitBody,
+      key: gameServerKey,
+      load: { connections: 1, streams: 1 },
+    },
+  ],
+  [
+    liveops,
+    "liveops",
+    { name: "SubmitScore 200 in flight (h2c)", path: submitScore, body: submitBody, key: gameServerKey },
   ],
 ];
 measure(

@@ -93,6 +93,7 @@ export function createApp({ config, logger, clock }: AppDeps): App {
     streamsShutdown: streamsShutdown.signal,
   });
   services.scheduler.start();
+  services.scores.preloadLiveBoards(clock.now());
   const { keys, access, eventService, health } = services;
 
   const router = createRpcRouter(services, { observer, metrics, config });

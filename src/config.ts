@@ -29,6 +29,7 @@ export interface Config {
   watchQueueLimit: number;
   watchMaxStreams: number;
   changeLogRetain: number;
+  leaderboardWatchIntervalMs: number;
 }
 
 type Parsed<T> = { value: T } | { error: string };
@@ -296,6 +297,14 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     default: "10000",
     description: "Newest event changes kept for WatchEvents to resume from (after_sequence); older ones are pruned.",
     parse: integer(100, 10_000_000),
+  },
+  leaderboardWatchIntervalMs: {
+    key: "leaderboardWatchIntervalMs",
+    env: "LEADERBOARD_WATCH_INTERVAL_MS",
+    default: "250",
+    description:
+      "WatchLeaderboard messages of one stream are at least this far apart; a burst of scores in between is one message.",
+    parse: integer(10, 60_000),
   },
 };
 

@@ -6,14 +6,18 @@ import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/refl
 import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { ApiKeyService } from "../gen/liveops/v1/api_key_service_pb.js";
 import { AuditService } from "../gen/liveops/v1/audit_service_pb.js";
+import { CounterService } from "../gen/liveops/v1/counter_service_pb.js";
 import { EventAdminService } from "../gen/liveops/v1/event_admin_service_pb.js";
-import { EventService } from "../gen/liveops/v1/event_service_pb.js";
+import { EventChangeType, EventService } from "../gen/liveops/v1/event_service_pb.js";
+import { LeaderboardService } from "../gen/liveops/v1/leaderboard_service_pb.js";
+import { RewardService } from "../gen/liveops/v1/reward_service_pb.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { createAuditService } from "./audit/audit-service.js";
 import { type AccessControl, createAccessControl, createAuthInterceptor } from "./auth/access-control.js";
 import { createRateLimits } from "./auth/rate-limits.js";
 import type { Clock } from "./clock.js";
 import type { Config } from "./config.js";
+import { createCounterService } from "./counters/counter-service.js";
 import type { Database } from "./db/database.js";
 import { databaseSecret } from "./db/settings.js";
 import { createEventAdminService } from "./events/event-admin-service.js";
@@ -27,16 +31,29 @@ import { createWatchEvents } from "./events/watch-events.js";
 import { createHealth, createHealthService } from "./health/health-service.js";
 import { createApiKeyService } from "./keys/api-key-service.js";
 import { createKeyStore, type KeyStore } from "./keys/key-store.js";
+import { createLeaderboardService } from "./leaderboards/leaderboard-service.js";
+import { createScoreStore, type ScoreStore } from "./leaderboards/score-store.js";
+import { createWatchLeaderboard } from "./leaderboards/watch-leaderboard.js";
+import { createWriteBatcher } from "./leaderboards/write-batcher.js";
 import { instrumentStore, type Metrics } from "./metrics/metrics.js";
 import { createPageTokens } from "./page-token.js";
 import { createReflectionServices } from "./reflection/reflection-service.js";
+import { createRewardService } from "./rewards/reward-service.js";
 import { createCallObserverInterceptor, createDefaultDeadlineInterceptor } from "./server/call-interceptors.js";
 import type { CallObserver } from "./server/call-observer.js";
 import { createMalformedMessageInterceptor } from "./server/malformed-messages.js";
 import { jsonWriteOptions } from "./server/rest-routes.js";
 
 /** The services of the API, each listed by health checking and reflection. */
-export const apiServices: readonly DescService[] = [EventService, EventAdminService, ApiKeyService, AuditService];
+export const apiServices: readonly DescService[] = [
+  EventService,
+  EventAdminService,
+  LeaderboardService,
+  RewardService,
+  CounterService,
+  ApiKeyService,
+  AuditService,
+];
 
 /** The service implementations and what guards them, over one database. */
 export interface Services {
@@ -48,6 +65,13 @@ export interface Services {
   scheduler: EventScheduler;
   /** The watchers of WatchEvents. */
   feed: EventFeed;
+  /** The boards of runs; the app loads the live ones at start-up. */
+  scores: ScoreStore;
+  leaderboardService: ReturnType<typeof createLeaderboardService> & {
+    watchLeaderboard: ReturnType<typeof createWatchLeaderboard>;
+  };
+  rewardService: ReturnType<typeof createRewardService>;
+  counterService: ReturnType<typeof createCounterService>;
   eventAdminService: ReturnType<typeof createEventAdminService>;
   apiKeyService: ReturnType<typeof createApiKeyService>;
   auditService: ReturnType<typeof createAuditService>;
@@ -71,6 +95,7 @@ export function createServices(
       | "watchQueueLimit"
       | "watchMaxStreams"
       | "changeLogRetain"
+      | "leaderboardWatchIntervalMs"
     >;
     metrics: Metrics;
     logger: Logger;
@@ -99,6 +124,15 @@ export function createServices(
     scheduler.reschedule();
   });
   keys.onKeyChange(() => feed.pokeAll());
+  const scores = createScoreStore(db);
+  // A run's board is finalized (ranks, reward grants) in the transaction in which the run ends.
+  store.onRunEnded((tx, row, run, at) => scores.finalizeRun(tx, row, run, at));
+  store.onChanges((changes) => {
+    for (const change of changes) {
+      if (change.type === EventChangeType.DELETED && change.event) scores.dropEvent(change.event.id);
+    }
+  });
+  const batcher = createWriteBatcher(db, (size) => metrics.writeBatchSize.observe(size));
   const limits = createRateLimits({ roleDefaults: config.rateLimits, authFailures: config.authFailureLimit });
   const health = createHealth(
     apiServices.map((s) => s.typeName),
@@ -114,12 +148,28 @@ export function createServices(
     heartbeatMs: config.watchHeartbeatMs,
     streamsShutdown: deps.streamsShutdown,
   });
+  const watchLeaderboard = createWatchLeaderboard({
+    store,
+    scores,
+    access,
+    clock,
+    intervalMs: config.leaderboardWatchIntervalMs,
+    heartbeatMs: config.watchHeartbeatMs,
+    streamsShutdown: deps.streamsShutdown,
+  });
   return {
     keys,
     access,
     health,
     scheduler,
     feed,
+    scores,
+    leaderboardService: {
+      ...createLeaderboardService({ store, runs, scores, batcher, clock, pageTokens }),
+      watchLeaderboard,
+    },
+    rewardService: createRewardService({ db, clock, pageTokens }),
+    counterService: createCounterService({ batcher }),
     eventService: { ...createEventService(eventDeps), watchEvents },
     eventAdminService: createEventAdminService(eventDeps),
     apiKeyService: createApiKeyService({ keys, clock, pageTokens }),
@@ -157,6 +207,9 @@ export function createRpcRouter(
     routes(router) {
       router.service(EventService, services.eventService);
       router.service(EventAdminService, services.eventAdminService);
+      router.service(LeaderboardService, services.leaderboardService);
+      router.service(RewardService, services.rewardService);
+      router.service(CounterService, services.counterService);
       router.service(ApiKeyService, services.apiKeyService);
       router.service(AuditService, services.auditService);
       router.service(Health, services.healthService);

@@ -4,8 +4,11 @@ import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/r
 import { ServerReflection as ReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { ApiKeyService } from "../../gen/liveops/v1/api_key_service_pb.js";
 import { AuditService } from "../../gen/liveops/v1/audit_service_pb.js";
+import { CounterService } from "../../gen/liveops/v1/counter_service_pb.js";
 import { EventAdminService } from "../../gen/liveops/v1/event_admin_service_pb.js";
 import { EventService } from "../../gen/liveops/v1/event_service_pb.js";
+import { LeaderboardService } from "../../gen/liveops/v1/leaderboard_service_pb.js";
+import { RewardService } from "../../gen/liveops/v1/reward_service_pb.js";
 
 /** The roles an API key can have. */
 export const roles = ["viewer", "game_server", "operator", "admin"] as const;
@@ -14,6 +17,7 @@ export type Role = (typeof roles)[number];
 
 const readers: readonly Role[] = ["viewer", "game_server", "operator", "admin"];
 const managers: readonly Role[] = ["operator", "admin"];
+const gameServers: readonly Role[] = ["game_server", "admin"];
 const admins: readonly Role[] = ["admin"];
 
 /** Methods anyone may call without a key: health checks and server reflection. */
@@ -38,6 +42,15 @@ export const methodRoles: ReadonlyMap<string, Access> = new Map<string, Access>(
   [methodPath(EventAdminService.method.updateEvent), managers],
   [methodPath(EventAdminService.method.deleteEvent), managers],
   [methodPath(EventAdminService.method.endEvent), managers],
+  [methodPath(LeaderboardService.method.joinEvent), gameServers],
+  [methodPath(LeaderboardService.method.submitScore), gameServers],
+  [methodPath(LeaderboardService.method.listScores), readers],
+  [methodPath(LeaderboardService.method.listScoresAroundPlayer), readers],
+  [methodPath(LeaderboardService.method.getPlayerScore), readers],
+  [methodPath(LeaderboardService.method.watchLeaderboard), readers],
+  [methodPath(RewardService.method.listRewardGrants), gameServers],
+  [methodPath(RewardService.method.claimReward), gameServers],
+  [methodPath(CounterService.method.incrementCounter), gameServers],
   ...ApiKeyService.methods.map((m) => [methodPath(m), admins] as const),
   ...AuditService.methods.map((m) => [methodPath(m), admins] as const),
   ...Health.methods.map((m) => [methodPath(m), PUBLIC] as const),

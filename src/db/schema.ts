@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { blob, index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /**
  * Live events. Times are integer UTC milliseconds. `rewards` and `metadata` are the protobuf JSON of the
@@ -27,6 +27,9 @@ export const events = sqliteTable(
     runDurationMs: integer("run_duration_ms"),
     endLimit: integer("end_limit"),
     runsRevision: integer("runs_revision").notNull().default(0),
+    /** The leaderboard configuration as JSON (see src/leaderboards/leaderboard-config.ts); null without one. */
+    leaderboard: text("leaderboard"),
+    countersRevision: integer("counters_revision").notNull().default(0),
   },
   (t) => [
     // Serves listing in (start time, id) order and its keyset pagination.
@@ -54,6 +57,8 @@ export const eventRuns = sqliteTable(
     endedEarly: integer("ended_early", { mode: "boolean" }).notNull().default(false),
     startAnnounced: integer("start_announced", { mode: "boolean" }).notNull(),
     endAnnounced: integer("end_announced", { mode: "boolean" }).notNull(),
+    /** Set in the transaction that ranked the run's board for good and made its reward grants. */
+    finalized: integer("finalized", { mode: "boolean" }).notNull().default(false),
   },
   (t) => [
     primaryKey({ columns: [t.eventId, t.runNumber] }),
@@ -74,6 +79,68 @@ export const eventChanges = sqliteTable("event_changes", {
   time: integer("time").notNull(),
   message: blob("message", { mode: "buffer" }).notNull(),
 });
+
+/**
+ * Players' entries on the board of one run. A row is a participant; `score` is null until the first submission.
+ * `reached_seq` orders equal scores by who reached them first. `final_rank` is set when the run is finalized.
+ */
+export const scores = sqliteTable(
+  "scores",
+  {
+    eventId: text("event_id")
+      .notNull()
+      .references(() => events.id, { onDelete: "cascade" }),
+    runNumber: integer("run_number").notNull(),
+    playerId: text("player_id").notNull(),
+    score: integer("score"),
+    subscore: integer("subscore"),
+    reachedSeq: integer("reached_seq"),
+    submissions: integer("submissions").notNull().default(0),
+    metadata: text("metadata"),
+    joinTime: integer("join_time").notNull(),
+    updateTime: integer("update_time"),
+    finalRank: integer("final_rank"),
+  },
+  (t) => [
+    primaryKey({ columns: [t.eventId, t.runNumber, t.playerId] }),
+    index("scores_final_rank_idx").on(t.eventId, t.runNumber, t.finalRank),
+  ],
+);
+
+/**
+ * What players won when a run ended, made once per (event, run, player) in the finalizing transaction. Kept when the
+ * event is deleted: a grant belongs to its player.
+ */
+export const rewardGrants = sqliteTable(
+  "reward_grants",
+  {
+    id: text("id").primaryKey(),
+    eventId: text("event_id").notNull(),
+    runNumber: integer("run_number").notNull(),
+    playerId: text("player_id").notNull(),
+    rank: integer("rank").notNull(),
+    rewards: text("rewards").notNull(),
+    grantTime: integer("grant_time").notNull(),
+    claimTime: integer("claim_time"),
+  },
+  (t) => [
+    uniqueIndex("reward_grants_run_player_idx").on(t.eventId, t.runNumber, t.playerId),
+    index("reward_grants_player_idx").on(t.playerId, t.grantTime, t.id),
+  ],
+);
+
+/** Engagement counters of events. */
+export const eventCounters = sqliteTable(
+  "event_counters",
+  {
+    eventId: text("event_id")
+      .notNull()
+      .references(() => events.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    value: integer("value").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.eventId, t.name] })],
+);
 
 /**
  * CreateEvent idempotency records: a request id, a fingerprint of the request's event and the event it

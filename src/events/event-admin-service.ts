@@ -27,7 +27,14 @@ import {
   requestIdReused,
   serviceError,
 } from "../errors.js";
-import { type EventFields, type EventRow, type EventState, fieldsFingerprint, rowToEvent } from "./event-record.js";
+import {
+  type EventFields,
+  type EventRow,
+  type EventState,
+  fieldsFingerprint,
+  fieldsToAuditJson,
+  rowToEvent,
+} from "./event-record.js";
 import type { EventDeps } from "./event-service.js";
 import type { EndRefusal, EventWriteResult } from "./event-store.js";
 import {
@@ -55,6 +62,7 @@ function updatePaths(mask: FieldMask | undefined, event: Event): Set<WritableEve
     if (event.rewards.length > 0) implied.add("rewards");
     if (event.metadata) implied.add("metadata");
     if (event.recurrence) implied.add("recurrence");
+    if (event.leaderboard) implied.add("leaderboard");
     return implied;
   }
   const violations: FieldViolation[] = [];
@@ -94,6 +102,8 @@ function checkScheduleChange(before: EventFields, after: EventFields, state: Eve
   if (before.startTime !== after.startTime) changed.push("start_time");
   if (before.endTime !== after.endTime) changed.push("end_time");
   if (JSON.stringify(before.recurrence) !== JSON.stringify(after.recurrence)) changed.push("recurrence");
+  const leaderboardJson = (fields: EventFields) => JSON.stringify(fieldsToAuditJson(fields).leaderboard);
+  if (leaderboardJson(before) !== leaderboardJson(after)) changed.push("leaderboard");
   if (changed.length === 0 || state.status === EventStatus.UPCOMING) return;
   if (state.status === EventStatus.ENDED) {
     throw refused(
@@ -103,7 +113,7 @@ function checkScheduleChange(before: EventFields, after: EventFields, state: Eve
     );
   }
   const live = state.currentRun;
-  const fixed = changed.filter((f) => f === "start_time" || (f === "recurrence" && live));
+  const fixed = changed.filter((f) => f === "start_time" || ((f === "recurrence" || f === "leaderboard") && live));
   if (fixed.length > 0) {
     const which = fixed.join(" and ");
     throw live

@@ -12,6 +12,12 @@ import {
   RewardSchema,
 } from "../../gen/liveops/v1/event_pb.js";
 import type { eventRuns, events } from "../db/schema.js";
+import {
+  type LeaderboardConfig,
+  leaderboardFromJson,
+  leaderboardToJson,
+  leaderboardToMessage,
+} from "../leaderboards/leaderboard-config.js";
 import type { Recurrence } from "./recurrence.js";
 
 /** An event as stored. */
@@ -32,6 +38,7 @@ export interface EventFields {
   rewards: Reward[];
   metadata: JsonObject | undefined;
   recurrence: Recurrence | undefined;
+  leaderboard: LeaderboardConfig | undefined;
 }
 
 interface StoredReward {
@@ -58,6 +65,7 @@ export function fieldsToColumns(fields: EventFields, endTime: number) {
     recurrenceRule: fields.recurrence?.rule ?? null,
     runDurationMs: fields.recurrence?.runDurationMs ?? null,
     endLimit: fields.recurrence ? (fields.endTime ?? null) : null,
+    leaderboard: fields.leaderboard ? leaderboardToJson(fields.leaderboard) : null,
   };
 }
 
@@ -81,7 +89,13 @@ export function rowToFields(row: EventRow): EventFields {
     rewards,
     metadata: row.metadata === null ? undefined : (JSON.parse(row.metadata) as JsonObject),
     recurrence: recurrenceOf(row),
+    leaderboard: leaderboardOf(row),
   };
+}
+
+/** The leaderboard of a stored event. */
+export function leaderboardOf(row: EventRow): LeaderboardConfig | undefined {
+  return row.leaderboard === null ? undefined : leaderboardFromJson(row.leaderboard);
 }
 
 /** The client-written fields as plain JSON, for the audit log. */
@@ -96,6 +110,7 @@ export function fieldsToAuditJson(fields: EventFields): JsonObject {
     recurrence: fields.recurrence
       ? { rule: fields.recurrence.rule, run_duration_ms: fields.recurrence.runDurationMs }
       : null,
+    leaderboard: fields.leaderboard ? (JSON.parse(leaderboardToJson(fields.leaderboard)) as JsonObject) : null,
   };
 }
 
@@ -106,6 +121,8 @@ export interface EventState {
   nextRunStart: number | undefined;
   /** The state stays the same until this time, unless the event or its runs change. */
   validUntil: number;
+  /** The event's counters, when it has any. */
+  counters?: Record<string, bigint>;
 }
 
 /** The state of `row` at `at`, given its (at most two) first runs that end after `at`, in order. */
@@ -166,6 +183,8 @@ export function rowToEvent(row: EventRow, state: EventState): Event {
     recurrence: fields.recurrence && recurrenceToMessage(fields.recurrence),
     currentRun: state.currentRun && runToMessage(state.currentRun),
     nextRunStartTime: state.nextRunStart === undefined ? undefined : timestampFromMs(state.nextRunStart),
+    leaderboard: fields.leaderboard && leaderboardToMessage(fields.leaderboard),
+    counters: state.counters ?? {},
   });
 }
 
@@ -178,6 +197,7 @@ export function fieldsFingerprint(fields: EventFields): string {
     endTime: fields.endTime === undefined ? undefined : timestampFromMs(fields.endTime),
     rewards: fields.rewards,
     recurrence: fields.recurrence && recurrenceToMessage(fields.recurrence),
+    leaderboard: fields.leaderboard && leaderboardToMessage(fields.leaderboard),
   });
   return createHash("sha256")
     .update(toBinary(EventSchema, message))

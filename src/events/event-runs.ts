@@ -205,6 +205,20 @@ interface RunColumns {
   ended_early: number;
   start_announced: number;
   end_announced: number;
+  finalized: number;
+}
+
+function runOf(c: RunColumns): RunRow {
+  return {
+    eventId: c.event_id,
+    runNumber: c.run_number,
+    startTime: c.start_time,
+    endTime: c.end_time,
+    endedEarly: c.ended_early === 1,
+    startAnnounced: c.start_announced === 1,
+    endAnnounced: c.end_announced === 1,
+    finalized: c.finalized === 1,
+  };
 }
 
 /** A position in an event's runs, for ListEventRuns pages: after this run. */
@@ -224,20 +238,30 @@ export function createRunQueries(db: Db) {
   // The hottest run read (every event of every read): a plain better-sqlite3 statement, a third of the cost of the
   // same query through drizzle's row mapping.
   const firstEndingAfter = db.$client.prepare<[string, number], RunColumns>(
-    "SELECT event_id, run_number, start_time, end_time, ended_early, start_announced, end_announced FROM event_runs WHERE event_id = ? AND end_time > ? ORDER BY end_time LIMIT 2",
+    "SELECT event_id, run_number, start_time, end_time, ended_early, start_announced, end_announced, finalized FROM event_runs WHERE event_id = ? AND end_time > ? ORDER BY end_time LIMIT 2",
+  );
+  const byNumber = db.$client.prepare<[string, number], RunColumns>(
+    "SELECT event_id, run_number, start_time, end_time, ended_early, start_announced, end_announced, finalized FROM event_runs WHERE event_id = ? AND run_number = ?",
+  );
+  const lastStarted = db.$client.prepare<[string, number], RunColumns>(
+    "SELECT event_id, run_number, start_time, end_time, ended_early, start_announced, end_announced, finalized FROM event_runs WHERE event_id = ? AND start_time <= ? ORDER BY run_number DESC LIMIT 1",
   );
   return {
+    /** One run of an event by its number. */
+    runByNumber(eventId: string, runNumber: number): RunRow | undefined {
+      const c = byNumber.get(eventId, runNumber);
+      return c && runOf(c);
+    },
+
+    /** The last run of an event that started at or before `at`. */
+    lastStartedRun(eventId: string, at: number): RunRow | undefined {
+      const c = lastStarted.get(eventId, at);
+      return c && runOf(c);
+    },
+
     /** The (at most two) first runs of an event that end after `at`: the live one, if any, and the next. */
     runsEndingAfter(eventId: string, at: number): RunRow[] {
-      return firstEndingAfter.all(eventId, at).map((c) => ({
-        eventId: c.event_id,
-        runNumber: c.run_number,
-        startTime: c.start_time,
-        endTime: c.end_time,
-        endedEarly: c.ended_early === 1,
-        startAnnounced: c.start_announced === 1,
-        endAnnounced: c.end_announced === 1,
-      }));
+      return firstEndingAfter.all(eventId, at).map(runOf);
     },
 
     /**

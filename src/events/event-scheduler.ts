@@ -108,7 +108,9 @@ export function createEventScheduler(deps: {
           .run();
         if (!rows.has(run.eventId)) rows.set(run.eventId, store.findEventById(run.eventId));
         const row = rows.get(run.eventId);
-        if (row) changes.push(changeLog.append(tx, boundary.type, row, boundary.at, run));
+        if (!row) continue;
+        if (!started) store.runEnded(tx, row, run, boundary.at);
+        changes.push(changeLog.append(tx, boundary.type, row, boundary.at, run));
       }
     });
   };

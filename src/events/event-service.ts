@@ -78,7 +78,14 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
    */
   const responses = new Map<
     string,
-    { version: number; runsRevision: number; from: number; until: number; response: GetEventResponse }
+    {
+      version: number;
+      runsRevision: number;
+      countersRevision: number;
+      from: number;
+      until: number;
+      response: GetEventResponse;
+    }
   >();
   return {
     listEvents(req: ListEventsRequest): ListEventsResponse {
@@ -118,6 +125,7 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
       if (
         cached?.version === row.version &&
         cached.runsRevision === row.runsRevision &&
+        cached.countersRevision === row.countersRevision &&
         cached.from <= now &&
         now < cached.until
       ) {
@@ -129,6 +137,7 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
       responses.set(row.id, {
         version: row.version,
         runsRevision: row.runsRevision,
+        countersRevision: row.countersRevision,
         from: now,
         until: state.validUntil,
         response,

@@ -13,6 +13,7 @@ import {
   eventStateAt,
   fieldsToAuditJson,
   fieldsToColumns,
+  type RunRow,
   rowToFields,
 } from "./event-record.js";
 import { dropRunsAfter, endRunNow, lastRunEnd, planEventRuns, type RunQueries } from "./event-runs.js";
@@ -31,6 +32,9 @@ export type EndRefusal = "not_started" | "ended" | "no_live_run";
 
 /** Called with the changes of every committed write, in order. */
 export type ChangeListener = (changes: readonly WatchEventsResponse[]) => void;
+
+/** Called inside the transaction in which a run ends (at its boundary, or early by EndEvent). */
+export type RunEndHook = (tx: Tx, row: EventRow, run: RunRow, at: number) => void;
 
 /** The outcome of an insert with an idempotency key. */
 export type EventInsertResult =
@@ -75,6 +79,7 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog)
     .where(eq(events.id, sql.placeholder("id")))
     .prepare();
   const listeners: ChangeListener[] = [];
+  const runEndHooks: RunEndHook[] = [];
 
   /** Runs a writing transaction that may log changes, and tells the listeners once it has committed. */
   function write<Result>(body: (tx: Tx, changes: WatchEventsResponse[]) => Result): Result {
@@ -84,12 +89,32 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog)
     return result;
   }
 
-  const stateAt = (row: EventRow, at: number): EventState => eventStateAt(row, runs.runsEndingAfter(row.id, at), at);
+  const countersOf = db.$client.prepare<[string], { name: string; value: number }>(
+    "SELECT name, value FROM event_counters WHERE event_id = ? ORDER BY name",
+  );
+  /** Where an event is at `at`, with its counters (read only for an event that has had any). */
+  const stateAt = (row: EventRow, at: number): EventState => {
+    const state = eventStateAt(row, runs.runsEndingAfter(row.id, at), at);
+    if (row.countersRevision > 0) {
+      state.counters = Object.fromEntries(countersOf.all(row.id).map((c) => [c.name, BigInt(c.value)]));
+    }
+    return state;
+  };
 
   return {
     /** Calls `listener` after every committed write with its changes. */
     onChanges(listener: ChangeListener) {
       listeners.push(listener);
+    },
+
+    /** Calls `hook` inside the transaction of every run's end: where competitions are finalized. */
+    onRunEnded(hook: RunEndHook) {
+      runEndHooks.push(hook);
+    },
+
+    /** For the scheduler: a run ended at `at`, inside `tx`. */
+    runEnded(tx: Tx, row: EventRow, run: RunRow, at: number) {
+      for (const hook of runEndHooks) hook(tx, row, run, at);
     },
 
     /** For the scheduler: a writing transaction whose logged changes reach the listeners. */
@@ -239,6 +264,7 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog)
           audit[`run_${live.runNumber}_end_time`] = times;
         }
         appendAuditEntry(tx, actor, now, { type: "event", id }, audit);
+        if (ended) for (const hook of runEndHooks) hook(tx, row, ended, now);
         changes.push(changeLog.append(tx, ended ? EventChangeType.ENDED : EventChangeType.UPDATED, row, now, ended));
         return { kind: "ok", row };
       });

@@ -1,7 +1,8 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import type { Event } from "../../gen/liveops/v1/event_pb.js";
+import type { Event, Reward } from "../../gen/liveops/v1/event_pb.js";
 import type { FieldViolation } from "../errors.js";
+import { checkLeaderboard, leaderboardFromMessage } from "../leaderboards/leaderboard-config.js";
 import type { EventFields } from "./event-record.js";
 import { checkRecurrence, MAX_RUN_DURATION_MS, parseRule } from "./recurrence.js";
 
@@ -14,6 +15,7 @@ export const writableEventFields = [
   "rewards",
   "metadata",
   "recurrence",
+  "leaderboard",
 ] as const;
 /** A proto name of a client-written field. */
 export type WritableEventField = (typeof writableEventFields)[number];
@@ -95,6 +97,9 @@ export function readEventFields(
       };
     } else values.recurrence = undefined;
   }
+  if (paths.has("leaderboard")) {
+    values.leaderboard = event.leaderboard && leaderboardFromMessage(event.leaderboard);
+  }
   if (paths.has("rewards")) values.rewards = event.rewards;
   if (paths.has("metadata")) {
     const metadata: JsonObject | undefined = event.metadata;
@@ -108,6 +113,30 @@ export function readEventFields(
     values.metadata = metadata;
   }
   return { values, violations };
+}
+
+/** Violations of a list of rewards at `path`: at most 100, distinct well-formed ids, names, positive quantities. */
+export function checkRewards(rewards: readonly Reward[], path: string): FieldViolation[] {
+  const violations: FieldViolation[] = [];
+  const violation = (field: string, description: string, reason: string) =>
+    violations.push({ field: `${path}${field}`, description, reason });
+  if (rewards.length > REWARDS_MAX) violation("", `must hold at most ${REWARDS_MAX} rewards`, "TOO_MANY");
+  const seen = new Set<string>();
+  rewards.slice(0, REWARDS_MAX).forEach((reward, i) => {
+    const at = `[${i}]`;
+    if (!REWARD_ID.test(reward.id)) {
+      violation(`${at}.id`, "must be 1 to 64 letters, digits, '_', '-', '.' or ':'", "INVALID_FORMAT");
+    } else if (seen.has(reward.id)) {
+      violation(`${at}.id`, `duplicates the reward id "${reward.id}"`, "DUPLICATE");
+    }
+    seen.add(reward.id);
+    if (reward.name.trim() === "") violation(`${at}.name`, "is required", "REQUIRED");
+    else if (characters(reward.name) > REWARD_NAME_MAX) {
+      violation(`${at}.name`, `must be at most ${REWARD_NAME_MAX} characters`, "TOO_LONG");
+    }
+    if (reward.quantity <= 0n) violation(`${at}.quantity`, "must be greater than 0", "NOT_POSITIVE");
+  });
+  return violations;
 }
 
 /**
@@ -146,23 +175,7 @@ export function validateEventFields(
     const valid = endTime === undefined || endTime > startTime;
     violations.push(...checkRecurrence(fields.recurrence, startTime, valid ? endTime : undefined, prefix));
   }
-  if (rewards !== undefined) {
-    if (rewards.length > REWARDS_MAX) violation("rewards", `must hold at most ${REWARDS_MAX} rewards`, "TOO_MANY");
-    const seen = new Set<string>();
-    rewards.slice(0, REWARDS_MAX).forEach((reward, i) => {
-      const at = `rewards[${i}]`;
-      if (!REWARD_ID.test(reward.id)) {
-        violation(`${at}.id`, "must be 1 to 64 letters, digits, '_', '-', '.' or ':'", "INVALID_FORMAT");
-      } else if (seen.has(reward.id)) {
-        violation(`${at}.id`, `duplicates the reward id "${reward.id}"`, "DUPLICATE");
-      }
-      seen.add(reward.id);
-      if (reward.name.trim() === "") violation(`${at}.name`, "is required", "REQUIRED");
-      else if (characters(reward.name) > REWARD_NAME_MAX) {
-        violation(`${at}.name`, `must be at most ${REWARD_NAME_MAX} characters`, "TOO_LONG");
-      }
-      if (reward.quantity <= 0n) violation(`${at}.quantity`, "must be greater than 0", "NOT_POSITIVE");
-    });
-  }
+  if (rewards !== undefined) violations.push(...checkRewards(rewards, `${prefix}.rewards`));
+  if (fields.leaderboard) violations.push(...checkLeaderboard(fields.leaderboard, `${prefix}.leaderboard`));
   return violations;
 }

@@ -31,6 +31,12 @@ export function createMetrics() {
       labelNames: ["reason"] as const,
       registers,
     }),
+    writeBatchSize: new Histogram({
+      name: "liveops_write_batch_size",
+      help: "Writes (scores, joins, counters) committed together in one transaction (group commit).",
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
+      registers,
+    }),
     dbDuration: new Histogram({
       name: "liveops_db_operation_duration_seconds",
       help: "Time of each database operation, by store and operation.",

@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file liveops/v1/event.proto.
  */
 export const file_liveops_v1_event: GenFile = /*@__PURE__*/
-  fileDesc("ChZsaXZlb3BzL3YxL2V2ZW50LnByb3RvEgpsaXZlb3BzLnYxIo4ECgVFdmVudBIKCgJpZBgBIAEoCRINCgV0aXRsZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIuCgpzdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIwoHcmV3YXJkcxgGIAMoCzISLmxpdmVvcHMudjEuUmV3YXJkEikKCG1ldGFkYXRhGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBInCgZzdGF0dXMYCCABKA4yFy5saXZlb3BzLnYxLkV2ZW50U3RhdHVzEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEZXRhZxgLIAEoCRIqCgpyZWN1cnJlbmNlGAwgASgLMhYubGl2ZW9wcy52MS5SZWN1cnJlbmNlEikKC2N1cnJlbnRfcnVuGA0gASgLMhQubGl2ZW9wcy52MS5FdmVudFJ1bhI3ChNuZXh0X3J1bl9zdGFydF90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJLCgpSZWN1cnJlbmNlEgwKBHJ1bGUYASABKAkSLwoMcnVuX2R1cmF0aW9uGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIqMBCghFdmVudFJ1bhIQCghldmVudF9pZBgBIAEoCRISCgpydW5fbnVtYmVyGAIgASgDEi4KCnN0YXJ0X3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtlbmRlZF9lYXJseRgFIAEoCCI0CgZSZXdhcmQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghxdWFudGl0eRgDIAEoAyqWAQoLRXZlbnRTdGF0dXMSHAoYRVZFTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGQoVRVZFTlRfU1RBVFVTX1VQQ09NSU5HEAESFwoTRVZFTlRfU1RBVFVTX0FDVElWRRACEhYKEkVWRU5UX1NUQVRVU19FTkRFRBADEh0KGUVWRU5UX1NUQVRVU19CRVRXRUVOX1JVTlMQBGIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChZsaXZlb3BzL3YxL2V2ZW50LnByb3RvEgpsaXZlb3BzLnYxIqAFCgVFdmVudBIKCgJpZBgBIAEoCRINCgV0aXRsZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIuCgpzdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIwoHcmV3YXJkcxgGIAMoCzISLmxpdmVvcHMudjEuUmV3YXJkEikKCG1ldGFkYXRhGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBInCgZzdGF0dXMYCCABKA4yFy5saXZlb3BzLnYxLkV2ZW50U3RhdHVzEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEZXRhZxgLIAEoCRIqCgpyZWN1cnJlbmNlGAwgASgLMhYubGl2ZW9wcy52MS5SZWN1cnJlbmNlEikKC2N1cnJlbnRfcnVuGA0gASgLMhQubGl2ZW9wcy52MS5FdmVudFJ1bhI3ChNuZXh0X3J1bl9zdGFydF90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCgtsZWFkZXJib2FyZBgPIAEoCzIXLmxpdmVvcHMudjEuTGVhZGVyYm9hcmQSMQoIY291bnRlcnMYECADKAsyHy5saXZlb3BzLnYxLkV2ZW50LkNvdW50ZXJzRW50cnkaLwoNQ291bnRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAM6AjgBIuMBCgtMZWFkZXJib2FyZBIrCgVvcmRlchgBIAEoDjIcLmxpdmVvcHMudjEuTGVhZGVyYm9hcmRPcmRlchIxCg5zY29yZV9vcGVyYXRvchgCIAEoDjIZLmxpdmVvcHMudjEuU2NvcmVPcGVyYXRvchIVCg1qb2luX3JlcXVpcmVkGAMgASgIEhgKEG1heF9wYXJ0aWNpcGFudHMYBCABKAUSFwoPbWF4X3N1Ym1pc3Npb25zGAUgASgFEioKC3ByaXplX3RpZXJzGAYgAygLMhUubGl2ZW9wcy52MS5Qcml6ZVRpZXIiVAoJUHJpemVUaWVyEhEKCXJhbmtfZnJvbRgBIAEoBRIPCgdyYW5rX3RvGAIgASgFEiMKB3Jld2FyZHMYAyADKAsyEi5saXZlb3BzLnYxLlJld2FyZCJLCgpSZWN1cnJlbmNlEgwKBHJ1bGUYASABKAkSLwoMcnVuX2R1cmF0aW9uGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIqMBCghFdmVudFJ1bhIQCghldmVudF9pZBgBIAEoCRISCgpydW5fbnVtYmVyGAIgASgDEi4KCnN0YXJ0X3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtlbmRlZF9lYXJseRgFIAEoCCI0CgZSZXdhcmQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghxdWFudGl0eRgDIAEoAyp8ChBMZWFkZXJib2FyZE9yZGVyEiEKHUxFQURFUkJPQVJEX09SREVSX1VOU1BFQ0lGSUVEEAASIgoeTEVBREVSQk9BUkRfT1JERVJfSElHSEVSX0ZJUlNUEAESIQodTEVBREVSQk9BUkRfT1JERVJfTE9XRVJfRklSU1QQAiqSAQoNU2NvcmVPcGVyYXRvchIeChpTQ09SRV9PUEVSQVRPUl9VTlNQRUNJRklFRBAAEhcKE1NDT1JFX09QRVJBVE9SX0JFU1QQARIWChJTQ09SRV9PUEVSQVRPUl9TRVQQAhIXChNTQ09SRV9PUEVSQVRPUl9JTkNSEAMSFwoTU0NPUkVfT1BFUkFUT1JfREVDUhAEKpYBCgtFdmVudFN0YXR1cxIcChhFVkVOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIZChVFVkVOVF9TVEFUVVNfVVBDT01JTkcQARIXChNFVkVOVF9TVEFUVVNfQUNUSVZFEAISFgoSRVZFTlRfU1RBVFVTX0VOREVEEAMSHQoZRVZFTlRfU1RBVFVTX0JFVFdFRU5fUlVOUxAEYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * A live event: a limited-time event, offer or challenge that game clients show while it is active.
@@ -122,6 +122,21 @@ export type Event = Message<"liveops.v1.Event"> & {
    * @generated from field: google.protobuf.Timestamp next_run_start_time = 14;
    */
   nextRunStartTime?: Timestamp | undefined;
+
+  /**
+   * How players compete in each run (LeaderboardService); unset for an event without a leaderboard. Cannot change
+   * while a run is live.
+   *
+   * @generated from field: liveops.v1.Leaderboard leaderboard = 15;
+   */
+  leaderboard?: Leaderboard | undefined;
+
+  /**
+   * Output only. The event's engagement counters (CounterService.IncrementCounter), by name.
+   *
+   * @generated from field: map<string, int64> counters = 16;
+   */
+  counters: { [key: string]: bigint };
 };
 
 /**
@@ -130,6 +145,97 @@ export type Event = Message<"liveops.v1.Event"> & {
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
   messageDesc(file_liveops_v1_event, 0);
+
+/**
+ * The competition of an event: every run has its own board.
+ *
+ * @generated from message liveops.v1.Leaderboard
+ */
+export type Leaderboard = Message<"liveops.v1.Leaderboard"> & {
+  /**
+   * Required. Which scores rank first.
+   *
+   * @generated from field: liveops.v1.LeaderboardOrder order = 1;
+   */
+  order: LeaderboardOrder;
+
+  /**
+   * Required. How a submission changes a player's score.
+   *
+   * @generated from field: liveops.v1.ScoreOperator score_operator = 2;
+   */
+  scoreOperator: ScoreOperator;
+
+  /**
+   * Players must JoinEvent before they submit; otherwise their first submission joins them.
+   *
+   * @generated from field: bool join_required = 3;
+   */
+  joinRequired: boolean;
+
+  /**
+   * At most this many players per run (0: no limit, else at most 10,000,000).
+   *
+   * @generated from field: int32 max_participants = 4;
+   */
+  maxParticipants: number;
+
+  /**
+   * At most this many submissions per player per run (0: no limit).
+   *
+   * @generated from field: int32 max_submissions = 5;
+   */
+  maxSubmissions: number;
+
+  /**
+   * What ranks win when a run ends: at most 100 tiers, ranks from 1, not overlapping.
+   *
+   * @generated from field: repeated liveops.v1.PrizeTier prize_tiers = 6;
+   */
+  prizeTiers: PrizeTier[];
+};
+
+/**
+ * Describes the message liveops.v1.Leaderboard.
+ * Use `create(LeaderboardSchema)` to create a new message.
+ */
+export const LeaderboardSchema: GenMessage<Leaderboard> = /*@__PURE__*/
+  messageDesc(file_liveops_v1_event, 1);
+
+/**
+ * The rewards of the ranks from rank_from to rank_to (inclusive) when a run ends.
+ *
+ * @generated from message liveops.v1.PrizeTier
+ */
+export type PrizeTier = Message<"liveops.v1.PrizeTier"> & {
+  /**
+   * Required. The first rank of the tier, from 1.
+   *
+   * @generated from field: int32 rank_from = 1;
+   */
+  rankFrom: number;
+
+  /**
+   * Required. The last rank of the tier, at least rank_from.
+   *
+   * @generated from field: int32 rank_to = 2;
+   */
+  rankTo: number;
+
+  /**
+   * Required. What each player of the tier wins: 1 to 100 rewards with distinct ids.
+   *
+   * @generated from field: repeated liveops.v1.Reward rewards = 3;
+   */
+  rewards: Reward[];
+};
+
+/**
+ * Describes the message liveops.v1.PrizeTier.
+ * Use `create(PrizeTierSchema)` to create a new message.
+ */
+export const PrizeTierSchema: GenMessage<PrizeTier> = /*@__PURE__*/
+  messageDesc(file_liveops_v1_event, 2);
 
 /**
  * The schedule of a recurring event.
@@ -159,7 +265,7 @@ export type Recurrence = Message<"liveops.v1.Recurrence"> & {
  * Use `create(RecurrenceSchema)` to create a new message.
  */
 export const RecurrenceSchema: GenMessage<Recurrence> = /*@__PURE__*/
-  messageDesc(file_liveops_v1_event, 1);
+  messageDesc(file_liveops_v1_event, 3);
 
 /**
  * One run of an event: one occurrence of a recurring event's rule, or the one run of a one-off event.
@@ -208,7 +314,7 @@ export type EventRun = Message<"liveops.v1.EventRun"> & {
  * Use `create(EventRunSchema)` to create a new message.
  */
 export const EventRunSchema: GenMessage<EventRun> = /*@__PURE__*/
-  messageDesc(file_liveops_v1_event, 2);
+  messageDesc(file_liveops_v1_event, 4);
 
 /**
  * Something a player can win in an event.
@@ -243,7 +349,89 @@ export type Reward = Message<"liveops.v1.Reward"> & {
  * Use `create(RewardSchema)` to create a new message.
  */
 export const RewardSchema: GenMessage<Reward> = /*@__PURE__*/
-  messageDesc(file_liveops_v1_event, 3);
+  messageDesc(file_liveops_v1_event, 5);
+
+/**
+ * Which scores rank first.
+ *
+ * @generated from enum liveops.v1.LeaderboardOrder
+ */
+export enum LeaderboardOrder {
+  /**
+   * Not allowed.
+   *
+   * @generated from enum value: LEADERBOARD_ORDER_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Higher scores rank first (points).
+   *
+   * @generated from enum value: LEADERBOARD_ORDER_HIGHER_FIRST = 1;
+   */
+  HIGHER_FIRST = 1,
+
+  /**
+   * Lower scores rank first (times).
+   *
+   * @generated from enum value: LEADERBOARD_ORDER_LOWER_FIRST = 2;
+   */
+  LOWER_FIRST = 2,
+}
+
+/**
+ * Describes the enum liveops.v1.LeaderboardOrder.
+ */
+export const LeaderboardOrderSchema: GenEnum<LeaderboardOrder> = /*@__PURE__*/
+  enumDesc(file_liveops_v1_event, 0);
+
+/**
+ * How a submission changes a player's score (the pair score, subscore).
+ *
+ * @generated from enum liveops.v1.ScoreOperator
+ */
+export enum ScoreOperator {
+  /**
+   * Not allowed.
+   *
+   * @generated from enum value: SCORE_OPERATOR_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Keeps the better of the current and the submitted pair.
+   *
+   * @generated from enum value: SCORE_OPERATOR_BEST = 1;
+   */
+  BEST = 1,
+
+  /**
+   * Replaces the pair.
+   *
+   * @generated from enum value: SCORE_OPERATOR_SET = 2;
+   */
+  SET = 2,
+
+  /**
+   * Adds the submitted score and subscore.
+   *
+   * @generated from enum value: SCORE_OPERATOR_INCR = 3;
+   */
+  INCR = 3,
+
+  /**
+   * Subtracts the submitted score and subscore.
+   *
+   * @generated from enum value: SCORE_OPERATOR_DECR = 4;
+   */
+  DECR = 4,
+}
+
+/**
+ * Describes the enum liveops.v1.ScoreOperator.
+ */
+export const ScoreOperatorSchema: GenEnum<ScoreOperator> = /*@__PURE__*/
+  enumDesc(file_liveops_v1_event, 1);
 
 /**
  * Where an event is in its lifetime, relative to the time of the request.
@@ -291,5 +479,5 @@ export enum EventStatus {
  * Describes the enum liveops.v1.EventStatus.
  */
 export const EventStatusSchema: GenEnum<EventStatus> = /*@__PURE__*/
-  enumDesc(file_liveops_v1_event, 0);
+  enumDesc(file_liveops_v1_event, 2);
 

@@ -1,0 +1,342 @@
+import { create, type JsonObject } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, type HandlerContext } from "@connectrpc/connect";
+import { LeaderboardOrder, ScoreOperator } from "../../gen/liveops/v1/event_pb.js";
+import {
+  type GetPlayerScoreRequest,
+  type GetPlayerScoreResponse,
+  GetPlayerScoreResponseSchema,
+  type JoinEventRequest,
+  type JoinEventResponse,
+  JoinEventResponseSchema,
+  type ListScoresAroundPlayerRequest,
+  type ListScoresAroundPlayerResponse,
+  ListScoresAroundPlayerResponseSchema,
+  type ListScoresRequest,
+  type ListScoresResponse,
+  ListScoresResponseSchema,
+  type ScoreEntry,
+  ScoreEntrySchema,
+  type SubmitScoreRequest,
+  type SubmitScoreResponse,
+  SubmitScoreResponseSchema,
+} from "../../gen/liveops/v1/leaderboard_service_pb.js";
+import type { Clock } from "../clock.js";
+import { scores } from "../db/schema.js";
+import { assertValid, type FieldViolation, invalidArgument, notFound, serviceError } from "../errors.js";
+import { type EventRow, leaderboardOf, type RunRow } from "../events/event-record.js";
+import type { RunQueries } from "../events/event-runs.js";
+import type { EventStore } from "../events/event-store.js";
+import { checkEventId } from "../events/event-validation.js";
+import { type PageTokens, pageSizeOf } from "../page-token.js";
+import type { Board, RankedRecord, ScoreRecord } from "./board.js";
+import type { LeaderboardConfig as Config } from "./leaderboard-config.js";
+import type { ScoreStore } from "./score-store.js";
+import type { WriteBatcher } from "./write-batcher.js";
+
+/** What the leaderboard service needs. */
+export interface LeaderboardDeps {
+  store: EventStore;
+  runs: RunQueries;
+  scores: ScoreStore;
+  batcher: WriteBatcher;
+  clock: Clock;
+  pageTokens: PageTokens;
+}
+
+const PLAYER_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
+const METADATA_MAX_BYTES = 1024;
+const AROUND_DEFAULT = 5;
+const AROUND_MAX = 50;
+
+/** Violations of a player id given in a request. */
+export function checkPlayerId(playerId: string, field = "player_id"): FieldViolation[] {
+  if (playerId === "") return [{ field, description: "is required", reason: "REQUIRED" }];
+  if (!PLAYER_ID.test(playerId)) {
+    return [
+      { field, description: "must be 1 to 128 letters, digits, '_', '-', '.', ':' or '@'", reason: "INVALID_FORMAT" },
+    ];
+  }
+  return [];
+}
+
+function checkScoreValue(value: bigint, field: string): FieldViolation[] {
+  return value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)
+    ? [{ field, description: "must be within ±(2^53 - 1)", reason: "OUT_OF_RANGE" }]
+    : [];
+}
+
+/** The API message of an entry with its rank. */
+export function entryToMessage({ record, rank }: { record: ScoreRecord; rank: number }): ScoreEntry {
+  return create(ScoreEntrySchema, {
+    playerId: record.playerId,
+    rank: BigInt(rank),
+    score: BigInt(record.score ?? 0),
+    subscore: BigInt(record.subscore ?? 0),
+    metadata: record.metadata === null ? undefined : (JSON.parse(record.metadata) as JsonObject),
+    updateTime: record.updateTime === null ? undefined : timestampFromMs(record.updateTime),
+    submissions: record.submissions,
+  });
+}
+
+/** The (score, subscore) pair after applying a submission with the board's operator; undefined: unchanged. */
+function applyOperator(
+  config: Config,
+  current: { score: number | null; subscore: number | null },
+  submitted: { score: number; subscore: number },
+): { score: number; subscore: number } | undefined {
+  const base = { score: current.score ?? 0, subscore: current.subscore ?? 0 };
+  switch (config.operator) {
+    case ScoreOperator.SET:
+      return submitted;
+    case ScoreOperator.INCR:
+      return { score: base.score + submitted.score, subscore: base.subscore + submitted.subscore };
+    case ScoreOperator.DECR:
+      return { score: base.score - submitted.score, subscore: base.subscore - submitted.subscore };
+    default: {
+      if (current.score === null || current.subscore === null) return submitted;
+      const sign = config.order === LeaderboardOrder.LOWER_FIRST ? -1 : 1;
+      const better =
+        submitted.score !== current.score
+          ? (submitted.score - current.score) * sign > 0
+          : (submitted.subscore - current.subscore) * sign > 0;
+      return better ? submitted : undefined;
+    }
+  }
+}
+
+/** liveops.v1.LeaderboardService, but WatchLeaderboard (watch-leaderboard.ts). */
+export function createLeaderboardService(deps: LeaderboardDeps) {
+  const { store, runs, scores: scoreStore, batcher, clock, pageTokens } = deps;
+
+  /** The event and its leaderboard; NOT_FOUND or FAILED_PRECONDITION otherwise. */
+  const competition = (eventId: string): { row: EventRow; config: Config } => {
+    const row = store.findEventById(eventId);
+    if (!row) throw notFound("event", eventId);
+    const config = leaderboardOf(row);
+    if (!config) {
+      throw serviceError(Code.FailedPrecondition, "NO_LEADERBOARD", `event ${eventId} has no leaderboard`);
+    }
+    return { row, config };
+  };
+
+  /** The run a read names: its number, or 0 for the live run, else the last that started, else the next one. */
+  const runToRead = (row: EventRow, runNumber: bigint): RunRow => {
+    const now = clock.now();
+    const run =
+      runNumber > 0n
+        ? runs.runByNumber(row.id, Number(runNumber))
+        : (runs.runsEndingAfter(row.id, now).find((r) => r.startTime <= now) ??
+          runs.lastStartedRun(row.id, now) ??
+          runs.runsEndingAfter(row.id, now)[0]);
+    if (!run) throw notFound("run", runNumber > 0n ? `${row.id}/${runNumber}` : row.id);
+    return run;
+  };
+
+  const checkRequest = (eventId: string, playerId?: string) => {
+    const violations = checkEventId(eventId, "event_id");
+    if (playerId !== undefined) violations.push(...checkPlayerId(playerId));
+    assertValid(violations);
+    return eventId.toLowerCase();
+  };
+
+  /** Refuses a new participant of a full run. */
+  const checkCapacity = (config: Config, participants: number) => {
+    if (config.maxParticipants > 0 && participants >= config.maxParticipants) {
+      throw serviceError(
+        Code.ResourceExhausted,
+        "EVENT_FULL",
+        `the run has its maximum of ${config.maxParticipants} participants`,
+      );
+    }
+  };
+
+  /** Inserts a participant without a score, counting it in the batch's scratch. */
+  const insertParticipant = (
+    tx: Parameters<Parameters<WriteBatcher["run"]>[0]>[0],
+    scratch: Map<string, number>,
+    at: { eventId: string; runNumber: number; playerId: string; now: number },
+  ) => {
+    tx.insert(scores)
+      .values({ eventId: at.eventId, runNumber: at.runNumber, playerId: at.playerId, joinTime: at.now })
+      .run();
+    const key = `${at.eventId}/${at.runNumber}`;
+    scratch.set(key, (scratch.get(key) ?? 0) + 1);
+  };
+
+  return {
+    async joinEvent(req: JoinEventRequest, _ctx: HandlerContext): Promise<JoinEventResponse> {
+      const eventId = checkRequest(req.eventId, req.playerId);
+      const result = await batcher.run(
+        (tx, scratch) => {
+          const now = clock.now();
+          const { row, config } = competition(eventId);
+          const run = runs.runsEndingAfter(row.id, now)[0];
+          if (!run) throw serviceError(Code.FailedPrecondition, "EVENT_ENDED", `event ${eventId} has no run to join`);
+          const board = scoreStore.boardOf(row.id, run.runNumber, config.order);
+          const participants = board.participants + (scratch.get(`${row.id}/${run.runNumber}`) ?? 0);
+          if (scoreStore.participantRow(tx, row.id, run.runNumber, req.playerId)) {
+            return { runNumber: run.runNumber, participants, joined: undefined, board };
+          }
+          checkCapacity(config, participants);
+          insertParticipant(tx, scratch, { eventId: row.id, runNumber: run.runNumber, playerId: req.playerId, now });
+          const joined: ScoreRecord = {
+            playerId: req.playerId,
+            score: null,
+            subscore: null,
+            seq: null,
+            submissions: 0,
+            metadata: null,
+            updateTime: null,
+          };
+          return { runNumber: run.runNumber, participants: participants + 1, joined, board };
+        },
+        (result) => result.joined && result.board.apply([result.joined]),
+      );
+      return create(JoinEventResponseSchema, {
+        runNumber: BigInt(result.runNumber),
+        participants: BigInt(result.participants),
+        alreadyJoined: result.joined === undefined,
+      });
+    },
+
+    async submitScore(req: SubmitScoreRequest, _ctx: HandlerContext): Promise<SubmitScoreResponse> {
+      const eventId = checkRequest(req.eventId, req.playerId);
+      const metadata = req.metadata === undefined ? null : JSON.stringify(req.metadata);
+      const violations = [...checkScoreValue(req.score, "score"), ...checkScoreValue(req.subscore, "subscore")];
+      if (metadata !== null && Buffer.byteLength(metadata) > METADATA_MAX_BYTES) {
+        violations.push({ field: "metadata", description: "must be at most 1 KiB as JSON", reason: "TOO_LARGE" });
+      }
+      assertValid(violations);
+      const submitted = { score: Number(req.score), subscore: Number(req.subscore) };
+      const result = await batcher.run(
+        (tx, scratch) => {
+          const now = clock.now();
+          const { row, config } = competition(eventId);
+          const run = store.stateAt(row, now).currentRun;
+          if (!run) {
+            throw serviceError(Code.FailedPrecondition, "RUN_NOT_LIVE", `event ${eventId} has no live run`);
+          }
+          const board = scoreStore.boardOf(row.id, run.runNumber, config.order);
+          let current = scoreStore.participantRow(tx, row.id, run.runNumber, req.playerId);
+          if (!current) {
+            if (config.joinRequired) {
+              throw serviceError(
+                Code.FailedPrecondition,
+                "NOT_JOINED",
+                `player ${req.playerId} has not joined run ${run.runNumber} (JoinEvent)`,
+              );
+            }
+            checkCapacity(config, board.participants + (scratch.get(`${row.id}/${run.runNumber}`) ?? 0));
+            insertParticipant(tx, scratch, { eventId: row.id, runNumber: run.runNumber, playerId: req.playerId, now });
+            current = scoreStore.participantRow(tx, row.id, run.runNumber, req.playerId);
+          }
+          if (!current) throw new Error("a participant vanished inside its transaction");
+          if (config.maxSubmissions > 0 && current.submissions >= config.maxSubmissions) {
+            throw serviceError(
+              Code.ResourceExhausted,
+              "SUBMISSION_LIMIT",
+              `player ${req.playerId} has made the ${config.maxSubmissions} submissions allowed in run ${run.runNumber}`,
+            );
+          }
+          const next = applyOperator(config, current, submitted);
+          if (next && (!Number.isSafeInteger(next.score) || !Number.isSafeInteger(next.subscore))) {
+            throw serviceError(Code.OutOfRange, "SCORE_OVERFLOW", "the score would leave ±(2^53 - 1)");
+          }
+          const record: ScoreRecord = {
+            playerId: req.playerId,
+            score: next?.score ?? current.score,
+            subscore: next?.subscore ?? current.subscore,
+            seq: next ? scoreStore.nextSeq() : current.reachedSeq,
+            submissions: current.submissions + 1,
+            metadata: metadata ?? current.metadata,
+            updateTime: now,
+          };
+          tx.update(scores)
+            .set({
+              score: record.score,
+              subscore: record.subscore,
+              reachedSeq: record.seq,
+              submissions: record.submissions,
+              metadata: record.metadata,
+              updateTime: now,
+            })
+            .where(scoreStore.entryCondition(row.id, run.runNumber, req.playerId))
+            .run();
+          return { runNumber: run.runNumber, record, board };
+        },
+        (result) => result.board.apply([result.record]),
+      );
+      const entry = result.board.entryOf(req.playerId);
+      if (!entry) throw new Error("a submitted score is not on its board");
+      return create(SubmitScoreResponseSchema, { runNumber: BigInt(result.runNumber), entry: entryToMessage(entry) });
+    },
+
+    listScores(req: ListScoresRequest): ListScoresResponse {
+      const eventId = checkRequest(req.eventId);
+      if (req.runNumber < 0n) {
+        throw invalidArgument([{ field: "run_number", description: "must not be negative", reason: "NEGATIVE" }]);
+      }
+      const limit = pageSizeOf(req.pageSize);
+      const { row, config } = competition(eventId);
+      const run = runToRead(row, req.runNumber);
+      const scope = `ListScores/${eventId}/${run.runNumber}`;
+      const after = pageTokens.decode(scope, req.pageToken);
+      if (after !== undefined && !Number.isSafeInteger(after)) throw new Error("a signed page token holds no offset");
+      const offset = (after as number | undefined) ?? 0;
+      const entries = run.finalized
+        ? scoreStore.finalEntries(eventId, run.runNumber, offset, limit + 1)
+        : scoreStore.boardOf(eventId, run.runNumber, config.order).page(offset, limit + 1);
+      const page = entries.slice(0, limit);
+      return create(ListScoresResponseSchema, {
+        runNumber: BigInt(run.runNumber),
+        scores: page.map(entryToMessage),
+        nextPageToken: entries.length > limit ? pageTokens.encode(scope, offset + limit) : "",
+        final: run.finalized,
+      });
+    },
+
+    listScoresAroundPlayer(req: ListScoresAroundPlayerRequest): ListScoresAroundPlayerResponse {
+      const eventId = checkRequest(req.eventId, req.playerId);
+      if (req.count < 0 || req.runNumber < 0n) {
+        const field = req.count < 0 ? "count" : "run_number";
+        throw invalidArgument([{ field, description: "must not be negative", reason: "NEGATIVE" }]);
+      }
+      const count = Math.min(req.count === 0 ? AROUND_DEFAULT : req.count, AROUND_MAX);
+      const { row, config } = competition(eventId);
+      const run = runToRead(row, req.runNumber);
+      const board = run.finalized ? undefined : scoreStore.boardOf(eventId, run.runNumber, config.order);
+      const entry = board ? board.entryOf(req.playerId) : scoreStore.finalEntryOf(eventId, run.runNumber, req.playerId);
+      if (!entry) throw notFound("score", req.playerId);
+      const from = Math.max(0, entry.rank - 1 - count);
+      const entries = board
+        ? board.page(from, entry.rank - from + count)
+        : scoreStore.finalEntries(eventId, run.runNumber, from, entry.rank - from + count);
+      return create(ListScoresAroundPlayerResponseSchema, {
+        runNumber: BigInt(run.runNumber),
+        scores: entries.map(entryToMessage),
+      });
+    },
+
+    getPlayerScore(req: GetPlayerScoreRequest): GetPlayerScoreResponse {
+      const eventId = checkRequest(req.eventId, req.playerId);
+      if (req.runNumber < 0n) {
+        throw invalidArgument([{ field: "run_number", description: "must not be negative", reason: "NEGATIVE" }]);
+      }
+      const { row, config } = competition(eventId);
+      const run = runToRead(row, req.runNumber);
+      const entry = run.finalized
+        ? scoreStore.finalEntryOf(eventId, run.runNumber, req.playerId)
+        : scoreStore.boardOf(eventId, run.runNumber, config.order).entryOf(req.playerId);
+      if (!entry) throw notFound("score", req.playerId);
+      return create(GetPlayerScoreResponseSchema, { runNumber: BigInt(run.runNumber), entry: entryToMessage(entry) });
+    },
+  };
+}
+
+/** For the watch: the top of a board and one player's entry. */
+export function boardView(board: Board, topN: number, playerId: string) {
+  const top = board.page(0, topN);
+  const player = playerId === "" ? undefined : board.entryOf(playerId);
+  return { top, player: player as { record: RankedRecord; rank: number } | undefined };
+}

@@ -1,0 +1,46 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { type Client, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { CounterService } from "../../gen/liveops/v1/counter_service_pb.js";
+import { EventAdminService } from "../../gen/liveops/v1/event_admin_service_pb.js";
+import { LeaderboardOrder, type LeaderboardSchema, ScoreOperator } from "../../gen/liveops/v1/event_pb.js";
+import { LeaderboardService } from "../../gen/liveops/v1/leaderboard_service_pb.js";
+import { RewardService } from "../../gen/liveops/v1/reward_service_pb.js";
+import { bearer } from "./clients.js";
+
+/** The competition clients of one key over Connect JSON (HTTP/1.1). */
+export function competitionClients(baseUrl: string, key: string) {
+  const transport = createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors: [bearer(key)] });
+  return {
+    admin: createClient(EventAdminService, transport),
+    boards: createClient(LeaderboardService, transport),
+    rewards: createClient(RewardService, transport),
+    counters: createClient(CounterService, transport),
+  };
+}
+
+/** A leaderboard: higher scores first, best score kept, unless overridden. */
+export function leaderboard(
+  overrides: Partial<Exclude<MessageInitShape<typeof LeaderboardSchema>, { $typeName: string }>> = {},
+) {
+  return { order: LeaderboardOrder.HIGHER_FIRST, scoreOperator: ScoreOperator.BEST, ...overrides };
+}
+
+/** Creates a one-off event with a leaderboard, live from `start` for `durationMs`; returns its id. */
+export async function createCompetition(
+  admin: Client<typeof EventAdminService>,
+  board: ReturnType<typeof leaderboard>,
+  start: number,
+  durationMs = 3_600_000,
+): Promise<string> {
+  const { event } = await admin.createEvent({
+    event: {
+      title: "Cup",
+      startTime: timestampFromMs(start),
+      endTime: timestampFromMs(start + durationMs),
+      leaderboard: board,
+    },
+  });
+  return event?.id ?? "";
+}
