@@ -13,7 +13,9 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY proto ./proto
 COPY gen ./gen
 COPY src ./src
+COPY web ./web
 COPY drizzle ./drizzle
+# Builds the server and the dashboard (dist/web), then drops the build tools.
 RUN npm run build && npm prune --omit=dev
 
 FROM node:22-bookworm-slim AS runtime

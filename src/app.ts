@@ -15,6 +15,7 @@ import type { KeyStore } from "./keys/key-store.js";
 import { createMetrics, type Metrics } from "./metrics/metrics.js";
 import { createRpcRouter, createServices, type Services } from "./rpc-router.js";
 import { createCallObserver } from "./server/call-observer.js";
+import { createDashboard, installedDashboardDir } from "./server/dashboard.js";
 import { createHttpServer, type RequestHandler } from "./server/http-server.js";
 import { requestIdFrom, requestIdKey } from "./server/request-id.js";
 import { createRestRoutes, sendJson } from "./server/rest-routes.js";
@@ -116,6 +117,8 @@ export function createApp({ config, logger, clock }: AppDeps): App {
     },
   });
   const rest = createRestRoutes({ eventService, access, observer });
+  const dashboard = createDashboard(config.dashboardDir ?? installedDashboardDir());
+  if (!dashboard.available) logger.info("no built dashboard found: / answers 404 (npm run build makes it)");
   const corsHandler = cors({
     origin: config.corsOrigins,
     methods: [...connectCors.allowedMethods],
@@ -126,7 +129,8 @@ export function createApp({ config, logger, clock }: AppDeps): App {
 
   const handler: RequestHandler = (req: AnyRequest, res: AnyResponse) => {
     for (const [name, value] of securityHeaders) res.setHeader(name, value);
-    const path = req.url?.split("?")[0];
+    const path = req.url?.split("?")[0] ?? "";
+    if (dashboard.serve(req, res, path)) return;
     if (req.method === "GET") {
       if (path === "/health") return sendJson(res, 200, '{"status":"ok"}');
       if (path === "/health/ready") {

@@ -30,6 +30,7 @@ export interface Config {
   watchMaxStreams: number;
   changeLogRetain: number;
   leaderboardWatchIntervalMs: number;
+  dashboardDir: string | undefined;
 }
 
 type Parsed<T> = { value: T } | { error: string };
@@ -305,6 +306,14 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     description:
       "WatchLeaderboard messages of one stream are at least this far apart; a burst of scores in between is one message.",
     parse: integer(10, 60_000),
+  },
+  dashboardDir: {
+    key: "dashboardDir",
+    env: "DASHBOARD_DIR",
+    default: undefined,
+    description:
+      "Folder of the built browser dashboard served at /; unset: dist/web of this installation (built by npm run build).",
+    parse: (raw) => optionalText(raw),
   },
 };
 

@@ -11,6 +11,7 @@ import { EventAdminService } from "../gen/liveops/v1/event_admin_service_pb.js";
 import { EventChangeType, EventService } from "../gen/liveops/v1/event_service_pb.js";
 import { LeaderboardService } from "../gen/liveops/v1/leaderboard_service_pb.js";
 import { RewardService } from "../gen/liveops/v1/reward_service_pb.js";
+import { SessionService } from "../gen/liveops/v1/session_service_pb.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { createAuditService } from "./audit/audit-service.js";
 import { type AccessControl, createAccessControl, createAuthInterceptor } from "./auth/access-control.js";
@@ -31,6 +32,7 @@ import { createWatchEvents } from "./events/watch-events.js";
 import { createHealth, createHealthService } from "./health/health-service.js";
 import { createApiKeyService } from "./keys/api-key-service.js";
 import { createKeyStore, type KeyStore } from "./keys/key-store.js";
+import { createSessionService } from "./keys/session-service.js";
 import { createLeaderboardService } from "./leaderboards/leaderboard-service.js";
 import { createScoreStore, type ScoreStore } from "./leaderboards/score-store.js";
 import { createWatchLeaderboard } from "./leaderboards/watch-leaderboard.js";
@@ -51,6 +53,7 @@ export const apiServices: readonly DescService[] = [
   LeaderboardService,
   RewardService,
   CounterService,
+  SessionService,
   ApiKeyService,
   AuditService,
 ];
@@ -72,6 +75,7 @@ export interface Services {
   };
   rewardService: ReturnType<typeof createRewardService>;
   counterService: ReturnType<typeof createCounterService>;
+  sessionService: ReturnType<typeof createSessionService>;
   eventAdminService: ReturnType<typeof createEventAdminService>;
   apiKeyService: ReturnType<typeof createApiKeyService>;
   auditService: ReturnType<typeof createAuditService>;
@@ -170,6 +174,7 @@ export function createServices(
     },
     rewardService: createRewardService({ db, clock, pageTokens }),
     counterService: createCounterService({ batcher }),
+    sessionService: createSessionService(keys),
     eventService: { ...createEventService(eventDeps), watchEvents },
     eventAdminService: createEventAdminService(eventDeps),
     apiKeyService: createApiKeyService({ keys, clock, pageTokens }),
@@ -210,6 +215,7 @@ export function createRpcRouter(
       router.service(LeaderboardService, services.leaderboardService);
       router.service(RewardService, services.rewardService);
       router.service(CounterService, services.counterService);
+      router.service(SessionService, services.sessionService);
       router.service(ApiKeyService, services.apiKeyService);
       router.service(AuditService, services.auditService);
       router.service(Health, services.healthService);

@@ -25,7 +25,7 @@ const walkedMethods = allMethods.filter(
   (m) => m.methodKind === "unary" || (m.methodKind === "server_streaming" && !isPublic(methodPath(m))),
 );
 /** Methods that answer an empty request with OK rather than INVALID_ARGUMENT. */
-const answersEmptyRequest = /^(ListEvents|ListApiKeys|ListAuditEntries|Check|WatchEvents)$/;
+const answersEmptyRequest = /^(ListEvents|ListApiKeys|ListAuditEntries|Check|WatchEvents|GetSession)$/;
 
 // Callers: no key, a malformed header, a well-formed but unknown key, then one key per role.
 type Caller = "no key" | "malformed header" | "unknown key" | (typeof roles)[number];
@@ -59,7 +59,7 @@ describe("the permission table", () => {
 
   it("walks a method of each kind", () => {
     expect(walkedMethods.map((m) => m.name)).toEqual(expect.arrayContaining(["GetEvent", "WatchEvents"]));
-    expect(walkedMethods.filter((m) => answersEmptyRequest.test(m.name)).length).toBe(5);
+    expect(walkedMethods.filter((m) => answersEmptyRequest.test(m.name)).length).toBe(6);
   });
 
   const cases = walkedMethods.flatMap((method) =>

@@ -9,6 +9,7 @@ import { EventAdminService } from "../../gen/liveops/v1/event_admin_service_pb.j
 import { EventService } from "../../gen/liveops/v1/event_service_pb.js";
 import { LeaderboardService } from "../../gen/liveops/v1/leaderboard_service_pb.js";
 import { RewardService } from "../../gen/liveops/v1/reward_service_pb.js";
+import { SessionService } from "../../gen/liveops/v1/session_service_pb.js";
 
 /** The roles an API key can have. */
 export const roles = ["viewer", "game_server", "operator", "admin"] as const;
@@ -51,6 +52,7 @@ export const methodRoles: ReadonlyMap<string, Access> = new Map<string, Access>(
   [methodPath(RewardService.method.listRewardGrants), gameServers],
   [methodPath(RewardService.method.claimReward), gameServers],
   [methodPath(CounterService.method.incrementCounter), gameServers],
+  [methodPath(SessionService.method.getSession), readers],
   ...ApiKeyService.methods.map((m) => [methodPath(m), admins] as const),
   ...AuditService.methods.map((m) => [methodPath(m), admins] as const),
   ...Health.methods.map((m) => [methodPath(m), PUBLIC] as const),

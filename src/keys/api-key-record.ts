@@ -11,6 +11,11 @@ const toProto: Record<Role, RoleProto> = {
   admin: RoleProto.ADMIN,
 };
 
+/** The proto Role value of a role. */
+export function roleToProto(role: Role): RoleProto {
+  return toProto[role];
+}
+
 /** The role of a proto Role value, or undefined for UNSPECIFIED and unknown values. */
 export function roleFromProto(role: RoleProto): Role | undefined {
   return (Object.keys(toProto) as Role[]).find((r) => toProto[r] === role);

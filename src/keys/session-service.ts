@@ -1,0 +1,19 @@
+import { create } from "@bufbuild/protobuf";
+import type { HandlerContext } from "@connectrpc/connect";
+import { type GetSessionResponse, GetSessionResponseSchema } from "../../gen/liveops/v1/session_service_pb.js";
+import { principalKey } from "../auth/access-control.js";
+import { notFound } from "../errors.js";
+import { roleToProto } from "./api-key-record.js";
+import type { KeyStore } from "./key-store.js";
+
+/** liveops.v1.SessionService: who the caller is, for clients that adapt to the key's role. */
+export function createSessionService(keys: KeyStore) {
+  return {
+    getSession(_req: unknown, ctx: HandlerContext): GetSessionResponse {
+      const principal = ctx.values.get(principalKey);
+      const row = principal && keys.findKeyById(principal.keyId);
+      if (!principal || !row) throw notFound("api_key", principal?.keyId ?? "");
+      return create(GetSessionResponseSchema, { keyId: row.id, name: row.name, role: roleToProto(principal.role) });
+    },
+  };
+}

@@ -1,0 +1,31 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
+
+/** A sentence for people about a failed call. */
+export function describeError(err: unknown): string {
+  const e = ConnectError.from(err);
+  switch (e.code) {
+    case Code.PermissionDenied:
+      return `Your key's role may not do this (${e.rawMessage}).`;
+    case Code.Unauthenticated:
+      return `The key was not accepted: ${e.rawMessage}. Sign in again.`;
+    case Code.Unavailable:
+      return "The server cannot be reached. Check your connection and try again.";
+    default:
+      return e.rawMessage;
+  }
+}
+
+/** The field violations of an INVALID_ARGUMENT, by field path without the `event.` prefix. */
+export function fieldErrorsOf(err: unknown, prefix = "event."): Map<string, string> {
+  const errors = new Map<string, string>();
+  const e = ConnectError.from(err);
+  if (e.code !== Code.InvalidArgument) return errors;
+  for (const detail of e.findDetails(BadRequestSchema)) {
+    for (const v of detail.fieldViolations) {
+      const field = v.field.startsWith(prefix) ? v.field.slice(prefix.length) : v.field;
+      errors.set(field, errors.has(field) ? `${errors.get(field)}; ${v.description}` : v.description);
+    }
+  }
+  return errors;
+}
