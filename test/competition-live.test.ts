@@ -4,28 +4,21 @@ import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ScoreOperator } from "../gen/liveops/v1/event_pb.js";
 import { LeaderboardService, type WatchLeaderboardResponse } from "../gen/liveops/v1/leaderboard_service_pb.js";
 import { bearer } from "./support/clients.js";
-import { competitionClients, createCompetition, leaderboard } from "./support/competition.js";
-import { startTestServer, type TestServer } from "./support/server.js";
+import { competitionClients, competitionServer, createCompetition, leaderboard } from "./support/competition.js";
+import { startTestServer } from "./support/server.js";
 import { eventually } from "./support/watch.js";
 
-let server: TestServer;
-let game: ReturnType<typeof competitionClients>;
-let operator: ReturnType<typeof competitionClients>;
 const INTERVAL_MS = 100;
-beforeAll(async () => {
-  server = await startTestServer({ LEADERBOARD_WATCH_INTERVAL_MS: String(INTERVAL_MS) });
-  game = competitionClients(server.baseUrl, server.keys.game_server);
-  operator = competitionClients(server.baseUrl, server.keys.operator);
-});
-afterAll(() => server.close());
+const setup = competitionServer({ LEADERBOARD_WATCH_INTERVAL_MS: String(INTERVAL_MS) });
 
-const liveCompetition = (board = leaderboard()) => createCompetition(operator.admin, board, server.clock.now());
+const liveCompetition = (board = leaderboard()) =>
+  createCompetition(setup.operator.admin, board, setup.server.clock.now());
 const submit = (eventId: string, playerId: string, score: number) =>
-  game.boards.submitScore({ eventId, playerId, score: BigInt(score) });
+  setup.game.boards.submitScore({ eventId, playerId, score: BigInt(score) });
 
 /** Watches a board in the background over `transport`. */
 function watchBoard(transport: ReturnType<typeof createGrpcTransport>, eventId: string, playerId = "") {
@@ -51,12 +44,13 @@ const topOf = (m: WatchLeaderboardResponse | undefined) => m?.top.map((e) => `${
 
 describe("WatchLeaderboard", () => {
   const transports = {
-    gRPC: () => createGrpcTransport({ baseUrl: server.baseUrl, interceptors: [bearer(server.keys.viewer)] }),
+    gRPC: () =>
+      createGrpcTransport({ baseUrl: setup.server.baseUrl, interceptors: [bearer(setup.server.keys.viewer)] }),
     "gRPC-Web": () =>
       createGrpcWebTransport({
-        baseUrl: server.baseUrl,
+        baseUrl: setup.server.baseUrl,
         httpVersion: "1.1",
-        interceptors: [bearer(server.keys.viewer)],
+        interceptors: [bearer(setup.server.keys.viewer)],
       }),
   };
 
@@ -89,7 +83,7 @@ describe("WatchLeaderboard", () => {
     expect(during).toBeLessThanOrEqual(Math.ceil(burstMs / INTERVAL_MS) + 2);
     expect(during).toBeLessThan(300 / 10);
     const last = watch.messages.at(-1);
-    const { scores } = await game.boards.listScores({ eventId: id, pageSize: 3 });
+    const { scores } = await setup.game.boards.listScores({ eventId: id, pageSize: 3 });
     expect(topOf(last)).toEqual(scores.map((s) => `${s.playerId}:${s.rank}`));
     await watch.stop();
   });
@@ -99,7 +93,7 @@ describe("group commit", () => {
   it("commits concurrent submissions together: fewer transactions than submissions, every one acknowledged", async () => {
     const id = await liveCompetition(leaderboard({ scoreOperator: ScoreOperator.INCR }));
     const batches = async () => {
-      const values = (await server.app.metrics.writeBatchSize.get()).values;
+      const values = (await setup.server.app.metrics.writeBatchSize.get()).values;
       const of = (suffix: string) =>
         values.find((v) => v.metricName === `liveops_write_batch_size_${suffix}`)?.value ?? 0;
       return { count: of("count"), sum: of("sum") };
@@ -110,7 +104,7 @@ describe("group commit", () => {
     expect(after.sum - before.sum).toBe(200);
     expect(after.count - before.count).toBeLessThan(200);
     expect(acks.every((a) => a.entry !== undefined)).toBe(true);
-    const { scores } = await game.boards.listScores({ eventId: id });
+    const { scores } = await setup.game.boards.listScores({ eventId: id });
     expect(scores.reduce((total, s) => total + Number(s.score), 0)).toBe(200);
   });
 });
@@ -135,7 +129,7 @@ describe("ranks against a model", () => {
           const expected = [...best.entries()]
             .sort((x, y) => y[1].score - x[1].score || x[1].at - y[1].at)
             .map(([player], i) => `${player}:${i + 1}`);
-          const { scores } = await game.boards.listScores({ eventId: id });
+          const { scores } = await setup.game.boards.listScores({ eventId: id });
           expect(scores.map((s) => `${s.playerId}:${s.rank}`)).toEqual(expected);
         },
       ),

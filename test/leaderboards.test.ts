@@ -1,28 +1,19 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { LeaderboardOrder, ScoreOperator } from "../gen/liveops/v1/event_pb.js";
 import { codeOf, connectClients } from "./support/clients.js";
-import { competitionClients, createCompetition, leaderboard } from "./support/competition.js";
-import { startTestServer, type TestServer } from "./support/server.js";
+import { competitionClients, competitionServer, createCompetition, leaderboard } from "./support/competition.js";
 
 const HOUR = 3_600_000;
-let server: TestServer;
-let game: ReturnType<typeof competitionClients>;
-let operator: ReturnType<typeof competitionClients>;
-beforeAll(async () => {
-  server = await startTestServer();
-  game = competitionClients(server.baseUrl, server.keys.game_server);
-  operator = competitionClients(server.baseUrl, server.keys.operator);
-});
-afterAll(() => server.close());
+const setup = competitionServer();
 
 /** A competition live now. */
 const liveCompetition = (board: ReturnType<typeof leaderboard>) =>
-  createCompetition(operator.admin, board, server.clock.now());
+  createCompetition(setup.operator.admin, board, setup.server.clock.now());
 const submit = (eventId: string, playerId: string, score: number, subscore = 0) =>
-  game.boards.submitScore({ eventId, playerId, score: BigInt(score), subscore: BigInt(subscore) });
+  setup.game.boards.submitScore({ eventId, playerId, score: BigInt(score), subscore: BigInt(subscore) });
 async function failure(call: Promise<unknown>) {
   const err = await call.then(
     () => undefined,
@@ -32,7 +23,7 @@ async function failure(call: Promise<unknown>) {
   return { code: err.code, reason: err.findDetails(ErrorInfoSchema)[0]?.reason };
 }
 async function board(eventId: string) {
-  const { scores } = await game.boards.listScores({ eventId, pageSize: 500 });
+  const { scores } = await setup.game.boards.listScores({ eventId, pageSize: 500 });
   return scores.map((s) => [s.playerId, Number(s.rank), Number(s.score), Number(s.subscore)]);
 }
 
@@ -52,7 +43,7 @@ describe("score operators", () => {
       expect(entry?.submissions).toBeGreaterThan(0);
     }
     expect(last).toBe(expected);
-    const { entry } = await game.boards.getPlayerScore({ eventId: id, playerId: "p1" });
+    const { entry } = await setup.game.boards.getPlayerScore({ eventId: id, playerId: "p1" });
     expect(Number(entry?.score)).toBe(expected);
     expect(entry?.submissions).toBe(submissions.length);
   });
@@ -76,12 +67,12 @@ describe("ranks", () => {
     // Carol improves past Bob; Alice submits a worse score (BEST keeps hers and her place).
     expect(Number((await submit(id, "carol", 101, 0)).entry?.rank)).toBe(1);
     expect(Number((await submit(id, "alice", 50, 0)).entry?.rank)).toBe(3);
-    const around = await game.boards.listScoresAroundPlayer({ eventId: id, playerId: "alice", count: 1 });
+    const around = await setup.game.boards.listScoresAroundPlayer({ eventId: id, playerId: "alice", count: 1 });
     expect(around.scores.map((s) => s.playerId)).toEqual(["bob", "alice", "erin"]);
-    const page = await game.boards.listScores({ eventId: id, pageSize: 2 });
-    const next = await game.boards.listScores({ eventId: id, pageSize: 2, pageToken: page.nextPageToken });
+    const page = await setup.game.boards.listScores({ eventId: id, pageSize: 2 });
+    const next = await setup.game.boards.listScores({ eventId: id, pageSize: 2, pageToken: page.nextPageToken });
     expect([...page.scores, ...next.scores].map((s) => Number(s.rank))).toEqual([1, 2, 3, 4]);
-    expect(await codeOf(game.boards.getPlayerScore({ eventId: id, playerId: "nobody" }))).toBe(Code.NotFound);
+    expect(await codeOf(setup.game.boards.getPlayerScore({ eventId: id, playerId: "nobody" }))).toBe(Code.NotFound);
   });
 });
 
@@ -89,14 +80,14 @@ describe("joining and limits", () => {
   it("lets exactly max_participants of 200 concurrent joins in; joining twice is harmless", async () => {
     const id = await liveCompetition(leaderboard({ joinRequired: true, maxParticipants: 50 }));
     const outcomes = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => codeOf(game.boards.joinEvent({ eventId: id, playerId: `p${i}` }))),
+      Array.from({ length: 200 }, (_, i) => codeOf(setup.game.boards.joinEvent({ eventId: id, playerId: `p${i}` }))),
     );
     expect(outcomes.filter((o) => o === "ok")).toHaveLength(50);
     expect(outcomes.filter((o) => o === Code.ResourceExhausted)).toHaveLength(150);
     const joined = outcomes.indexOf("ok");
-    const again = await game.boards.joinEvent({ eventId: id, playerId: `p${joined}` });
+    const again = await setup.game.boards.joinEvent({ eventId: id, playerId: `p${joined}` });
     expect(again).toMatchObject({ alreadyJoined: true, participants: 50n });
-    expect(await failure(game.boards.joinEvent({ eventId: id, playerId: "late" }))).toMatchObject({
+    expect(await failure(setup.game.boards.joinEvent({ eventId: id, playerId: "late" }))).toMatchObject({
       code: Code.ResourceExhausted,
       reason: "EVENT_FULL",
     });
@@ -119,11 +110,11 @@ describe("joining and limits", () => {
   });
 
   it("refuses scores before and after the run with FAILED_PRECONDITION", async () => {
-    const id = await createCompetition(operator.admin, leaderboard(), server.clock.now() + HOUR, HOUR);
+    const id = await createCompetition(setup.operator.admin, leaderboard(), setup.server.clock.now() + HOUR, HOUR);
     expect(await failure(submit(id, "p", 1))).toMatchObject({ code: Code.FailedPrecondition, reason: "RUN_NOT_LIVE" });
-    server.clock.advance(HOUR);
+    setup.server.clock.advance(HOUR);
     expect(await codeOf(submit(id, "p", 1))).toBe("ok");
-    server.clock.advance(HOUR);
+    setup.server.clock.advance(HOUR);
     expect(await failure(submit(id, "p", 2))).toMatchObject({ code: Code.FailedPrecondition, reason: "RUN_NOT_LIVE" });
   });
 
@@ -132,12 +123,12 @@ describe("joining and limits", () => {
     expect(await codeOf(submit(id, "", 1))).toBe(Code.InvalidArgument);
     expect(await codeOf(submit(id, "has space", 1))).toBe(Code.InvalidArgument);
     expect(await codeOf(submit(id, "p", 2 ** 53))).toBe(Code.InvalidArgument);
-    const plain = connectClients(server.baseUrl, server.keys.operator);
+    const plain = connectClients(setup.server.baseUrl, setup.server.keys.operator);
     const { event } = await plain.admin.createEvent({
       event: {
         title: "No board",
-        startTime: timestampFromMs(server.clock.now()),
-        endTime: timestampFromMs(server.clock.now() + HOUR),
+        startTime: timestampFromMs(setup.server.clock.now()),
+        endTime: timestampFromMs(setup.server.clock.now() + HOUR),
       },
     });
     expect(await failure(submit(event?.id ?? "", "p", 1))).toMatchObject({ reason: "NO_LEADERBOARD" });
@@ -145,7 +136,7 @@ describe("joining and limits", () => {
 
   it("is for game servers: a viewer may read boards but not submit", async () => {
     const id = await liveCompetition(leaderboard());
-    const viewer = competitionClients(server.baseUrl, server.keys.viewer);
+    const viewer = competitionClients(setup.server.baseUrl, setup.server.keys.viewer);
     expect(await codeOf(viewer.boards.submitScore({ eventId: id, playerId: "p", score: 1n }))).toBe(
       Code.PermissionDenied,
     );
@@ -154,11 +145,11 @@ describe("joining and limits", () => {
 
   it("validates prize tiers: ranks from 1, not overlapping, with rewards", async () => {
     const reward = [{ id: "gems", name: "Gems", quantity: 1n }];
-    const call = operator.admin.createEvent({
+    const call = setup.operator.admin.createEvent({
       event: {
         title: "Bad tiers",
-        startTime: timestampFromMs(server.clock.now()),
-        endTime: timestampFromMs(server.clock.now() + HOUR),
+        startTime: timestampFromMs(setup.server.clock.now()),
+        endTime: timestampFromMs(setup.server.clock.now() + HOUR),
         leaderboard: leaderboard({
           prizeTiers: [
             { rankFrom: 1, rankTo: 3, rewards: reward },
@@ -183,27 +174,31 @@ describe("engagement counters", () => {
   it("add atomically under concurrent increments and show on the event", async () => {
     const id = await liveCompetition(leaderboard());
     await Promise.all(
-      Array.from({ length: 100 }, () => game.counters.incrementCounter({ eventId: id, name: "likes", delta: 1n })),
+      Array.from({ length: 100 }, () =>
+        setup.game.counters.incrementCounter({ eventId: id, name: "likes", delta: 1n }),
+      ),
     );
-    const { value } = await game.counters.incrementCounter({ eventId: id, name: "viewers", delta: 7n });
+    const { value } = await setup.game.counters.incrementCounter({ eventId: id, name: "viewers", delta: 7n });
     expect(value).toBe(7n);
-    const { event } = await connectClients(server.baseUrl, server.keys.viewer).events.getEvent({ id });
+    const { event } = await connectClients(setup.server.baseUrl, setup.server.keys.viewer).events.getEvent({ id });
     expect(event?.counters).toEqual({ likes: 100n, viewers: 7n });
   });
 
   it("validates names and deltas, and bounds the counters of an event", async () => {
     const id = await liveCompetition(leaderboard());
-    expect(await codeOf(game.counters.incrementCounter({ eventId: id, name: "Likes!", delta: 1n }))).toBe(
+    expect(await codeOf(setup.game.counters.incrementCounter({ eventId: id, name: "Likes!", delta: 1n }))).toBe(
       Code.InvalidArgument,
     );
-    expect(await codeOf(game.counters.incrementCounter({ eventId: id, name: "likes", delta: 0n }))).toBe(
+    expect(await codeOf(setup.game.counters.incrementCounter({ eventId: id, name: "likes", delta: 0n }))).toBe(
       Code.InvalidArgument,
     );
-    for (let i = 0; i < 32; i++) await game.counters.incrementCounter({ eventId: id, name: `c${i}`, delta: 1n });
-    expect(await failure(game.counters.incrementCounter({ eventId: id, name: "one_more", delta: 1n }))).toMatchObject({
+    for (let i = 0; i < 32; i++) await setup.game.counters.incrementCounter({ eventId: id, name: `c${i}`, delta: 1n });
+    expect(
+      await failure(setup.game.counters.incrementCounter({ eventId: id, name: "one_more", delta: 1n })),
+    ).toMatchObject({
       code: Code.ResourceExhausted,
       reason: "TOO_MANY_COUNTERS",
     });
-    expect(await codeOf(game.counters.incrementCounter({ eventId: id, name: "c0", delta: -1n }))).toBe("ok");
+    expect(await codeOf(setup.game.counters.incrementCounter({ eventId: id, name: "c0", delta: -1n }))).toBe("ok");
   });
 });

@@ -169,6 +169,17 @@ export function lastRunEnd(tx: Tx, eventId: string, eventEnd: number, now: numbe
   return last?.end ?? now;
 }
 
+/** The last run of an event that is stored: the end of what is planned. */
+function lastPlannedRun(db: Tx | Db, eventId: string): RunRow | undefined {
+  return db
+    .select()
+    .from(eventRuns)
+    .where(eq(eventRuns.eventId, eventId))
+    .orderBy(desc(eventRuns.runNumber))
+    .limit(1)
+    .get();
+}
+
 /**
  * Plans the next runs of an open-ended event whose last planned run has started, continuing its rule from that
  * run. Returns the runs planned.
@@ -176,13 +187,7 @@ export function lastRunEnd(tx: Tx, eventId: string, eventEnd: number, now: numbe
 export function extendEventRuns(tx: Tx, row: EventRow, now: number): PlannedRun[] {
   const recurrence = recurrenceOf(row);
   if (!recurrence || row.endTime !== OPEN_END) return [];
-  const last = tx
-    .select()
-    .from(eventRuns)
-    .where(eq(eventRuns.eventId, row.id))
-    .orderBy(desc(eventRuns.runNumber))
-    .limit(1)
-    .get();
+  const last = lastPlannedRun(tx, row.id);
   if (!last || last.startTime > now) return [];
   const wanted = withinHorizon(now, row.startTime);
   const planned = planRecurringRuns(recurrence, row.startTime, undefined, last, true, (start, taken) =>
@@ -293,13 +298,7 @@ export function createRunQueries(db: Db) {
       if (stored.length > limit || !recurrence || row.endTime !== OPEN_END) {
         return { runs: stored, resumeAt: undefined };
       }
-      const lastPlanned = db
-        .select()
-        .from(eventRuns)
-        .where(eq(eventRuns.eventId, row.id))
-        .orderBy(desc(eventRuns.runNumber))
-        .limit(1)
-        .get();
+      const lastPlanned = lastPlannedRun(db, row.id);
       if (!lastPlanned) return { runs: stored, resumeAt: undefined };
       const from = cursor && cursor.runNumber > lastPlanned.runNumber ? cursor : lastPlanned;
       const wanted = limit + 1 - stored.length;

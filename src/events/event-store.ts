@@ -58,6 +58,26 @@ function statusCondition(status: EventStatus, now: number): SQL | undefined {
   }
 }
 
+/** Writes an operator's change of an event: its fields, the end of its last run, a new version. */
+function saveChange(
+  tx: Tx,
+  current: EventRow,
+  next: EventFields,
+  change: { endTime: number; now: number; runsChanged: boolean },
+): EventRow {
+  return tx
+    .update(events)
+    .set({
+      ...fieldsToColumns(next, change.endTime),
+      version: current.version + 1,
+      updateTime: change.now,
+      runsRevision: current.runsRevision + (change.runsChanged ? 1 : 0),
+    })
+    .where(eq(events.id, current.id))
+    .returning()
+    .get() as EventRow;
+}
+
 /** Whether a change of fields changes when the event's runs are. */
 function scheduleChanged(before: EventFields, after: EventFields): { runs: boolean; rule: boolean } {
   const rule =
@@ -200,17 +220,7 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog)
         const next = change(before, stateAt(current, now));
         const schedule = scheduleChanged(before, next);
         const endTime = schedule.runs ? planEventRuns(tx, id, next, now, schedule.rule) : current.endTime;
-        const row = tx
-          .update(events)
-          .set({
-            ...fieldsToColumns(next, endTime),
-            version: current.version + 1,
-            updateTime: now,
-            runsRevision: current.runsRevision + (schedule.runs ? 1 : 0),
-          })
-          .where(eq(events.id, id))
-          .returning()
-          .get() as EventRow;
+        const row = saveChange(tx, current, next, { endTime, now, runsChanged: schedule.runs });
         appendAuditEntry(
           tx,
           actor,
@@ -247,17 +257,7 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog)
         const before = rowToFields(current);
         const next = runOnly ? before : { ...before, endTime: now };
         const endTime = runOnly ? lastRunEnd(tx, id, current.endTime, now) : dropRunsAfter(tx, id, now);
-        const row = tx
-          .update(events)
-          .set({
-            ...fieldsToColumns(next, endTime),
-            version: current.version + 1,
-            updateTime: now,
-            runsRevision: current.runsRevision + 1,
-          })
-          .where(eq(events.id, id))
-          .returning()
-          .get() as EventRow;
+        const row = saveChange(tx, current, next, { endTime, now, runsChanged: true });
         const audit = diffFields(fieldsToAuditJson(before), fieldsToAuditJson(next));
         if (live) {
           const times = { before: new Date(live.endTime).toISOString(), after: new Date(now).toISOString() };

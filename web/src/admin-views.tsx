@@ -4,7 +4,7 @@ import { type FormEvent, useState } from "react";
 import { ApiKeyState, Role } from "../../gen/liveops/v1/api_key_pb.js";
 import { ApiKeyService } from "../../gen/liveops/v1/api_key_service_pb.js";
 import { AuditService } from "../../gen/liveops/v1/audit_service_pb.js";
-import { ConfirmButton, ErrorNotice, Field, Loading, Time } from "./components.js";
+import { ConfirmButton, ErrorNotice, Field, Loading, Pager, Time } from "./components.js";
 import { fieldErrorsOf } from "./errors.js";
 
 const ROLE_NAMES: Record<number, string> = {
@@ -190,19 +190,7 @@ export function AuditView() {
               ))}
             </tbody>
           </table>
-          <nav className="pager" aria-label="Pages">
-            <button type="button" disabled={pages.length === 1} onClick={() => setPages(pages.slice(0, -1))}>
-              Newer
-            </button>
-            <span>Page {pages.length}</span>
-            <button
-              type="button"
-              disabled={!log.data.nextPageToken}
-              onClick={() => setPages([...pages, log.data.nextPageToken])}
-            >
-              Older
-            </button>
-          </nav>
+          <Pager pages={pages} setPages={setPages} nextPageToken={log.data.nextPageToken} labels={["Newer", "Older"]} />
         </>
       )}
     </section>

@@ -125,3 +125,28 @@ export function Field({
     </div>
   );
 }
+
+/** Keyset paging: a stack of page tokens, with buttons for the previous and the next page. */
+export function Pager({
+  pages,
+  setPages,
+  nextPageToken,
+  labels = ["Previous", "Next"],
+}: {
+  pages: string[];
+  setPages: (pages: string[]) => void;
+  nextPageToken: string;
+  labels?: [string, string];
+}) {
+  return (
+    <nav className="pager" aria-label="Pages">
+      <button type="button" disabled={pages.length === 1} onClick={() => setPages(pages.slice(0, -1))}>
+        {labels[0]}
+      </button>
+      <span>Page {pages.length}</span>
+      <button type="button" disabled={!nextPageToken} onClick={() => setPages([...pages, nextPageToken])}>
+        {labels[1]}
+      </button>
+    </nav>
+  );
+}

@@ -5,7 +5,7 @@ import { useEffect, useState } from "react";
 import { EventAdminService } from "../../gen/liveops/v1/event_admin_service_pb.js";
 import { type Event, EventStatus } from "../../gen/liveops/v1/event_pb.js";
 import { EventChangeType, EventService } from "../../gen/liveops/v1/event_service_pb.js";
-import { ConfirmButton, ErrorNotice, Loading, StatusBadge, Time } from "./components.js";
+import { ConfirmButton, ErrorNotice, Loading, Pager, StatusBadge, Time } from "./components.js";
 import { EventForm } from "./event-form.js";
 
 const PAGE_SIZE = 20;
@@ -170,19 +170,7 @@ export function EventsView({ canManage, onLeaderboard }: { canManage: boolean; o
               ))}
             </tbody>
           </table>
-          <nav className="pager" aria-label="Pages">
-            <button type="button" disabled={pages.length === 1} onClick={() => setPages(pages.slice(0, -1))}>
-              Previous
-            </button>
-            <span>Page {pages.length}</span>
-            <button
-              type="button"
-              disabled={!list.data.nextPageToken}
-              onClick={() => setPages([...pages, list.data.nextPageToken])}
-            >
-              Next
-            </button>
-          </nav>
+          <Pager pages={pages} setPages={setPages} nextPageToken={list.data.nextPageToken} />
         </>
       )}
     </section>
