@@ -156,6 +156,7 @@ export function createServices(
     store,
     scores,
     access,
+    onKeyChange: (listener) => keys.onKeyChange(listener),
     clock,
     intervalMs: config.leaderboardWatchIntervalMs,
     heartbeatMs: config.watchHeartbeatMs,

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -9,7 +9,7 @@ import { ScoreOperator } from "../gen/liveops/v1/event_pb.js";
 import { LeaderboardService, type WatchLeaderboardResponse } from "../gen/liveops/v1/leaderboard_service_pb.js";
 import { bearer } from "./support/clients.js";
 import { competitionClients, competitionServer, createCompetition, leaderboard } from "./support/competition.js";
-import { startTestServer } from "./support/server.js";
+import { startTestServer, testActor } from "./support/server.js";
 import { eventually } from "./support/watch.js";
 
 const INTERVAL_MS = 100;
@@ -86,6 +86,29 @@ describe("WatchLeaderboard", () => {
     const { scores } = await setup.game.boards.listScores({ eventId: id, pageSize: 3 });
     expect(topOf(last)).toEqual(scores.map((s) => `${s.playerId}:${s.rank}`));
     await watch.stop();
+  });
+});
+
+describe("WatchLeaderboard and keys", () => {
+  it("ends the stream of a key revoked while it watches", async () => {
+    const id = await liveCompetition();
+    const made = setup.server.app.keys.createKey(
+      { name: "revoked soon", role: "viewer" },
+      setup.server.clock.now(),
+      testActor,
+    );
+    const transport = createGrpcTransport({ baseUrl: setup.server.baseUrl, interceptors: [bearer(made.key)] });
+    let error: ConnectError | undefined;
+    let messages = 0;
+    const done = (async () => {
+      for await (const _ of createClient(LeaderboardService, transport).watchLeaderboard({ eventId: id })) messages++;
+    })().catch((err: unknown) => {
+      error = ConnectError.from(err);
+    });
+    await eventually(() => messages === 1, "the first message");
+    setup.server.app.keys.revokeKey(made.row.id, setup.server.clock.now(), testActor);
+    await done;
+    expect(error?.code).toBe(Code.Unauthenticated);
   });
 });
 

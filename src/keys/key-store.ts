@@ -88,7 +88,7 @@ export function createKeyStore(db: Db) {
   };
 
   /** Reads a key, lets `change` compute new columns, writes them and audits the difference. */
-  const changeListeners: (() => void)[] = [];
+  const changeListeners = new Set<() => void>();
   const changeKey = (
     id: string,
     now: number,
@@ -117,9 +117,13 @@ export function createKeyStore(db: Db) {
   };
 
   return {
-    /** Calls `listener` after each committed change of a stored key through this store (not other connections). */
-    onKeyChange(listener: () => void) {
-      changeListeners.push(listener);
+    /**
+     * Calls `listener` after each committed change of a stored key through this store (not other connections);
+     * returns the function that stops it.
+     */
+    onKeyChange(listener: () => void): () => void {
+      changeListeners.add(listener);
+      return () => changeListeners.delete(listener);
     },
 
     findKeyById(id: string): ApiKeyRow | undefined {

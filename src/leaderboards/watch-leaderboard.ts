@@ -27,6 +27,8 @@ export interface WatchLeaderboardDeps {
   store: EventStore;
   scores: ScoreStore;
   access: AccessControl;
+  /** Subscribes to changes of stored keys (returns the unsubscribe function): a revoked key's stream ends at once. */
+  onKeyChange: (listener: () => void) => () => void;
   clock: Clock;
   /** Messages of one stream are at least this far apart: a burst of scores gives one message per interval. */
   intervalMs: number;
@@ -40,7 +42,7 @@ export interface WatchLeaderboardDeps {
  * follows the event from run to run. Sent again unchanged only as a heartbeat.
  */
 export function createWatchLeaderboard(deps: WatchLeaderboardDeps) {
-  const { store, scores, access, clock, intervalMs, heartbeatMs, streamsShutdown } = deps;
+  const { store, scores, access, onKeyChange, clock, intervalMs, heartbeatMs, streamsShutdown } = deps;
 
   /** The board as it is now; the run and the time when it next changes by itself (a run starts or ends). */
   const snapshot = (eventId: string, topN: number, playerId: string) => {
@@ -96,10 +98,16 @@ export function createWatchLeaderboard(deps: WatchLeaderboardDeps) {
           sentAt = clock.now();
           yield message;
         }
-        // Sleep until the board changes, a run starts or ends, a heartbeat is due, or the client goes away.
+        // Sleep until the board changes, a run starts or ends, a key changes, a heartbeat is due, or the client goes
+        // away.
+        let keysChanged = false;
         await new Promise<void>((resolve) => {
           const stops = [
             board?.onChange(() => finish()),
+            onKeyChange(() => {
+              keysChanged = true;
+              finish();
+            }),
             clock.timer(Math.min(until, sentAt + heartbeatMs), () => finish()),
           ];
           const onAbort = () => finish();
@@ -111,7 +119,7 @@ export function createWatchLeaderboard(deps: WatchLeaderboardDeps) {
           }
         });
         // Coalesce: whatever else arrives meanwhile goes into the next message.
-        if (!signal.aborted) await sleep(intervalMs, undefined, { signal }).catch(() => undefined);
+        if (!signal.aborted && !keysChanged) await sleep(intervalMs, undefined, { signal }).catch(() => undefined);
       }
       if (streamsShutdown.aborted) throw new ConnectError("the server is shutting down", Code.Unavailable);
     } catch (err) {
