@@ -58,6 +58,14 @@ function statusCondition(status: EventStatus, now: number): SQL | undefined {
   }
 }
 
+/** The event an operator's write names, unless it does not exist or has changed since `etag` (when given). */
+function eventToChange(tx: Tx, id: string, etag: string): EventRow | { kind: "not_found" } | { kind: "etag_mismatch" } {
+  const current = tx.select().from(events).where(eq(events.id, id)).get();
+  if (!current) return { kind: "not_found" };
+  if (etag !== "" && etag !== eventEtag(current.id, current.version)) return { kind: "etag_mismatch" };
+  return current;
+}
+
 /** Writes an operator's change of an event: its fields, the end of its last run, a new version. */
 function saveChange(
   tx: Tx,
@@ -213,9 +221,8 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog)
       change: (current: EventFields, state: EventState) => EventFields,
     ): EventWriteResult {
       return write((tx, changes) => {
-        const current = tx.select().from(events).where(eq(events.id, id)).get();
-        if (!current) return { kind: "not_found" };
-        if (etag !== "" && etag !== eventEtag(current.id, current.version)) return { kind: "etag_mismatch" };
+        const current = eventToChange(tx, id, etag);
+        if ("kind" in current) return current;
         const before = rowToFields(current);
         const next = change(before, stateAt(current, now));
         const schedule = scheduleChanged(before, next);
@@ -245,9 +252,8 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog)
       runOnly: boolean,
     ): EventWriteResult | { kind: "refused"; why: EndRefusal } {
       return write((tx, changes) => {
-        const current = tx.select().from(events).where(eq(events.id, id)).get();
-        if (!current) return { kind: "not_found" };
-        if (etag !== "" && etag !== eventEtag(current.id, current.version)) return { kind: "etag_mismatch" };
+        const current = eventToChange(tx, id, etag);
+        if ("kind" in current) return current;
         const state = stateAt(current, now);
         if (state.status === EventStatus.UPCOMING) return { kind: "refused", why: "not_started" };
         if (state.status === EventStatus.ENDED) return { kind: "refused", why: "ended" };
@@ -273,9 +279,8 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog)
     /** Deletes an event when `etag` is empty or matches. */
     deleteEvent(id: string, etag: string, now: number, actor: AuditActor): EventWriteResult {
       return write((tx, changes) => {
-        const current = tx.select().from(events).where(eq(events.id, id)).get();
-        if (!current) return { kind: "not_found" };
-        if (etag !== "" && etag !== eventEtag(current.id, current.version)) return { kind: "etag_mismatch" };
+        const current = eventToChange(tx, id, etag);
+        if ("kind" in current) return current;
         // Logged before the delete, while the event's runs still say where it was.
         changes.push(changeLog.append(tx, EventChangeType.DELETED, current, now));
         tx.delete(events).where(eq(events.id, id)).run();
