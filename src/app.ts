@@ -8,6 +8,7 @@ import cors from "cors";
 import type { Logger } from "pino";
 import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { clientAddressKey } from "./auth/access-control.js";
+import { createClientAddressOf } from "./auth/client-address.js";
 import type { Clock } from "./clock.js";
 import type { Config } from "./config.js";
 import { type Database, openDatabase } from "./db/database.js";
@@ -77,7 +78,7 @@ export function createApp({ config, logger, clock }: AppDeps): App {
     config.tlsCertFile && config.tlsKeyFile
       ? { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) }
       : undefined;
-  const database = openDatabase(config.dbPath, { synchronous: config.dbSynchronous });
+  const database = openDatabase(config.dbPath, { synchronous: config.dbSynchronous, serverLock: true, logger });
   const metrics = createMetrics();
   const observer = createCallObserver(logger, metrics);
   /** Aborts open server streams (UNAVAILABLE); then `shutdown` aborts whatever is left. */
@@ -100,6 +101,7 @@ export function createApp({ config, logger, clock }: AppDeps): App {
   const router = createRpcRouter(services, { observer, metrics, config });
   /** Per request: its id and the client's address, set before the Connect handler runs. */
   const callContext = new WeakMap<object, { requestId: string; address: string }>();
+  const clientAddressOf = createClientAddressOf(config.trustedProxies);
   const rpc = createRpcHandler({
     routes: router.routes,
     router: { ...router.options, shutdownSignal: shutdown.signal },
@@ -143,7 +145,7 @@ export function createApp({ config, logger, clock }: AppDeps): App {
     }
     const context = {
       requestId: requestIdFrom(req.headers["x-request-id"]),
-      address: req.socket.remoteAddress ?? "unknown",
+      address: clientAddressOf(req.socket.remoteAddress, req.headers["x-forwarded-for"]),
     };
     res.setHeader("x-request-id", context.requestId);
     callContext.set(req, context);
@@ -196,7 +198,8 @@ export function createApp({ config, logger, clock }: AppDeps): App {
         server.destroy();
         metricsServer?.close();
         metricsServer?.closeAllConnections();
-        services.scheduler.stop();
+        await services.scheduler.stop();
+        await services.expander.close();
         database.close();
       })();
       return closing;

@@ -1,5 +1,6 @@
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
+import { parseProxyEntry } from "./auth/client-address.js";
 import type { RateSetting } from "./auth/rate-limits.js";
 import { type Role, roles } from "./auth/roles.js";
 
@@ -14,6 +15,7 @@ export interface Config {
   tlsKeyFile: string | undefined;
   corsOrigins: string[];
   logLevel: string;
+  logSync: boolean;
   maxMessageBytes: number;
   defaultDeadlineMs: number;
   maxDeadlineMs: number;
@@ -21,6 +23,7 @@ export interface Config {
   shutdownGraceMs: number;
   rateLimits: Record<Role, RateSetting>;
   authFailureLimit: RateSetting;
+  trustedProxies: string[];
   reflectionEnabled: boolean;
   metricsEnabled: boolean;
   metricsPort: number | undefined;
@@ -123,7 +126,8 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     key: "dbPath",
     env: "DB_PATH",
     default: "./data/liveops.db",
-    description: "SQLite database file; its folder is created when missing.",
+    description:
+      "SQLite database file, mode 0600 (its folder is created 0700 when missing); one server per file, the keys CLI beside it.",
     parse: text,
   },
   dbSynchronous: {
@@ -183,6 +187,14 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     description: "pino log level.",
     parse: oneOf("fatal", "error", "warn", "info", "debug", "trace", "silent"),
   },
+  logSync: {
+    key: "logSync",
+    env: "LOG_SYNC",
+    default: "true",
+    description:
+      "Write each log line to stdout before the call's answer is sent, so a crash loses no line of an answered call; false buffers lines (faster, but a crash loses the lines still buffered).",
+    parse: boolean,
+  },
   maxMessageBytes: {
     key: "maxMessageBytes",
     env: "MAX_MESSAGE_BYTES",
@@ -237,8 +249,23 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     env: "AUTH_FAILURE_LIMIT",
     default: "10/20",
     description:
-      "Failed authentications allowed per client address, `<per second>/<burst>`; past it the address gets RESOURCE_EXHAUSTED, even with a good key, until the window ends.",
+      "Unknown API keys (guesses) allowed per client address, `<per second>/<burst>`; past it the address's unknown keys get RESOURCE_EXHAUSTED until the window ends. A key in effect is never refused for its address; missing keys are not counted.",
     parse: (raw) => rate(raw ?? ""),
+  },
+  trustedProxies: {
+    key: "trustedProxies",
+    env: "TRUSTED_PROXIES",
+    default: "",
+    description:
+      "Comma-separated addresses or CIDR blocks of your proxies or load balancers; only from them is X-Forwarded-For read (its rightmost address that is not a trusted proxy is the client). Empty: the socket's address.",
+    parse: (raw) => {
+      const entries = (raw ?? "")
+        .split(",")
+        .map((e) => e.trim())
+        .filter((e) => e !== "");
+      const bad = entries.map(parseProxyEntry).find((e) => typeof e === "string");
+      return bad === undefined ? { value: entries } : { error: bad };
+    },
   },
   reflectionEnabled: {
     key: "reflectionEnabled",

@@ -18,9 +18,12 @@ async function main() {
     process.stderr.write(`liveops: ${err.message}\nRun npm start -- --help for every setting.\n`);
     process.exit(2);
   }
-  // Asynchronous: lines written while a write is in flight go out together in the next one, instead of one
-  // blocking write per call. Flushed before every exit.
-  const destination = pino.destination({ dest: 1, sync: false });
+  // LOG_SYNC (default): each line is one write(2) to stdout before the call's answer is written, so a SIGKILL loses
+  // no line of an answered call; a log reader that stops reading stalls the server instead. Asynchronous: lines
+  // queue in memory behind the write in flight (one write for many), a crash loses whatever is queued, and past
+  // 16 MiB queued (a reader that stopped) lines are dropped rather than the memory grown. Either way everything is
+  // flushed before a normal exit.
+  const destination = pino.destination({ dest: 1, sync: config.logSync, maxLength: 16 * 1024 * 1024 });
   const logger = pino({ level: config.logLevel, base: { service: "liveops" } }, destination);
   const exit = (code: number) => {
     // end() lets a write in flight land, writes what is buffered, then closes: only then is every line out.

@@ -28,6 +28,7 @@ import { createRunQueries } from "./events/event-runs.js";
 import { createEventScheduler, type EventScheduler } from "./events/event-scheduler.js";
 import { createEventService } from "./events/event-service.js";
 import { createEventStore } from "./events/event-store.js";
+import { createRecurrenceExpander, type RecurrenceExpander } from "./events/recurrence-expander.js";
 import { createWatchEvents } from "./events/watch-events.js";
 import { createHealth, createHealthService } from "./health/health-service.js";
 import { createApiKeyService } from "./keys/api-key-service.js";
@@ -45,6 +46,12 @@ import { createCallObserverInterceptor, createDefaultDeadlineInterceptor } from 
 import type { CallObserver } from "./server/call-observer.js";
 import { createMalformedMessageInterceptor } from "./server/malformed-messages.js";
 import { jsonWriteOptions } from "./server/rest-routes.js";
+
+/**
+ * Walks of recurrence rules: a second at most each (a valid rule's longest walk, 5,000 runs of a bounded series,
+ * takes tens of milliseconds), on up to two worker threads, with a bounded queue.
+ */
+const RECURRENCE_WALKS = { timeoutMs: 1000, workers: 2, maxQueued: 256 };
 
 /** The services of the API, each listed by health checking and reflection. */
 export const apiServices: readonly DescService[] = [
@@ -66,6 +73,8 @@ export interface Services {
   eventService: ReturnType<typeof createEventService> & { watchEvents: ReturnType<typeof createWatchEvents> };
   /** Run boundaries: started by the app once it is built, stopped when it closes. */
   scheduler: EventScheduler;
+  /** The worker threads that walk recurrence rules: closed when the app closes. */
+  expander: RecurrenceExpander;
   /** The watchers of WatchEvents. */
   feed: EventFeed;
   /** The boards of runs; the app loads the live ones at start-up. */
@@ -110,19 +119,23 @@ export function createServices(
   const db = database.db;
   const keys = instrumentStore(metrics, "keys", createKeyStore(db));
   const pageTokens = createPageTokens(databaseSecret(db, "page_token_key"));
-  const runs = instrumentStore(metrics, "event_runs", createRunQueries(db));
+  const expander = createRecurrenceExpander(RECURRENCE_WALKS);
+  const runs = instrumentStore(metrics, "event_runs", createRunQueries(db, expander));
   const changeLog = createChangeLog(db, runs, { retain: config.changeLogRetain });
-  const store = instrumentStore(metrics, "events", createEventStore(db, runs, changeLog));
+  // One group-commit queue for every write of events, scores, joins and counters.
+  const batcher = createWriteBatcher(db, (size) => metrics.writeBatchSize.observe(size));
+  const store = instrumentStore(metrics, "events", createEventStore(db, runs, changeLog, batcher));
   const eventDeps = {
     store,
     runs,
+    expander,
     changeLog,
     clock,
     pageTokens,
     pageBudgetBytes: config.maxMessageBytes - 64 * 1024,
   };
   const feed = createEventFeed(clock, { queueLimit: config.watchQueueLimit, maxWatchers: config.watchMaxStreams });
-  const scheduler = createEventScheduler({ db, store, changeLog, clock, logger: deps.logger });
+  const scheduler = createEventScheduler({ db, store, changeLog, runs, expander, clock, logger: deps.logger });
   store.onChanges((changes) => {
     feed.publish(changes);
     scheduler.reschedule();
@@ -136,7 +149,6 @@ export function createServices(
       if (change.type === EventChangeType.DELETED && change.event) scores.dropEvent(change.event.id);
     }
   });
-  const batcher = createWriteBatcher(db, (size) => metrics.writeBatchSize.observe(size));
   const limits = createRateLimits({ roleDefaults: config.rateLimits, authFailures: config.authFailureLimit });
   const health = createHealth(
     apiServices.map((s) => s.typeName),
@@ -167,6 +179,7 @@ export function createServices(
     access,
     health,
     scheduler,
+    expander,
     feed,
     scores,
     leaderboardService: {

@@ -9,8 +9,8 @@ import { connectClients } from "./support/clients.js";
 import { grpcRequestHeaders } from "./support/http.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 
-// Random bytes and random JSON to every method, over gRPC and Connect: never INTERNAL, never a crash or a hang,
-// and (for calls whose key may not change anything) never a change to stored data.
+// Random bytes and random JSON to every method, over gRPC, gRPC-Web and Connect (POST and GET): never INTERNAL,
+// never a crash or a hang, and (for calls whose key may not change anything) never a change to stored data.
 
 let server: TestServer;
 beforeAll(async () => {
@@ -65,6 +65,68 @@ async function connectCall(path: string, key: string, contentType: string, body:
   return (JSON.parse(text) as { code: string }).code;
 }
 
+/** The outcome of a Connect GET: the error code, "ok", or the bare HTTP status of a protocol-level refusal. */
+async function connectGet(path: string, key: string | undefined, query: string): Promise<string> {
+  const res = await timeout(
+    fetch(`${server.baseUrl}${path}?${query}`, { headers: key ? { authorization: `Bearer ${key}` } : {} }),
+    5000,
+    path,
+  );
+  const text = await res.text();
+  if (res.status === 200) return "ok";
+  // 405 (a method with side effects) and 415 (an unknown encoding) are the protocol's answers, without a body.
+  if (text === "") return `http ${res.status}`;
+  return (JSON.parse(text) as { code: string }).code;
+}
+
+/** The grpc-status of a gRPC-Web call over HTTP/1.1: from the headers or the trailer frame. */
+async function grpcWebCall(path: string, key: string, body: Uint8Array): Promise<number> {
+  const res = await timeout(
+    fetch(`${server.baseUrl}${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/grpc-web+proto" },
+      body,
+    }),
+    5000,
+    path,
+  );
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const inHeaders = res.headers.get("grpc-status");
+  if (inHeaders !== null) return Number(inHeaders);
+  for (let offset = 0; offset + 5 <= bytes.length; ) {
+    const length = new DataView(bytes.buffer, offset + 1, 4).getUint32(0);
+    if ((bytes[offset] ?? 0) & 0x80) {
+      const trailer = new TextDecoder().decode(bytes.subarray(offset + 5, offset + 5 + length));
+      return Number(/grpc-status: *(\d+)/i.exec(trailer)?.[1]);
+    }
+    offset += 5 + length;
+  }
+  return Number.NaN;
+}
+
+/** Random Connect GET query strings: every parameter random, absent, or one of the values that mean something. */
+const getQuery = fc
+  .record(
+    {
+      encoding: fc.oneof(fc.constantFrom("json", "proto", "JSON", "", "xml"), fc.string({ maxLength: 8 })),
+      base64: fc.oneof(fc.constantFrom("1", "0", ""), fc.string({ maxLength: 3 })),
+      compression: fc.oneof(fc.constantFrom("gzip", "br", "identity", "", "zstd"), fc.string({ maxLength: 6 })),
+      message: fc.oneof(
+        fc.json({ maxDepth: 3 }),
+        fc.uint8Array({ maxLength: 120 }).map((b) => Buffer.from(b).toString("base64url")),
+        fc.uint8Array({ maxLength: 120 }).map((b) => Buffer.from(b).toString("latin1")),
+        fc.string({ maxLength: 40 }),
+        fc.constantFrom("!!!", "%FF%FF", "{}", "e30", "e30=", "A"),
+      ),
+    },
+    { requiredKeys: [] },
+  )
+  .map((params) =>
+    Object.entries(params)
+      .map(([name, value]) => `${name}=${encodeURIComponent(value as string)}`)
+      .join("&"),
+  );
+
 let session: ReturnType<typeof connect> | undefined;
 /** The grpc-status of a gRPC call whose body is `body` as is (a valid envelope or not). */
 function grpcCall(path: string, key: string, body: Uint8Array): Promise<number> {
@@ -116,7 +178,11 @@ describe("random input to every method", () => {
             await connectCall(path, key, "application/json", json),
             await connectCall(path, key, "application/proto", bytes),
           ];
-          const statuses = [await grpcCall(path, key, envelope(bytes)), await grpcCall(path, key, bytes)];
+          const statuses = [
+            await grpcCall(path, key, envelope(bytes)),
+            await grpcCall(path, key, bytes),
+            await grpcWebCall(path, key, envelope(bytes)),
+          ];
           expect(outcomes).not.toContain("internal");
           expect(outcomes).not.toContain("unknown");
           expect(statuses).not.toContain(Code.Internal);
@@ -146,6 +212,37 @@ describe("random input to every method", () => {
       ),
       runs,
     );
+  });
+
+  it("never answers INTERNAL to a Connect GET, with a key or without one", async () => {
+    const before = snapshot();
+    const callsBefore = await server.app.metrics.registry.getSingleMetricAsString("liveops_calls_total");
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...paths), getQuery, fc.boolean(), async (path, query, withKey) => {
+        const outcome = await connectGet(path, withKey ? server.keys.admin : undefined, query);
+        expect(outcome).not.toBe("internal");
+        expect(outcome).not.toBe("unknown");
+        expect(outcome).not.toMatch(/^http 5/);
+      }),
+      runs,
+    );
+    expect(snapshot()).toBe(before);
+    expect(await server.app.metrics.registry.getSingleMetricAsString("liveops_calls_total")).not.toBe(callsBefore);
+  });
+
+  it("answers an undecodable Connect GET with INVALID_ARGUMENT, logged, before looking at the key", async () => {
+    const path = "/liveops.v1.EventService/GetEvent";
+    for (const query of [
+      "encoding=proto&message=%FF%FF",
+      "encoding=proto&base64=1&message=!!!",
+      "encoding=json&message=%7B",
+    ]) {
+      const logged = server.logs.length;
+      expect(await connectGet(path, undefined, query)).toBe("invalid_argument");
+      expect(server.logs.slice(logged)).toContainEqual(
+        expect.objectContaining({ method: path, http_method: "GET", code: "invalid_argument" }),
+      );
+    }
   });
 
   it("leaves the server answering", async () => {

@@ -1,5 +1,4 @@
 import { create, type JsonObject } from "@bufbuild/protobuf";
-import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import {
   type AuditEntry,
   AuditEntrySchema,
@@ -9,12 +8,13 @@ import {
 } from "../../gen/liveops/v1/audit_service_pb.js";
 import { assertValid, type FieldViolation } from "../errors.js";
 import { type PageTokens, pageSizeOf, takePage } from "../page-token.js";
+import { timestampFromStoredMs, timestampToMs } from "../timestamps.js";
 import type { AuditLog, AuditRow } from "./audit-log.js";
 
 function entryOf(row: AuditRow): AuditEntry {
   return create(AuditEntrySchema, {
     id: String(row.id),
-    time: timestampFromMs(row.time),
+    time: timestampFromStoredMs(row.time),
     actorKeyId: row.actorKeyId,
     method: row.method,
     targetType: row.targetType,
@@ -29,8 +29,8 @@ export function createAuditService(deps: { auditLog: AuditLog; pageTokens: PageT
   return {
     listAuditEntries(req: ListAuditEntriesRequest): ListAuditEntriesResponse {
       const violations: FieldViolation[] = [];
-      const startTime = req.startTime ? timestampMs(req.startTime) : undefined;
-      const endTime = req.endTime ? timestampMs(req.endTime) : undefined;
+      const startTime = req.startTime ? timestampToMs(req.startTime, "start_time", violations) : undefined;
+      const endTime = req.endTime ? timestampToMs(req.endTime, "end_time", violations) : undefined;
       if (startTime !== undefined && endTime !== undefined && endTime <= startTime) {
         violations.push({ field: "end_time", description: "must be after start_time", reason: "END_NOT_AFTER_START" });
       }

@@ -1,6 +1,6 @@
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 import type { Clock } from "../clock.js";
-import { serviceError } from "../errors.js";
+import { reasonOf, serviceError } from "../errors.js";
 import { parseApiKey, secretHashesEqual } from "../keys/api-key.js";
 import type { ApiKeyRow, KeyStore, KeysMark } from "../keys/key-store.js";
 import type { RateLimits } from "./rate-limits.js";
@@ -14,7 +14,7 @@ export interface Principal {
 
 /** The verified caller, for handlers and the logging interceptor; undefined before authentication. */
 export const principalKey = createContextKey<Principal | undefined>(undefined, { description: "the caller's API key" });
-/** The address the call came from, for limits on failed authentications. */
+/** The address the call came from (see client-address.ts), for the limit on unknown keys. */
 export const clientAddressKey = createContextKey<string>("unknown", { description: "the client's address" });
 
 const BEARER = /^Bearer +(\S+) *$/i;
@@ -27,7 +27,9 @@ export interface AccessControl {
    * The principal of an `Authorization` header value allowed to call the method at `path`:
    * - UNAUTHENTICATED when the header is missing or malformed or the key is unknown, expired or revoked;
    * - PERMISSION_DENIED when the key's role may not call the method;
-   * - RESOURCE_EXHAUSTED when the key is over its rate limit, or `address` over its failed authentications.
+   * - RESOURCE_EXHAUSTED when the key is over its rate limit, or when the key is unknown and `address` has
+   *   presented more unknown keys than its allowance.
+   * A key in effect is never refused because of its address: only unknown keys (guesses) count against an address.
    */
   check(authorization: string | null | undefined, path: string, address: string): Promise<Principal>;
   /**
@@ -119,13 +121,15 @@ export function createAccessControl(keys: KeyStore, clock: Clock, limits: RateLi
 
   return {
     async check(authorization, path, address) {
-      await limits.checkAddress(address);
       const now = clock.now();
       let row: ApiKeyRow;
       try {
         row = allowedRow(authorization, path, now);
       } catch (err) {
-        if (err instanceof ConnectError && err.code === Code.Unauthenticated) await limits.recordFailure(address);
+        // Only a well-formed key that matches nothing is a guess. A missing or malformed key guesses nothing (and
+        // is refused without a lookup); an expired or revoked one was issued. Counting those would let one
+        // keyless client behind a NAT or a proxy lock its neighbours out.
+        if (err instanceof ConnectError && reasonOf(err) === "API_KEY_UNKNOWN") await limits.recordFailure(address);
         throw err;
       }
       const override =

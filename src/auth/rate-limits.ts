@@ -1,3 +1,4 @@
+import { isIPv6 } from "node:net";
 import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
 import { rateLimited } from "../errors.js";
 import type { Role } from "./roles.js";
@@ -8,7 +9,7 @@ export interface RateSetting {
   burst: number;
 }
 
-/** Rate limits: per-role defaults for keys, and the allowance of failed authentications per client address. */
+/** Rate limits: per-role defaults for keys, and the allowance of failed key guesses per client address. */
 export interface RateLimitConfig {
   roleDefaults: Record<Role, RateSetting>;
   authFailures: RateSetting;
@@ -18,9 +19,7 @@ export interface RateLimitConfig {
 export interface RateLimits {
   /** Takes one request from the key's bucket; RESOURCE_EXHAUSTED with RetryInfo when it is empty. */
   consumeKey(keyId: string, role: Role, override: RateSetting | undefined): Promise<void>;
-  /** RESOURCE_EXHAUSTED when the address has used up its failed authentications. */
-  checkAddress(address: string): Promise<void>;
-  /** Counts a failed authentication from `address`; RESOURCE_EXHAUSTED when that one was over the allowance. */
+  /** Counts a failed key guess from `address`; RESOURCE_EXHAUSTED when that one was over the allowance. */
   recordFailure(address: string): Promise<void>;
 }
 
@@ -52,6 +51,29 @@ async function consumeOr(limiter: Limiter, key: string, refuse: (retryAfterMs: n
   }
 }
 
+/**
+ * The bucket of failed guesses an address counts in: an IPv4 address on its own, an IPv6 address by its /64
+ * (one subscriber's network, whose 2^64 addresses would otherwise be 2^64 allowances).
+ */
+export function failureBucketOf(address: string): string {
+  if (isIPv6(address)) {
+    const groups = expandIPv6(address);
+    if (groups) return `${groups.slice(0, 4).join(":")}::/64`;
+  }
+  return address;
+}
+
+/** The eight 16-bit groups of an IPv6 address, or undefined for a form this does not expand (embedded IPv4). */
+function expandIPv6(address: string): string[] | undefined {
+  if (address.includes(".")) return undefined;
+  const [head = "", tail] = address.split("::");
+  const left = head === "" ? [] : head.split(":");
+  const right = tail === undefined || tail === "" ? [] : tail.split(":");
+  const missing = 8 - left.length - right.length;
+  if (missing < 0 || (tail === undefined && missing !== 0)) return undefined;
+  return [...left, ...Array<string>(missing).fill("0"), ...right].map((g) => g.toLowerCase().replace(/^0+(?=.)/, ""));
+}
+
 /** Creates the limiters of `config`. */
 export function createRateLimits(config: RateLimitConfig): RateLimits {
   // One limiter per distinct (rate, burst): keys with the same limit share it, each with its own bucket.
@@ -70,11 +92,7 @@ export function createRateLimits(config: RateLimitConfig): RateLimits {
     duration: Math.max(1, Math.ceil(config.authFailures.burst / config.authFailures.perSecond)),
   });
   const tooManyFailures = (retryAfterMs: number) =>
-    rateLimited(
-      "AUTH_FAILURES_RATE_LIMITED",
-      "too many failed authentications from this address; retry later",
-      retryAfterMs,
-    );
+    rateLimited("AUTH_FAILURES_RATE_LIMITED", "too many unknown API keys from this address; retry later", retryAfterMs);
 
   return {
     consumeKey(keyId, role, override) {
@@ -82,12 +100,8 @@ export function createRateLimits(config: RateLimitConfig): RateLimits {
         rateLimited("RATE_LIMITED", "this API key is over its rate limit; retry later", retryAfterMs),
       );
     },
-    async checkAddress(address) {
-      const state = await failures.get(address);
-      if (state && state.remainingPoints <= 0) throw tooManyFailures(state.msBeforeNext);
-    },
     recordFailure(address) {
-      return consumeOr(failures, address, tooManyFailures);
+      return consumeOr(failures, failureBucketOf(address), tooManyFailures);
     },
   };
 }

@@ -1,10 +1,13 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Sqlite from "better-sqlite3";
 import { type BetterSQLite3Database, drizzle } from "drizzle-orm/better-sqlite3";
 import { migrate } from "drizzle-orm/better-sqlite3/migrator";
+import type { Logger } from "pino";
+import { createPrivateFile, restrictToOwner } from "./file-modes.js";
 import * as schema from "./schema.js";
+import { acquireServerLock, type ServerLock } from "./server-lock.js";
 
 /** The Drizzle database of the service. */
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Sqlite.Database };
@@ -15,7 +18,7 @@ export interface Database {
   readonly sqlite: Sqlite.Database;
   /** True while the file is open and answers a query. */
   isReady(): boolean;
-  /** Checkpoints the WAL into the main file and closes the connection. */
+  /** Checkpoints the WAL into the main file, closes the connection and releases the server lock. */
   close(): void;
 }
 
@@ -25,6 +28,13 @@ export interface OpenDatabaseOptions {
   synchronous?: "FULL" | "NORMAL";
   /** How long a writer waits for another connection's lock before SQLITE_BUSY. */
   busyTimeoutMs?: number;
+  /**
+   * Take the server lock (see acquireServerLock): true for the server, which refuses to start beside another one on
+   * the same file; the keys CLI leaves it out and works beside a running server.
+   */
+  serverLock?: boolean;
+  /** Where to say that an existing file's mode was tightened. */
+  logger?: Pick<Logger, "warn">;
 }
 
 /**
@@ -43,12 +53,23 @@ function findMigrationsFolder(): string {
 }
 
 /**
- * Opens (creating it if needed) the SQLite file at `path`, sets the pragmas this service relies on, and
- * applies every pending migration.
+ * Opens (creating it if needed, mode 0600 in a folder made 0700) the SQLite file at `path`, sets the pragmas this
+ * service relies on, and applies every pending migration.
  */
 export function openDatabase(path: string, options: OpenDatabaseOptions = {}): Database {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-  const sqlite = new Sqlite(path);
+  let lock: ServerLock | undefined;
+  if (path !== ":memory:" && path !== "") {
+    createPrivateFile(path);
+    if (options.serverLock) lock = acquireServerLock(path);
+    restrictToOwner([path, `${path}-wal`, `${path}-shm`, ...(lock ? [lock.file] : [])], options.logger);
+  }
+  let sqlite: Sqlite.Database;
+  try {
+    sqlite = new Sqlite(path);
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
   try {
     // Set on every open: the connection that switched a file to WAL keeps FULL, later ones default to NORMAL.
     sqlite.pragma("journal_mode = WAL");
@@ -72,12 +93,17 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): D
       },
       close() {
         if (!sqlite.open) return;
-        sqlite.pragma("wal_checkpoint(TRUNCATE)");
-        sqlite.close();
+        try {
+          sqlite.pragma("wal_checkpoint(TRUNCATE)");
+          sqlite.close();
+        } finally {
+          lock?.release();
+        }
       },
     };
   } catch (err) {
     sqlite.close();
+    lock?.release();
     throw err;
   }
 }

@@ -31,21 +31,28 @@ import {
   type EventFields,
   type EventRow,
   type EventState,
+  eventEtag,
   fieldsFingerprint,
   fieldsToAuditJson,
   rowToEvent,
+  rowToFields,
 } from "./event-record.js";
+import { prepareRunPlan, type RunPlan } from "./event-runs.js";
 import type { EventDeps } from "./event-service.js";
-import type { EndRefusal, EventWriteResult } from "./event-store.js";
+import { type EndRefusal, type EventWriteResult, scheduleChanged } from "./event-store.js";
 import {
   checkEventId,
   readEventFields,
+  scheduleCheck,
   validateEventFields,
   type WritableEventField,
   writableEventFields,
 } from "./event-validation.js";
+import { RecurrenceQueueFull, RecurrenceTooCostly } from "./recurrence-expander.js";
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+/** An update whose event changed while its runs were being planned is planned again, this many times at most. */
+const UPDATE_ATTEMPTS = 5;
 const ALL_FIELDS: ReadonlySet<WritableEventField> = new Set(writableEventFields);
 
 /**
@@ -140,6 +147,30 @@ function checkScheduleChange(before: EventFields, after: EventFields, state: Eve
   }
 }
 
+/**
+ * The outcome of walking an event's rule: a rule that cannot be walked in time is the request's fault
+ * (INVALID_ARGUMENT), a full queue of walks is the server's load (RESOURCE_EXHAUSTED, retryable).
+ */
+async function walked<T>(walk: Promise<T>): Promise<T> {
+  try {
+    return await walk;
+  } catch (err) {
+    if (err instanceof RecurrenceTooCostly) {
+      throw invalidArgument([
+        {
+          field: "event.recurrence.rule",
+          description: `${err.message}: its occurrences are too sparse or never come (e.g. an INTERVAL that never meets its BYHOUR, a day no month has)`,
+          reason: "RULE_TOO_COSTLY",
+        },
+      ]);
+    }
+    if (err instanceof RecurrenceQueueFull) {
+      throw serviceError(Code.ResourceExhausted, "RECURRENCE_BUSY", `the server is busy planning runs: ${err.message}`);
+    }
+    throw err;
+  }
+}
+
 const END_REFUSALS: Record<EndRefusal, [string, string]> = {
   not_started: ["EVENT_NOT_STARTED", "has not started: delete it, or change its start_time"],
   ended: ["EVENT_ENDED", "has already ended"],
@@ -147,10 +178,10 @@ const END_REFUSALS: Record<EndRefusal, [string, string]> = {
 };
 
 /** liveops.v1.EventAdminService: creates, changes and deletes events. */
-export function createEventAdminService({ store, clock }: EventDeps) {
+export function createEventAdminService({ store, runs, expander, clock }: EventDeps) {
   const eventNow = (row: EventRow, now: number) => rowToEvent(row, store.stateAt(row, now));
   return {
-    createEvent(req: CreateEventRequest, ctx: HandlerContext): CreateEventResponse {
+    async createEvent(req: CreateEventRequest, ctx: HandlerContext): Promise<CreateEventResponse> {
       const violations: FieldViolation[] = [];
       if (req.requestId !== "" && !REQUEST_ID.test(req.requestId)) {
         violations.push({
@@ -167,9 +198,14 @@ export function createEventAdminService({ store, clock }: EventDeps) {
       assertValid(violations);
       const fields = read.values as EventFields;
       const now = clock.now();
+      const check = scheduleCheck(fields, "event", undefined);
+      const { violations: scheduleViolations, plan } = await walked(
+        prepareRunPlan(runs, expander, undefined, fields, now, true, check),
+      );
+      assertValid(scheduleViolations);
       const request =
         req.requestId === "" ? undefined : { requestId: req.requestId, fingerprint: fieldsFingerprint(fields) };
-      const result = store.insertEvent(randomUUID(), fields, now, auditActorOf(ctx), request);
+      const result = await store.insertEvent(randomUUID(), fields, now, auditActorOf(ctx), request, plan as RunPlan);
       switch (result.kind) {
         case "request_id_reused":
           throw requestIdReused(req.requestId);
@@ -187,7 +223,7 @@ export function createEventAdminService({ store, clock }: EventDeps) {
       }
     },
 
-    updateEvent(req: UpdateEventRequest, ctx: HandlerContext): UpdateEventResponse {
+    async updateEvent(req: UpdateEventRequest, ctx: HandlerContext): Promise<UpdateEventResponse> {
       const event = req.event;
       if (!event) throw invalidArgument([{ field: "event", description: "is required", reason: "REQUIRED" }]);
       const violations = checkEventId(event.id, "event.id");
@@ -199,21 +235,43 @@ export function createEventAdminService({ store, clock }: EventDeps) {
       violations.push(...read.violations);
       assertValid(violations);
       const id = event.id.toLowerCase();
-      const now = clock.now();
-      const result = store.updateEvent(id, event.etag, now, auditActorOf(ctx), (current, state) => {
-        const next = { ...current, ...read.values };
-        checkScheduleChange(current, next, state, now);
-        assertValid(validateEventFields(next, "event", current));
-        return next;
-      });
-      return create(UpdateEventResponseSchema, { event: eventNow(throwUnlessOk(result, id), now) });
+      for (let attempt = 1; ; attempt++) {
+        // Checked and planned from the event as read now; the write is refused as stale if it changed meanwhile.
+        const current = store.findEventById(id);
+        if (!current) throw notFound("event", id);
+        if (event.etag !== "" && event.etag !== eventEtag(current.id, current.version)) throw etagMismatch("event", id);
+        const now = clock.now();
+        const before = rowToFields(current);
+        const next = { ...before, ...read.values };
+        checkScheduleChange(before, next, store.stateAt(current, now), now);
+        assertValid(validateEventFields(next, "event"));
+        const schedule = scheduleChanged(before, next);
+        let plan: RunPlan | undefined;
+        if (schedule.runs) {
+          const check = scheduleCheck(next, "event", before);
+          const prepared = await walked(prepareRunPlan(runs, expander, id, next, now, schedule.rule, check));
+          assertValid(prepared.violations);
+          plan = prepared.plan;
+        }
+        const result = await store.updateEvent(current, event.etag, now, auditActorOf(ctx), { next, plan });
+        if (result.kind !== "stale") {
+          return create(UpdateEventResponseSchema, { event: eventNow(throwUnlessOk(result, id), now) });
+        }
+        if (attempt === UPDATE_ATTEMPTS) {
+          throw serviceError(
+            Code.Aborted,
+            "CONCURRENT_CHANGE",
+            `event ${id} kept changing while this update was planned; retry`,
+          );
+        }
+      }
     },
 
-    endEvent(req: EndEventRequest, ctx: HandlerContext): EndEventResponse {
+    async endEvent(req: EndEventRequest, ctx: HandlerContext): Promise<EndEventResponse> {
       assertValid(checkEventId(req.id, "id"));
       const id = req.id.toLowerCase();
       const now = clock.now();
-      const result = store.endEvent(id, req.etag, now, auditActorOf(ctx), req.currentRunOnly);
+      const result = await store.endEvent(id, req.etag, now, auditActorOf(ctx), req.currentRunOnly);
       if (result.kind === "refused") {
         const [reason, text] = END_REFUSALS[result.why];
         throw serviceError(Code.FailedPrecondition, reason, `event ${id} ${text}`);
@@ -221,10 +279,10 @@ export function createEventAdminService({ store, clock }: EventDeps) {
       return create(EndEventResponseSchema, { event: eventNow(throwUnlessOk(result, id), now) });
     },
 
-    deleteEvent(req: DeleteEventRequest, ctx: HandlerContext): DeleteEventResponse {
+    async deleteEvent(req: DeleteEventRequest, ctx: HandlerContext): Promise<DeleteEventResponse> {
       assertValid(checkEventId(req.id, "id"));
       const id = req.id.toLowerCase();
-      throwUnlessOk(store.deleteEvent(id, req.etag, clock.now(), auditActorOf(ctx)), id);
+      throwUnlessOk(await store.deleteEvent(id, req.etag, clock.now(), auditActorOf(ctx)), id);
       return create(DeleteEventResponseSchema);
     },
   };

@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import { create, type JsonObject, toBinary } from "@bufbuild/protobuf";
-import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
   type Event,
   type EventRun,
@@ -12,12 +11,14 @@ import {
   RewardSchema,
 } from "../../gen/liveops/v1/event_pb.js";
 import type { eventRuns, events } from "../db/schema.js";
+import { invalidArgument } from "../errors.js";
 import {
   type LeaderboardConfig,
   leaderboardFromJson,
   leaderboardToJson,
   leaderboardToMessage,
 } from "../leaderboards/leaderboard-config.js";
+import { durationFromStoredMs, laterTimestampMs, TIMESTAMP_RANGE_TEXT, timestampFromStoredMs } from "../timestamps.js";
 import type { Recurrence } from "./recurrence.js";
 
 /** An event as stored. */
@@ -48,8 +49,25 @@ interface StoredReward {
   quantity: string;
 }
 
+/**
+ * Refuses fields whose first run would end after the last storable time. Requests are checked as they are read
+ * (event-validation.ts); this catches the update that changes only `run_duration` of an event starting near the end
+ * of the range, whose start comes from the stored event. It runs inside the write, which it aborts.
+ */
+function assertFirstRunStorable(fields: EventFields): void {
+  if (!fields.recurrence || laterTimestampMs(fields.startTime, fields.recurrence.runDurationMs) !== undefined) return;
+  throw invalidArgument([
+    {
+      field: "event.recurrence.run_duration",
+      description: `makes the first run end after 9999-12-31T23:59:59.999Z; times must be ${TIMESTAMP_RANGE_TEXT}`,
+      reason: "OUT_OF_RANGE",
+    },
+  ]);
+}
+
 /** The columns that hold an event's fields; `endTime` is the end of its last run (see the schema). */
 export function fieldsToColumns(fields: EventFields, endTime: number) {
+  assertFirstRunStorable(fields);
   const rewards: StoredReward[] = fields.rewards.map((r) => ({
     id: r.id,
     name: r.name,
@@ -145,7 +163,7 @@ export function eventStateAt(row: EventRow, runs: readonly RunRow[], at: number)
 function recurrenceToMessage(recurrence: Recurrence) {
   return create(RecurrenceSchema, {
     rule: recurrence.rule,
-    runDuration: durationFromMs(recurrence.runDurationMs),
+    runDuration: durationFromStoredMs(recurrence.runDurationMs),
   });
 }
 
@@ -154,8 +172,8 @@ export function runToMessage(run: RunRow): EventRun {
   return create(EventRunSchema, {
     eventId: run.eventId,
     runNumber: BigInt(run.runNumber),
-    startTime: timestampFromMs(run.startTime),
-    endTime: timestampFromMs(run.endTime),
+    startTime: timestampFromStoredMs(run.startTime),
+    endTime: timestampFromStoredMs(run.endTime),
     endedEarly: run.endedEarly,
   });
 }
@@ -172,17 +190,17 @@ export function rowToEvent(row: EventRow, state: EventState): Event {
     id: row.id,
     title: fields.title,
     description: fields.description,
-    startTime: timestampFromMs(fields.startTime),
-    endTime: row.endTime === OPEN_END ? undefined : timestampFromMs(row.endTime),
+    startTime: timestampFromStoredMs(fields.startTime),
+    endTime: row.endTime === OPEN_END ? undefined : timestampFromStoredMs(row.endTime),
     rewards: fields.rewards,
     metadata: fields.metadata,
     status: state.status,
-    createTime: timestampFromMs(row.createTime),
-    updateTime: timestampFromMs(row.updateTime),
+    createTime: timestampFromStoredMs(row.createTime),
+    updateTime: timestampFromStoredMs(row.updateTime),
     etag: eventEtag(row.id, row.version),
     recurrence: fields.recurrence && recurrenceToMessage(fields.recurrence),
     currentRun: state.currentRun && runToMessage(state.currentRun),
-    nextRunStartTime: state.nextRunStart === undefined ? undefined : timestampFromMs(state.nextRunStart),
+    nextRunStartTime: state.nextRunStart === undefined ? undefined : timestampFromStoredMs(state.nextRunStart),
     leaderboard: fields.leaderboard && leaderboardToMessage(fields.leaderboard),
     counters: state.counters ?? {},
   });
@@ -193,8 +211,8 @@ export function fieldsFingerprint(fields: EventFields): string {
   const message = create(EventSchema, {
     title: fields.title,
     description: fields.description,
-    startTime: timestampFromMs(fields.startTime),
-    endTime: fields.endTime === undefined ? undefined : timestampFromMs(fields.endTime),
+    startTime: timestampFromStoredMs(fields.startTime),
+    endTime: fields.endTime === undefined ? undefined : timestampFromStoredMs(fields.endTime),
     rewards: fields.rewards,
     recurrence: fields.recurrence && recurrenceToMessage(fields.recurrence),
     leaderboard: fields.leaderboard && leaderboardToMessage(fields.leaderboard),

@@ -2,133 +2,113 @@ import { and, asc, desc, eq, gt, lte, sql } from "drizzle-orm";
 import type { Tx } from "../audit/audit-log.js";
 import type { Db } from "../db/database.js";
 import { eventRuns, events } from "../db/schema.js";
+import type { FieldViolation } from "../errors.js";
 import { type EventFields, type EventRow, OPEN_END, type RunRow, recurrenceOf } from "./event-record.js";
-import { occurrenceStarts, type Recurrence, ruleIsBounded } from "./recurrence.js";
-
-/** An open-ended rule's runs are planned this far ahead of now (or of the first start). */
-export const PLANNING_HORIZON_MS = 30 * 86_400_000;
-/** At most this many runs of an open-ended rule are planned at once. */
-const PLANNING_BATCH = 1000;
-/** Rows per INSERT, well under SQLite's limit of bound variables. */
-const INSERT_CHUNK = 500;
-
-/** A run to store. */
-type PlannedRun = Pick<RunRow, "runNumber" | "startTime" | "endTime">;
-
-/** Where planning continues: after this run (an occurrence of the rule), or from the first start. */
-type PlanningStart = { runNumber: number; startTime: number } | undefined;
-
-/** What to do with the next occurrence: not a run of this plan, a run, or the end of the plan. */
-type Decision = "skip" | "take" | "stop";
+import { type Recurrence, ruleIsBounded } from "./recurrence.js";
+import type { RecurrenceExpander, ScheduleCheck } from "./recurrence-expander.js";
+import {
+  type PlannedRun,
+  type PlanPolicy,
+  type PlanRequest,
+  type RunPosition,
+  UNPLANNED_BUDGET,
+} from "./run-planning.js";
 
 /**
- * The next runs of a recurring schedule, numbered after `from`. With `continueFrom`, an open-ended rule continues
- * from the occurrence `from` without walking the series from its beginning; otherwise the series is walked from
- * `startTime` and `decide` skips the occurrences already run. The occurrence that stops the plan still bounds the
- * end of the last run.
+ * The runs an event's write plans, computed before its transaction (walking a rule takes a worker, and a SQLite
+ * transaction never awaits). It holds as long as the event's version and runs revision are those it was computed
+ * from, which the write checks.
  */
-function planRecurringRuns(
-  recurrence: Recurrence,
-  startTime: number,
-  endLimit: number | undefined,
-  from: PlanningStart,
-  continueFrom: boolean,
-  decide: (start: number, taken: number) => Decision,
-): PlannedRun[] {
-  const continues = continueFrom && from !== undefined && !ruleIsBounded(recurrence.rule) && endLimit === undefined;
-  const first = continues ? from.startTime : startTime;
-  const starts: number[] = [];
-  let following: number | undefined;
-  occurrenceStarts(recurrence.rule, first, (start) => {
-    if (endLimit !== undefined && start >= endLimit) return false;
-    if (continues && start === first) return true;
-    const decision = decide(start, starts.length);
-    if (decision === "stop") following = start;
-    else if (decision === "take") starts.push(start);
-    return decision !== "stop";
-  });
-  let next = (from?.runNumber ?? 0) + 1;
-  return starts.map((start, i) => ({
-    runNumber: next++,
-    startTime: start,
-    // Runs never overlap: the rule's check covers the first runs, this covers any later exception.
-    endTime: Math.min(start + recurrence.runDurationMs, starts[i + 1] ?? following ?? OPEN_END, endLimit ?? OPEN_END),
-  }));
+export interface RunPlan {
+  runs: PlannedRun[];
 }
 
-/** Whether more runs of an open-ended rule are wanted: within the horizon, and at least two to come. */
-function withinHorizon(now: number, startTime: number) {
-  const horizon = Math.max(now, startTime) + PLANNING_HORIZON_MS;
-  let upcoming = 0;
-  return (start: number, taken: number): boolean => {
-    if (taken >= PLANNING_BATCH) return false;
-    if (start > now) upcoming++;
-    return start < horizon || upcoming <= 2;
-  };
+/** The end of a live run `last` once an event's fields are `fields`: its planned end or the event's new end. */
+function liveRunEnd(last: RunRow, fields: EventFields): number {
+  const { recurrence } = fields;
+  return recurrence
+    ? Math.min(last.startTime + recurrence.runDurationMs, fields.endTime ?? OPEN_END)
+    : (fields.endTime as number);
 }
 
-/** Inserts planned runs; boundaries at or before `now` count as announced (they happened with this write). */
-function insertRuns(tx: Tx, eventId: string, runs: readonly PlannedRun[], now: number) {
-  for (let i = 0; i < runs.length; i += INSERT_CHUNK) {
-    tx.insert(eventRuns)
-      .values(
-        runs.slice(i, i + INSERT_CHUNK).map((run) => ({
-          eventId,
-          ...run,
-          startAnnounced: run.startTime <= now,
-          endAnnounced: run.endTime <= now,
-        })),
-      )
-      .run();
+/** Whether `run` is live at `now` and ends with the event's schedule (a run ended early keeps its end). */
+function isLive(run: RunRow, now: number): boolean {
+  return !run.endedEarly && run.endTime > now;
+}
+
+/**
+ * Computes the runs a write of `fields` plans at `now` (off the event loop, for a recurring event), from the runs
+ * of event `eventId` that have started (none for a new event), after `check`ing the schedule in the same walk of
+ * its rule; no plan when the check finds violations. Runs that have started are history and stay; later runs are
+ * planned again. `ruleChanged` makes a recurring event's series be walked from its first start rather than
+ * continued from its last run.
+ */
+export async function prepareRunPlan(
+  runs: RunQueries,
+  expander: RecurrenceExpander,
+  eventId: string | undefined,
+  fields: EventFields,
+  now: number,
+  ruleChanged: boolean,
+  check: ScheduleCheck | undefined,
+): Promise<{ violations: FieldViolation[]; plan: RunPlan | undefined }> {
+  const last = eventId === undefined ? undefined : runs.lastStartedRun(eventId, now);
+  const { recurrence } = fields;
+  if (!recurrence) {
+    const planned = last ? [] : [{ runNumber: 1, startTime: fields.startTime, endTime: fields.endTime as number }];
+    return { violations: [], plan: { runs: planned } };
   }
+  const lastEnd = last && (isLive(last, now) ? liveRunEnd(last, fields) : last.endTime);
+  // Runs already started stay; a changed rule's runs follow the last of them and start after now.
+  const after = last && (ruleChanged ? Math.max(now, (lastEnd as number) - 1) : last.startTime);
+  const walked = await expander.walk({
+    check,
+    plan: {
+      recurrence,
+      startTime: fields.startTime,
+      endLimit: fields.endTime,
+      from: last && { runNumber: last.runNumber, startTime: last.startTime },
+      continueFrom: !ruleChanged,
+      policy: { kind: "write", now, after },
+    },
+  });
+  return { violations: walked.violations, plan: walked.runs && { runs: walked.runs } };
 }
 
 /**
- * Plans an event's runs after a write, inside its transaction, and returns the end of its last run (OPEN_END
- * for an open-ended rule). Runs that have started are history and stay (a live run's end follows a new end time);
- * later runs are planned again from `fields`. `ruleChanged` makes a recurring event's series be walked from its
- * first start rather than continued from its last run.
+ * Stores a plan made by {@link prepareRunPlan} inside the write's transaction, and returns the end of the event's
+ * last run (OPEN_END for an open-ended rule): later runs are replaced, and a live run ends at its planned end or at
+ * the event's new end, whichever is first.
  */
-export function planEventRuns(tx: Tx, eventId: string, fields: EventFields, now: number, ruleChanged: boolean): number {
-  const started = tx
+export function applyRunPlan(
+  tx: Tx,
+  runs: RunQueries,
+  eventId: string,
+  fields: EventFields,
+  now: number,
+  plan: RunPlan,
+): number {
+  const last = tx
     .select()
     .from(eventRuns)
     .where(and(eq(eventRuns.eventId, eventId), lte(eventRuns.startTime, now)))
-    .orderBy(asc(eventRuns.runNumber))
-    .all();
+    .orderBy(desc(eventRuns.runNumber))
+    .limit(1)
+    .get();
   tx.delete(eventRuns)
     .where(and(eq(eventRuns.eventId, eventId), gt(eventRuns.startTime, now)))
     .run();
-  const last = started.at(-1);
-  const { recurrence } = fields;
-  if (last && !last.endedEarly && last.endTime > now) {
-    // The live run ends at its planned end or at the event's new end, whichever is first.
-    const end = recurrence
-      ? Math.min(last.startTime + recurrence.runDurationMs, fields.endTime ?? OPEN_END)
-      : (fields.endTime as number);
+  if (last && isLive(last, now)) {
+    last.endTime = liveRunEnd(last, fields);
     tx.update(eventRuns)
-      .set({ endTime: end })
+      .set({ endTime: last.endTime })
       .where(and(eq(eventRuns.eventId, eventId), eq(eventRuns.runNumber, last.runNumber)))
       .run();
-    last.endTime = end;
   }
-  let planned: PlannedRun[];
-  if (!recurrence) {
-    planned = last ? [] : [{ runNumber: 1, startTime: fields.startTime, endTime: fields.endTime as number }];
-  } else {
-    // Runs already started stay; a changed rule's runs follow the last of them and start after now.
-    const after = last && (ruleChanged ? Math.max(now, last.endTime - 1) : last.startTime);
-    const bounded = ruleIsBounded(recurrence.rule) || fields.endTime !== undefined;
-    const wanted = withinHorizon(now, fields.startTime);
-    planned = planRecurringRuns(recurrence, fields.startTime, fields.endTime, last, !ruleChanged, (start, taken) => {
-      if (after !== undefined && start <= after) return "skip";
-      return bounded || wanted(start, taken) ? "take" : "stop";
-    });
-  }
-  insertRuns(tx, eventId, planned, now);
-  const lastRun = planned.at(-1) ?? last;
+  runs.insertRuns(eventId, plan.runs, now);
+  const { recurrence } = fields;
   if (recurrence && !ruleIsBounded(recurrence.rule) && fields.endTime === undefined) return OPEN_END;
-  return lastRun?.endTime ?? fields.startTime;
+  return (plan.runs.at(-1) ?? last)?.endTime ?? fields.startTime;
 }
 
 /** Ends a live run now, as ended early (its ENDED change is logged by the caller, so it counts as announced). */
@@ -180,25 +160,54 @@ function lastPlannedRun(db: Tx | Db, eventId: string): RunRow | undefined {
     .get();
 }
 
+/** A plan that continues the open-ended rule of `row` from its run `from`, chosen by `policy`. */
+function continuation(row: EventRow, recurrence: Recurrence, from: RunPosition, policy: PlanPolicy): PlanRequest {
+  return {
+    recurrence,
+    startTime: row.startTime,
+    endLimit: undefined,
+    from: { runNumber: from.runNumber, startTime: from.startTime },
+    continueFrom: true,
+    policy,
+  };
+}
+
+/** The next runs of an open-ended event, computed before the transaction that stores them. */
+export interface RunExtension {
+  eventId: string;
+  /** The last planned run they follow: they are stored only if it is still the last. */
+  after: number;
+  runs: PlannedRun[];
+}
+
 /**
- * Plans the next runs of an open-ended event whose last planned run has started, continuing its rule from that
- * run. Returns the runs planned.
+ * Computes (off the event loop) the next runs of an open-ended event whose last planned run has started,
+ * continuing its rule from that run; undefined when it needs none.
  */
-export function extendEventRuns(tx: Tx, row: EventRow, now: number): PlannedRun[] {
+export async function prepareExtension(
+  db: Db,
+  expander: RecurrenceExpander,
+  row: EventRow,
+  now: number,
+): Promise<RunExtension | undefined> {
   const recurrence = recurrenceOf(row);
-  if (!recurrence || row.endTime !== OPEN_END) return [];
-  const last = lastPlannedRun(tx, row.id);
-  if (!last || last.startTime > now) return [];
-  const wanted = withinHorizon(now, row.startTime);
-  const planned = planRecurringRuns(recurrence, row.startTime, undefined, last, true, (start, taken) =>
-    wanted(start, taken) ? "take" : "stop",
-  );
-  insertRuns(tx, row.id, planned, now);
+  if (!recurrence || row.endTime !== OPEN_END) return undefined;
+  const last = lastPlannedRun(db, row.id);
+  if (!last || last.startTime > now) return undefined;
+  const runs = await expander.planRuns(continuation(row, recurrence, last, { kind: "extend", now }));
+  return { eventId: row.id, after: last.runNumber, runs };
+}
+
+/** Stores an extension, unless the event's runs changed since it was computed. Returns whether it was stored. */
+export function storeExtension(tx: Tx, runs: RunQueries, extension: RunExtension, now: number): boolean {
+  const last = lastPlannedRun(tx, extension.eventId);
+  if (last?.runNumber !== extension.after) return false;
+  runs.insertRuns(extension.eventId, extension.runs, now);
   tx.update(events)
     .set({ runsRevision: sql`${events.runsRevision} + 1` })
-    .where(eq(events.id, row.id))
+    .where(eq(events.id, extension.eventId))
     .run();
-  return planned;
+  return true;
 }
 
 /** The columns of event_runs as SQLite returns them. */
@@ -235,11 +244,8 @@ export interface RunCursor {
 /** A run listed by ListEventRuns. */
 export type ListedRun = Pick<RunRow, "runNumber" | "startTime" | "endTime" | "endedEarly">;
 
-/** Occurrences of an open-ended rule examined at most per ListEventRuns page beyond the planned runs. */
-const UNPLANNED_BUDGET = 10_000;
-
-/** Queries of runs. */
-export function createRunQueries(db: Db) {
+/** Queries of runs; open-ended rules' runs beyond the planned ones are computed by `expander`. */
+export function createRunQueries(db: Db, expander: RecurrenceExpander) {
   // The hottest run read (every event of every read): a plain better-sqlite3 statement, a third of the cost of the
   // same query through drizzle's row mapping.
   const firstEndingAfter = db.$client.prepare<[string, number], RunColumns>(
@@ -251,7 +257,22 @@ export function createRunQueries(db: Db) {
   const lastStarted = db.$client.prepare<[string, number], RunColumns>(
     "SELECT event_id, run_number, start_time, end_time, ended_early, start_announced, end_announced, finalized FROM event_runs WHERE event_id = ? AND start_time <= ? ORDER BY run_number DESC LIMIT 1",
   );
+  // A plan may hold a thousand runs: one prepared row at a time costs a quarter of drizzle's multi-row INSERT.
+  const insertRun = db.$client.prepare<[string, number, number, number, number, number]>(
+    "INSERT INTO event_runs (event_id, run_number, start_time, end_time, start_announced, end_announced) VALUES (?, ?, ?, ?, ?, ?)",
+  );
   return {
+    /**
+     * Inserts planned runs, inside the caller's transaction (on the same connection); boundaries at or before `now`
+     * count as announced (they happened with this write).
+     */
+    insertRuns(eventId: string, planned: readonly PlannedRun[], now: number) {
+      for (const run of planned) {
+        const { runNumber, startTime, endTime } = run;
+        insertRun.run(eventId, runNumber, startTime, endTime, startTime <= now ? 1 : 0, endTime <= now ? 1 : 0);
+      }
+    },
+
     /** One run of an event by its number. */
     runByNumber(eventId: string, runNumber: number): RunRow | undefined {
       const c = byNumber.get(eventId, runNumber);
@@ -274,12 +295,12 @@ export function createRunQueries(db: Db) {
      * open-ended rule has not planned yet (computed, not stored). When fewer are found because the budget of
      * computed occurrences ran out, `resumeAt` is where the next page continues.
      */
-    runsInWindow(
+    async runsInWindow(
       row: EventRow,
       window: { from: number; to: number },
       cursor: RunCursor | undefined,
       limit: number,
-    ): { runs: ListedRun[]; resumeAt: RunCursor | undefined } {
+    ): Promise<{ runs: ListedRun[]; resumeAt: RunCursor | undefined }> {
       const stored = db
         .select()
         .from(eventRuns)
@@ -302,12 +323,8 @@ export function createRunQueries(db: Db) {
       if (!lastPlanned) return { runs: stored, resumeAt: undefined };
       const from = cursor && cursor.runNumber > lastPlanned.runNumber ? cursor : lastPlanned;
       const wanted = limit + 1 - stored.length;
-      let inWindow = 0;
-      const candidates = planRecurringRuns(recurrence, row.startTime, undefined, from, true, (start, taken) => {
-        if (start >= window.to || inWindow >= wanted || taken >= UNPLANNED_BUDGET) return "stop";
-        if (start + recurrence.runDurationMs > window.from) inWindow++;
-        return "take";
-      });
+      const policy = { kind: "window" as const, from: window.from, to: window.to, wanted };
+      const candidates = await expander.planRuns(continuation(row, recurrence, from, policy));
       const computed = candidates.filter((run) => run.endTime > window.from && run.startTime < window.to);
       const lastExamined = candidates.at(-1);
       const resumeAt =

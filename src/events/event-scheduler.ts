@@ -6,8 +6,9 @@ import type { Db } from "../db/database.js";
 import { eventRuns, events } from "../db/schema.js";
 import type { ChangeLog } from "./event-changes.js";
 import { type EventRow, OPEN_END, type RunRow } from "./event-record.js";
-import { extendEventRuns } from "./event-runs.js";
+import { prepareExtension, type RunExtension, type RunQueries, storeExtension } from "./event-runs.js";
 import type { EventStore } from "./event-store.js";
+import type { RecurrenceExpander } from "./recurrence-expander.js";
 
 /** Planning passes in one wake-up at most, for open-ended events far behind (a long outage). */
 const MAX_EXTENSION_ROUNDS = 100;
@@ -31,13 +32,18 @@ export function createEventScheduler(deps: {
   db: Db;
   store: EventStore;
   changeLog: ChangeLog;
+  runs: RunQueries;
+  expander: RecurrenceExpander;
   clock: Clock;
   logger: Logger;
 }) {
-  const { db, store, changeLog, clock, logger } = deps;
+  const { db, store, changeLog, runs, expander, clock, logger } = deps;
   let wakeAt: number | undefined;
   let cancel: (() => void) | undefined;
   let stopped = true;
+  /** The pass in progress, if any; a wake-up during it runs another pass after it. */
+  let running: Promise<void> | undefined;
+  let again = false;
 
   const nextBoundary = (): number | undefined => {
     const start = db
@@ -89,15 +95,37 @@ export function createEventScheduler(deps: {
     );
   };
 
-  /** One pass: plans what open-ended events need and announces every boundary up to now, in one transaction. */
-  const pass = () => {
-    const now = clock.now();
-    store.write((tx, changes) => {
-      for (let round = 0; round < MAX_EXTENSION_ROUNDS; round++) {
-        const behind = eventsToExtend(now);
-        if (behind.length === 0) break;
-        for (const row of behind) extendEventRuns(tx, row, now);
+  /**
+   * Plans the next runs of the open-ended events whose last planned run has started, walking their rules off the
+   * event loop. An event whose rule cannot be walked in time is logged and left for the next pass.
+   */
+  const extendOpenEnded = async (now: number) => {
+    const done = new Set<string>();
+    for (let round = 0; round < MAX_EXTENSION_ROUNDS; round++) {
+      const behind = eventsToExtend(now).filter((row) => !done.has(row.id));
+      if (behind.length === 0) return;
+      const extensions: RunExtension[] = [];
+      for (const row of behind) {
+        try {
+          const extension = await prepareExtension(db, expander, row, now);
+          if (extension && extension.runs.length > 0) extensions.push(extension);
+          else done.add(row.id);
+        } catch (err) {
+          logger.error({ err, eventId: row.id }, "the next runs of an event could not be planned; retrying later");
+          done.add(row.id);
+        }
       }
+      await store.write((tx) => {
+        for (const extension of extensions) storeExtension(tx, runs, extension, now);
+      });
+    }
+  };
+
+  /** One pass: plans what open-ended events need, then announces every boundary up to now in one transaction. */
+  const pass = async () => {
+    const now = clock.now();
+    await extendOpenEnded(now);
+    await store.write((tx, changes) => {
       const rows = new Map<string, EventRow | undefined>();
       for (const boundary of dueBoundaries(now)) {
         const { run } = boundary;
@@ -123,16 +151,30 @@ export function createEventScheduler(deps: {
   };
 
   function wake() {
+    cancel?.();
     wakeAt = undefined;
     cancel = undefined;
     if (stopped) return;
-    try {
-      pass();
-      schedule(nextBoundary());
-    } catch (err) {
-      logger.error({ err }, "the event scheduler failed; retrying");
-      schedule(clock.now() + RETRY_MS);
+    if (running) {
+      again = true;
+      return;
     }
+    running = pass()
+      .then(
+        () => schedule(nextBoundary()),
+        (err) => {
+          if (stopped) return;
+          logger.error({ err }, "the event scheduler failed; retrying");
+          schedule(clock.now() + RETRY_MS);
+        },
+      )
+      .finally(() => {
+        running = undefined;
+        if (again) {
+          again = false;
+          wake();
+        }
+      });
   }
 
   return {
@@ -150,11 +192,13 @@ export function createEventScheduler(deps: {
       else schedule(next);
     },
 
-    stop() {
+    /** Stops following boundaries; resolves once a pass in progress has ended. */
+    async stop() {
       stopped = true;
       cancel?.();
       cancel = undefined;
       wakeAt = undefined;
+      await running;
     },
   };
 }

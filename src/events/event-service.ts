@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
 import { EventRunSchema, EventStatus } from "../../gen/liveops/v1/event_pb.js";
 import {
   type GetEventRequest,
@@ -13,14 +13,16 @@ import {
   ListEventsResponseSchema,
 } from "../../gen/liveops/v1/event_service_pb.js";
 import type { Clock } from "../clock.js";
-import { assertValid, type FieldViolation, invalidArgument, notFound } from "../errors.js";
+import { assertValid, type FieldViolation, invalidArgument, notFound, serviceError } from "../errors.js";
 import { type PageTokens, pageSizeOf, takePage } from "../page-token.js";
 import { immutableMessage } from "../server/encoding-memo.js";
+import { timestampFromStoredMs } from "../timestamps.js";
 import type { ChangeLog } from "./event-changes.js";
 import { type EventRow, rowToEvent } from "./event-record.js";
 import type { RunCursor, RunQueries } from "./event-runs.js";
 import type { EventCursor, EventStore } from "./event-store.js";
 import { checkEventId, timestampMs } from "./event-validation.js";
+import { type RecurrenceExpander, RecurrenceQueueFull, RecurrenceTooCostly } from "./recurrence-expander.js";
 
 /** GetEvent responses kept (about 2 KiB each with their encodings). */
 const RESPONSE_CACHE_ENTRIES = 10_000;
@@ -29,6 +31,8 @@ const RESPONSE_CACHE_ENTRIES = 10_000;
 export interface EventDeps {
   store: EventStore;
   runs: RunQueries;
+  /** Walks recurrence rules off the event loop, each walk bounded in time. */
+  expander: RecurrenceExpander;
   changeLog: ChangeLog;
   clock: Clock;
   pageTokens: PageTokens;
@@ -145,7 +149,7 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
       return response;
     },
 
-    listEventRuns(req: ListEventRunsRequest): ListEventRunsResponse {
+    async listEventRuns(req: ListEventRunsRequest): Promise<ListEventRunsResponse> {
       assertValid(checkEventId(req.eventId, "event_id"));
       const window = runWindow(req);
       const limit = pageSizeOf(req.pageSize);
@@ -155,7 +159,16 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
       if (after !== undefined && !isRunCursor(after)) throw new Error("a signed page token holds no run cursor");
       const row = store.findEventById(id);
       if (!row) throw notFound("event", req.eventId);
-      const found = runs.runsInWindow(row, window, after, limit);
+      const found = await runs.runsInWindow(row, window, after, limit).catch((err: unknown) => {
+        if (err instanceof RecurrenceTooCostly || err instanceof RecurrenceQueueFull) {
+          throw serviceError(
+            Code.Unavailable,
+            "RUNS_NOT_COMPUTED",
+            `the runs of event ${id} beyond those planned could not be computed now (${err.message}); retry later`,
+          );
+        }
+        throw err;
+      });
       const page = found.runs.slice(0, limit);
       const last = page.at(-1);
       const next: RunCursor | undefined =
@@ -165,8 +178,8 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
           create(EventRunSchema, {
             eventId: id,
             runNumber: BigInt(run.runNumber),
-            startTime: timestampFromMs(run.startTime),
-            endTime: timestampFromMs(run.endTime),
+            startTime: timestampFromStoredMs(run.startTime),
+            endTime: timestampFromStoredMs(run.endTime),
             endedEarly: run.endedEarly,
           }),
         ),

@@ -4,6 +4,7 @@ import { EventChangeType, type WatchEventsResponse } from "../../gen/liveops/v1/
 import { type AuditActor, appendAuditEntry, diffFields, type Tx } from "../audit/audit-log.js";
 import type { Db } from "../db/database.js";
 import { createRequests, eventRuns, events } from "../db/schema.js";
+import type { WriteBatcher } from "../leaderboards/write-batcher.js";
 import type { ChangeLog } from "./event-changes.js";
 import {
   type EventFields,
@@ -16,7 +17,7 @@ import {
   type RunRow,
   rowToFields,
 } from "./event-record.js";
-import { dropRunsAfter, endRunNow, lastRunEnd, planEventRuns, type RunQueries } from "./event-runs.js";
+import { applyRunPlan, dropRunsAfter, endRunNow, lastRunEnd, type RunPlan, type RunQueries } from "./event-runs.js";
 
 /** A position in the (start time, id) order of events. */
 export interface EventCursor {
@@ -86,8 +87,8 @@ function saveChange(
     .get() as EventRow;
 }
 
-/** Whether a change of fields changes when the event's runs are. */
-function scheduleChanged(before: EventFields, after: EventFields): { runs: boolean; rule: boolean } {
+/** Whether a change of fields changes when the event's runs are (`runs`), and walks its rule anew (`rule`). */
+export function scheduleChanged(before: EventFields, after: EventFields): { runs: boolean; rule: boolean } {
   const rule =
     before.startTime !== after.startTime ||
     before.recurrence?.rule !== after.recurrence?.rule ||
@@ -96,10 +97,11 @@ function scheduleChanged(before: EventFields, after: EventFields): { runs: boole
 }
 
 /**
- * Drizzle queries of events. Writes run in IMMEDIATE transactions so read-then-write never races, and append their
- * audit entry in the same transaction.
+ * Drizzle queries of events. Writes go through the group-commit batcher (one IMMEDIATE transaction and one fsync
+ * for the writes queued together, each in its savepoint), so read-then-write never races, a burst of writes costs
+ * few commits and reads are served between batches; each write appends its audit entry in its own savepoint.
  */
-export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog) {
+export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog, batcher: WriteBatcher) {
   // The hottest read (GetEvent, GET /events/{id}): prepared once rather than built and prepared per call.
   const byId = db
     .select()
@@ -109,12 +111,15 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog)
   const listeners: ChangeListener[] = [];
   const runEndHooks: RunEndHook[] = [];
 
-  /** Runs a writing transaction that may log changes, and tells the listeners once it has committed. */
-  function write<Result>(body: (tx: Tx, changes: WatchEventsResponse[]) => Result): Result {
+  /** Runs a write that may log changes in the next batch, and tells the listeners once it has committed. */
+  function write<Result>(body: (tx: Tx, changes: WatchEventsResponse[]) => Result): Promise<Result> {
     const changes: WatchEventsResponse[] = [];
-    const result = db.transaction((tx) => body(tx, changes), { behavior: "immediate" });
-    if (changes.length > 0) for (const listener of listeners) listener(changes);
-    return result;
+    return batcher.run(
+      (tx) => body(tx, changes),
+      () => {
+        if (changes.length > 0) for (const listener of listeners) listener(changes);
+      },
+    );
   }
 
   const countersOf = db.$client.prepare<[string], { name: string; value: number }>(
@@ -179,8 +184,9 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog)
       fields: EventFields,
       now: number,
       actor: AuditActor,
-      request?: { requestId: string; fingerprint: string },
-    ): EventInsertResult {
+      request: { requestId: string; fingerprint: string } | undefined,
+      plan: RunPlan,
+    ): Promise<EventInsertResult> {
       return write((tx, changes) => {
         if (request) {
           const previous = tx
@@ -201,7 +207,7 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog)
         tx.insert(events)
           .values({ id, ...fieldsToColumns(fields, fields.startTime), version: 1, createTime: now, updateTime: now })
           .run();
-        const endTime = planEventRuns(tx, id, fields, now, true);
+        const endTime = applyRunPlan(tx, runs, id, fields, now, plan);
         const row = tx.update(events).set({ endTime }).where(eq(events.id, id)).returning().get() as EventRow;
         appendAuditEntry(tx, actor, now, { type: "event", id }, diffFields(undefined, fieldsToAuditJson(fields)));
         changes.push(changeLog.append(tx, EventChangeType.CREATED, row, now));
@@ -210,23 +216,27 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog)
     },
 
     /**
-     * Replaces an event's fields with `change(current, state)` when `etag` is empty or matches, and plans its runs
-     * again when its schedule changed. `change` runs inside the transaction and may throw to abort it.
+     * Replaces the fields of event `basis` with `next` when `etag` is empty or matches, storing `plan` as its runs
+     * when its schedule changed. `stale` when the event or its runs changed since `basis` was read (the plan and
+     * the checks of `next` were made from it): the caller reads it again and retries.
      */
     updateEvent(
-      id: string,
+      basis: EventRow,
       etag: string,
       now: number,
       actor: AuditActor,
-      change: (current: EventFields, state: EventState) => EventFields,
-    ): EventWriteResult {
+      change: { next: EventFields; plan: RunPlan | undefined },
+    ): Promise<EventWriteResult | { kind: "stale" }> {
+      const { id } = basis;
       return write((tx, changes) => {
         const current = eventToChange(tx, id, etag);
         if ("kind" in current) return current;
+        if (current.version !== basis.version || current.runsRevision !== basis.runsRevision) return { kind: "stale" };
         const before = rowToFields(current);
-        const next = change(before, stateAt(current, now));
+        const { next, plan } = change;
         const schedule = scheduleChanged(before, next);
-        const endTime = schedule.runs ? planEventRuns(tx, id, next, now, schedule.rule) : current.endTime;
+        if (schedule.runs && !plan) throw new Error("a change of schedule comes with its plan of runs");
+        const endTime = schedule.runs && plan ? applyRunPlan(tx, runs, id, next, now, plan) : current.endTime;
         const row = saveChange(tx, current, next, { endTime, now, runsChanged: schedule.runs });
         appendAuditEntry(
           tx,
@@ -250,7 +260,7 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog)
       now: number,
       actor: AuditActor,
       runOnly: boolean,
-    ): EventWriteResult | { kind: "refused"; why: EndRefusal } {
+    ): Promise<EventWriteResult | { kind: "refused"; why: EndRefusal }> {
       return write((tx, changes) => {
         const current = eventToChange(tx, id, etag);
         if ("kind" in current) return current;
@@ -277,7 +287,7 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog)
     },
 
     /** Deletes an event when `etag` is empty or matches. */
-    deleteEvent(id: string, etag: string, now: number, actor: AuditActor): EventWriteResult {
+    deleteEvent(id: string, etag: string, now: number, actor: AuditActor): Promise<EventWriteResult> {
       return write((tx, changes) => {
         const current = eventToChange(tx, id, etag);
         if ("kind" in current) return current;

@@ -3,8 +3,10 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Event, Reward } from "../../gen/liveops/v1/event_pb.js";
 import type { FieldViolation } from "../errors.js";
 import { checkLeaderboard, leaderboardFromMessage } from "../leaderboards/leaderboard-config.js";
+import { durationToMs, laterTimestampMs, parseBasicUtc, TIMESTAMP_RANGE_TEXT, timestampToMs } from "../timestamps.js";
 import type { EventFields } from "./event-record.js";
-import { checkRecurrence, MAX_RUN_DURATION_MS, parseRule } from "./recurrence.js";
+import { MAX_RUN_DURATION_MS, parseRule } from "./recurrence.js";
+import type { ScheduleCheck } from "./recurrence-expander.js";
 
 /** The fields of an event that clients write, by their proto names (as in an update mask). */
 export const writableEventFields = [
@@ -26,9 +28,6 @@ export const REWARDS_MAX = 100;
 export const REWARD_NAME_MAX = 100;
 export const METADATA_MAX_BYTES = 16 * 1024;
 const REWARD_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
-// The range of google.protobuf.Timestamp: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
-const TIMESTAMP_MIN_SECONDS = -62135596800n;
-const TIMESTAMP_MAX_SECONDS = 253402300799n;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Violations of an event id given in a request (empty when it is well formed). */
@@ -52,17 +51,8 @@ export function timestampMs(
     violations.push({ field, description: "is required", reason: "REQUIRED" });
     return undefined;
   }
-  if (
-    ts.seconds < TIMESTAMP_MIN_SECONDS ||
-    ts.seconds > TIMESTAMP_MAX_SECONDS ||
-    ts.nanos < 0 ||
-    ts.nanos > 999_999_999
-  ) {
-    violations.push({ field, description: "is not a valid timestamp", reason: "OUT_OF_RANGE" });
-    return undefined;
-  }
   // Stored to the millisecond.
-  return Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1_000_000);
+  return timestampToMs(ts, field, violations);
 }
 
 /**
@@ -88,13 +78,27 @@ export function readEventFields(
     const { recurrence } = event;
     if (recurrence) {
       const parsed = parseRule(recurrence.rule);
+      const durationField = `${prefix}.recurrence.run_duration`;
       const duration = recurrence.runDuration;
-      const ms = duration ? Number(duration.seconds) * 1000 + Math.trunc(duration.nanos / 1_000_000) : 0;
-      values.recurrence = {
-        rule: "rule" in parsed ? parsed.rule : recurrence.rule,
-        // Out-of-range durations become one the checks refuse, with their own message.
-        runDurationMs: Number.isSafeInteger(ms) ? ms : MAX_RUN_DURATION_MS + 1,
-      };
+      // A duration outside Duration's range gets its own violation; it stands in as one the checks refuse too.
+      const ms = duration ? (durationToMs(duration, durationField, violations) ?? MAX_RUN_DURATION_MS + 1) : 0;
+      const firstEnd = values.startTime === undefined ? undefined : laterTimestampMs(values.startTime, ms);
+      if (values.startTime !== undefined && ms > 0 && ms <= MAX_RUN_DURATION_MS && firstEnd === undefined) {
+        violations.push({
+          field: durationField,
+          description: `makes the first run end after 9999-12-31T23:59:59.999Z; times must be ${TIMESTAMP_RANGE_TEXT}`,
+          reason: "OUT_OF_RANGE",
+        });
+      }
+      const until = /(?:^|;)UNTIL=([^;]*)/.exec("rule" in parsed ? parsed.rule : "")?.[1];
+      if (until !== undefined && parseBasicUtc(until) === undefined) {
+        violations.push({
+          field: `${prefix}.recurrence.rule`,
+          description: `UNTIL=${until} is not a date (or date-time) that exists ${TIMESTAMP_RANGE_TEXT}`,
+          reason: "INVALID_DATE",
+        });
+      }
+      values.recurrence = { rule: "rule" in parsed ? parsed.rule : recurrence.rule, runDurationMs: ms };
     } else values.recurrence = undefined;
   }
   if (paths.has("leaderboard")) {
@@ -140,14 +144,10 @@ export function checkRewards(rewards: readonly Reward[], path: string): FieldVio
 }
 
 /**
- * Violations of the rules on an event's fields, each naming its field under `prefix`. The schedule is checked
- * unless it is the same as `before`'s (an update that leaves it alone need not walk the rule again).
+ * Violations of the rules on an event's fields, each naming its field under `prefix`; the schedule's walk of its
+ * rule is {@link scheduleCheck}'s.
  */
-export function validateEventFields(
-  fields: Partial<EventFields>,
-  prefix: string,
-  before?: EventFields,
-): FieldViolation[] {
+export function validateEventFields(fields: Partial<EventFields>, prefix: string): FieldViolation[] {
   const violations: FieldViolation[] = [];
   const violation = (field: string, description: string, reason: string) =>
     violations.push({ field: `${prefix}.${field}`, description, reason });
@@ -166,16 +166,28 @@ export function validateEventFields(
   if (endTime === undefined && "endTime" in fields && fields.recurrence === undefined) {
     violation("end_time", "is required (unless the event has a recurrence)", "REQUIRED");
   }
+  if (rewards !== undefined) violations.push(...checkRewards(rewards, `${prefix}.rewards`));
+  if (fields.leaderboard) violations.push(...checkLeaderboard(fields.leaderboard, `${prefix}.leaderboard`));
+  return violations;
+}
+
+/**
+ * The check of a recurring event's schedule (recurrence.ts checkRecurrence, done by walking its rule off the event
+ * loop), if it needs one: not when the schedule is the same as `before`'s (an update that leaves it alone need not
+ * walk the rule again), nor when it is not recurring or its times are missing.
+ */
+export function scheduleCheck(
+  fields: Partial<EventFields>,
+  prefix: string,
+  before: EventFields | undefined,
+): ScheduleCheck | undefined {
+  const { startTime, endTime, recurrence } = fields;
   const scheduleKept =
     before !== undefined &&
     before.startTime === startTime &&
     before.endTime === endTime &&
-    JSON.stringify(before.recurrence) === JSON.stringify(fields.recurrence);
-  if (fields.recurrence && startTime !== undefined && !Number.isNaN(endTime) && !scheduleKept) {
-    const valid = endTime === undefined || endTime > startTime;
-    violations.push(...checkRecurrence(fields.recurrence, startTime, valid ? endTime : undefined, prefix));
-  }
-  if (rewards !== undefined) violations.push(...checkRewards(rewards, `${prefix}.rewards`));
-  if (fields.leaderboard) violations.push(...checkLeaderboard(fields.leaderboard, `${prefix}.leaderboard`));
-  return violations;
+    JSON.stringify(before.recurrence) === JSON.stringify(recurrence);
+  if (!recurrence || startTime === undefined || Number.isNaN(endTime) || scheduleKept) return undefined;
+  const valid = endTime === undefined || endTime > startTime;
+  return { recurrence, startTime, endLimit: valid ? endTime : undefined, prefix };
 }

@@ -12,8 +12,10 @@ export interface Recurrence {
 
 /** A bounded series (COUNT, UNTIL or an end time) is planned whole when written, so it may have at most this many runs. */
 export const MAX_SERIES_RUNS = 5000;
-/** An open-ended rule is checked for overlapping runs over this many first runs. */
+/** An open-ended rule is checked for overlapping runs over this many first runs, within {@link OVERLAP_CHECK_SPAN_MS}. */
 const OVERLAP_CHECK_RUNS = 1000;
+/** How far from the first start an open-ended rule's runs are checked (a sparse rule need not be walked for ever). */
+const OVERLAP_CHECK_SPAN_MS = 50 * 365 * 86_400_000;
 /** The longest run. */
 export const MAX_RUN_DURATION_MS = 366 * 86_400_000;
 
@@ -81,6 +83,43 @@ export function ruleIsBounded(rule: string): boolean {
   return /(^|;)(COUNT|UNTIL)=/.test(rule);
 }
 
+const WEEKDAYS = ["SU", "MO", "TU", "WE", "TH", "FR", "SA"];
+
+/** The values of a rule part as numbers (BYDAY: weekday names, ordinals dropped), or undefined when not given. */
+function partValues(rule: string, name: string): string[] | undefined {
+  const value = new RegExp(`(?:^|;)${name}=([^;]+)`).exec(rule)?.[1];
+  return value?.split(",");
+}
+
+/**
+ * The first part of `rule` (normalized by {@link parseRule}) that the instant `at` does not satisfy, if any: a
+ * start that fails one cannot be an occurrence, and is refused without walking the rule (a walk that looks for an
+ * hour an INTERVAL never reaches, or for a 31st of February, does not end).
+ */
+export function partNotMatched(rule: string, at: number): string | undefined {
+  const date = new Date(at);
+  const year = date.getUTCFullYear();
+  const month = date.getUTCMonth() + 1;
+  const day = date.getUTCDate();
+  const monthLength = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const yearDay = Math.round((Date.UTC(year, month - 1, day) - Date.UTC(year, 0, 1)) / 86_400_000) + 1;
+  const yearLength = new Date(Date.UTC(year, 1, 29)).getUTCMonth() === 1 ? 366 : 365;
+  const numbers = (name: string) => partValues(rule, name)?.map(Number);
+  const matches = (name: string, value: number, length?: number) => {
+    const values = numbers(name);
+    return !values || values.some((v) => v === value || (length !== undefined && v < 0 && length + 1 + v === value));
+  };
+  if (!matches("BYMONTH", month)) return "BYMONTH";
+  if (!matches("BYMONTHDAY", day, monthLength)) return "BYMONTHDAY";
+  if (!matches("BYYEARDAY", yearDay, yearLength)) return "BYYEARDAY";
+  const weekdays = partValues(rule, "BYDAY")?.map((d) => d.slice(-2));
+  if (weekdays && !weekdays.includes(WEEKDAYS[date.getUTCDay()] as string)) return "BYDAY";
+  if (!matches("BYHOUR", date.getUTCHours())) return "BYHOUR";
+  if (!matches("BYMINUTE", date.getUTCMinutes())) return "BYMINUTE";
+  if (!matches("BYSECOND", date.getUTCSeconds())) return "BYSECOND";
+  return undefined;
+}
+
 function ruleFrom(rule: string, dtstart: number): Rule {
   return new RRule({ ...RRule.parseString(rule), dtstart: new Date(dtstart) });
 }
@@ -94,15 +133,48 @@ export function occurrenceStarts(
   rule: string,
   first: number,
   keep: (start: number, index: number) => boolean,
+  memo?: WalkMemo,
 ): number[] {
+  const key = `${rule}@${first}`;
+  const walk = memo?.get(key) ?? { offered: [], exhausted: false };
+  memo?.set(key, walk);
   const starts: number[] = [];
-  ruleFrom(rule, first).all((date, index) => {
+  for (const [index, start] of walk.offered.entries()) {
+    if (!keep(start, index)) return starts;
+    starts.push(start);
+  }
+  if (walk.exhausted) return starts;
+  // Walk on after the occurrences already offered: from the last of them (offered again first, and skipped).
+  const known = walk.offered.length;
+  const from = known === 0 ? first : (walk.offered[known - 1] as number);
+  let stopped = false;
+  ruleFrom(known === 0 ? rule : ruleAfter(rule, known - 1), from).all((date, i) => {
+    if (known > 0 && i === 0) return true;
     const start = date.getTime();
-    if (!keep(start, index)) return false;
+    walk.offered.push(start);
+    if (!keep(start, known === 0 ? i : known - 1 + i)) {
+      stopped = true;
+      return false;
+    }
     starts.push(start);
     return true;
   });
+  walk.exhausted = !stopped;
   return starts;
+}
+
+/**
+ * The occurrences of a rule already offered to walks, by rule and first start, so that a walk after another (a plan
+ * after a check) replays them and continues after them rather than walking the rule again.
+ */
+export type WalkMemo = Map<string, { offered: number[]; exhausted: boolean }>;
+
+/** The rule that continues `rule` from its occurrence number `index` (0-based) on: a COUNT counts what is left. */
+function ruleAfter(rule: string, index: number): string {
+  return rule.replace(
+    /(^|;)COUNT=(\d+)/,
+    (_all, lead: string, count: string) => `${lead}COUNT=${Number(count) - index}`,
+  );
 }
 
 /**
@@ -115,6 +187,7 @@ export function checkRecurrence(
   startTime: number,
   endLimit: number | undefined,
   prefix: string,
+  memo?: WalkMemo,
 ): FieldViolation[] {
   const ruleField = `${prefix}.recurrence.rule`;
   const durationField = `${prefix}.recurrence.run_duration`;
@@ -135,12 +208,23 @@ export function checkRecurrence(
     const description = "must be a whole second for a recurring event";
     return [...violations, { field: `${prefix}.start_time`, description, reason: "NOT_WHOLE_SECOND" }];
   }
+  const unmatched = partNotMatched(parsed.rule, startTime);
+  if (unmatched) {
+    violations.push({
+      field: `${prefix}.start_time`,
+      description: `must be an occurrence of the rule: ${new Date(startTime).toISOString()} does not satisfy ${unmatched}`,
+      reason: "NOT_AN_OCCURRENCE",
+    });
+    return violations;
+  }
   const bounded = ruleIsBounded(parsed.rule) || endLimit !== undefined;
   const limit = bounded ? MAX_SERIES_RUNS + 1 : OVERLAP_CHECK_RUNS;
+  const span = bounded ? Number.POSITIVE_INFINITY : startTime + OVERLAP_CHECK_SPAN_MS;
   const starts = occurrenceStarts(
     parsed.rule,
     startTime,
-    (start, index) => index < limit && (endLimit === undefined || start < endLimit),
+    (start, index) => index < limit && start < span && (endLimit === undefined || start < endLimit),
+    memo,
   );
   if (starts[0] !== startTime) {
     const first = starts[0] === undefined ? "the rule has no occurrence from it on" : new Date(starts[0]).toISOString();

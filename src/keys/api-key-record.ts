@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { type ApiKey, ApiKeySchema, ApiKeyState, Role as RoleProto } from "../../gen/liveops/v1/api_key_pb.js";
 import type { Role } from "../auth/roles.js";
+import { timestampFromStoredMs } from "../timestamps.js";
 import type { ApiKeyRow } from "./key-store.js";
 
 const toProto: Record<Role, RoleProto> = {
@@ -28,7 +28,7 @@ export function keyStateAt(row: ApiKeyRow, now: number): ApiKeyState {
   return ApiKeyState.ACTIVE;
 }
 
-const timestamp = (ms: number | null) => (ms === null ? undefined : timestampFromMs(ms));
+const timestamp = (ms: number | null) => (ms === null ? undefined : timestampFromStoredMs(ms));
 
 /** The API message of a stored key at `now`: metadata only, never a secret or a hash. */
 export function rowToApiKey(row: ApiKeyRow, now: number): ApiKey {
@@ -43,7 +43,7 @@ export function rowToApiKey(row: ApiKeyRow, now: number): ApiKey {
     rotateTime: timestamp(row.rotateTime),
     previousSecretExpireTime:
       row.previousSecretExpireTime !== null && row.previousSecretExpireTime > now
-        ? timestampFromMs(row.previousSecretExpireTime)
+        ? timestampFromStoredMs(row.previousSecretExpireTime)
         : undefined,
     rateLimit:
       row.rateLimitPerSecond === null || row.rateLimitBurst === null

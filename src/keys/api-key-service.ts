@@ -1,5 +1,4 @@
 import { create } from "@bufbuild/protobuf";
-import { type Duration, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, type HandlerContext } from "@connectrpc/connect";
 import type { RateLimit } from "../../gen/liveops/v1/api_key_pb.js";
 import {
@@ -26,6 +25,7 @@ import { auditActorOf } from "../audit/audit-actor.js";
 import type { Clock } from "../clock.js";
 import { assertValid, type FieldViolation, notFound, serviceError } from "../errors.js";
 import { type PageTokens, pageSizeOf, takePage } from "../page-token.js";
+import { durationToMs, laterTimestampMs, timestampToMs } from "../timestamps.js";
 import { KEY_ID_FORMAT } from "./api-key.js";
 import { roleFromProto, rowToApiKey } from "./api-key-record.js";
 import type { KeyCursor, KeyRateLimit, KeyStore, KeyWriteResult } from "./key-store.js";
@@ -40,10 +40,6 @@ function checkKeyId(id: string, field: string): FieldViolation[] {
 
 function rateLimitOf(limit: RateLimit): KeyRateLimit {
   return { perSecond: limit.requestsPerSecond, burst: limit.burst };
-}
-
-function durationMs(duration: Duration | undefined): number {
-  return duration ? Number(duration.seconds) * 1000 + Math.floor(duration.nanos / 1_000_000) : 0;
 }
 
 function isCursor(value: unknown): value is KeyCursor {
@@ -67,13 +63,14 @@ export function createApiKeyService(deps: { keys: KeyStore; clock: Clock; pageTo
     createApiKey(req: CreateApiKeyRequest, ctx: HandlerContext): CreateApiKeyResponse {
       const now = clock.now();
       const role = roleFromProto(req.role);
-      const expireTime = req.expireTime ? timestampMs(req.expireTime) : undefined;
-      const violations = [
+      const violations: FieldViolation[] = [];
+      const expireTime = req.expireTime ? timestampToMs(req.expireTime, "expire_time", violations) : undefined;
+      violations.push(
         ...checkKeyName(req.name, "name"),
         ...(role ? [] : [{ field: "role", description: "must be a role", reason: "REQUIRED" }]),
         ...checkExpireTime(expireTime, now, "expire_time"),
         ...(req.rateLimit ? checkRateLimit(rateLimitOf(req.rateLimit), "rate_limit") : []),
-      ];
+      );
       assertValid(violations);
       const { row, key } = keys.createKey(
         {
@@ -145,14 +142,18 @@ export function createApiKeyService(deps: { keys: KeyStore; clock: Clock; pageTo
     },
 
     rotateApiKey(req: RotateApiKeyRequest, ctx: HandlerContext): RotateApiKeyResponse {
-      const graceMs = durationMs(req.gracePeriod);
       const violations = checkKeyId(req.id, "id");
-      if (graceMs < 0 || graceMs > ROTATION_GRACE_MAX_MS || (req.gracePeriod?.nanos ?? 0) < 0) {
+      const graceMs = req.gracePeriod ? durationToMs(req.gracePeriod, "grace_period", violations) : 0;
+      if (graceMs !== undefined && (graceMs < 0 || graceMs > ROTATION_GRACE_MAX_MS)) {
         violations.push({ field: "grace_period", description: "must be from 0 to 30 days", reason: "OUT_OF_RANGE" });
       }
-      assertValid(violations);
       const now = clock.now();
-      const result = written(keys.rotateKey(req.id, now, graceMs, auditActorOf(ctx)), req.id);
+      if (graceMs !== undefined && graceMs > 0 && laterTimestampMs(now, graceMs) === undefined) {
+        const description = "would end after the last time that can be stored, 9999-12-31T23:59:59.999Z";
+        violations.push({ field: "grace_period", description, reason: "OUT_OF_RANGE" });
+      }
+      assertValid(violations);
+      const result = written(keys.rotateKey(req.id, now, graceMs ?? 0, auditActorOf(ctx)), req.id);
       return create(RotateApiKeyResponseSchema, { apiKey: rowToApiKey(result.row, now), secret: result.key ?? "" });
     },
   };

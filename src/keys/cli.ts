@@ -56,6 +56,15 @@ function describe(row: ApiKeyRow, now: number): string {
   ].join("  ");
 }
 
+/**
+ * A number written in plain decimal digits (`Number` alone also takes `1e3`, `0x10`, ` 5 ` and `Infinity`), or
+ * undefined.
+ */
+function decimal(text: string | boolean | undefined, fraction: boolean): number | undefined {
+  const form = fraction ? /^\d{1,9}(\.\d{1,9})?$/ : /^\d{1,9}$/;
+  return typeof text === "string" && form.test(text) ? Number(text) : undefined;
+}
+
 function keyIdArgument(positionals: string[]): string {
   const id = positionals[1];
   if (!id || !KEY_ID_FORMAT.test(id)) fail("a key id (16 hex characters, as in `list`) is required");
@@ -73,8 +82,9 @@ function run(keys: KeyStore, positionals: string[], values: Record<string, strin
       failOnViolations(checkKeyName(name, "--name"));
       let expireTime: number | undefined;
       if (values["expires-in-days"] !== undefined) {
-        const days = Number(values["expires-in-days"]);
-        if (!Number.isInteger(days) || days < 1 || days > 3650) fail("--expires-in-days must be from 1 to 3650");
+        const days = decimal(values["expires-in-days"], false);
+        if (days === undefined || days < 1 || days > 3650)
+          fail("--expires-in-days must be a whole number from 1 to 3650");
         expireTime = now + days * 86_400_000;
       }
       let rateLimit: { perSecond: number; burst: number } | undefined;
@@ -106,14 +116,14 @@ function run(keys: KeyStore, positionals: string[], values: Record<string, strin
     }
     case "rotate": {
       const id = keyIdArgument(positionals);
-      const hours = Number(values["grace-hours"] ?? 0);
-      if (!Number.isFinite(hours) || hours < 0 || hours * 3_600_000 > ROTATION_GRACE_MAX_MS) {
-        fail("--grace-hours must be from 0 to 720");
-      }
-      const result = keys.rotateKey(id, now, hours * 3_600_000, actorFor("rotateApiKey"));
+      const hours = decimal(values["grace-hours"] ?? "0", true);
+      // Stored to the millisecond, like every time.
+      const graceMs = hours === undefined ? Number.NaN : Math.round(hours * 3_600_000);
+      if (!(graceMs >= 0 && graceMs <= ROTATION_GRACE_MAX_MS)) fail("--grace-hours must be a number from 0 to 720");
+      const result = keys.rotateKey(id, now, graceMs, actorFor("rotateApiKey"));
       if (result.kind === "not_found") fail(`no key ${id}`);
       if (result.kind === "revoked") fail(`key ${id} is revoked; create a new one`);
-      process.stderr.write(`rotated ${id}; the old secret works until ${iso(now + hours * 3_600_000)}. New key:\n`);
+      process.stderr.write(`rotated ${id}; the old secret works until ${iso(now + graceMs)}. New key:\n`);
       process.stdout.write(`${result.key}\n`);
       return;
     }

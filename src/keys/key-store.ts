@@ -5,6 +5,7 @@ import type { RateSetting } from "../auth/rate-limits.js";
 import type { Role } from "../auth/roles.js";
 import type { Db } from "../db/database.js";
 import { apiKeys } from "../db/schema.js";
+import { isTimestampMs } from "../timestamps.js";
 import { generateApiKey } from "./api-key.js";
 
 /** An API key as stored (never its secret). */
@@ -38,6 +39,11 @@ function auditJson(row: ApiKeyRow): JsonObject {
   };
 }
 
+/** Refuses to store a time that could not be read back (callers validate first; this is the last guard). */
+function assertStorableTime(ms: number | undefined, what: string): void {
+  if (ms !== undefined && !isTimestampMs(ms)) throw new RangeError(`a key's ${what} of ${ms} ms cannot be stored`);
+}
+
 /** How stale another connection's key change may be when it is noticed, in milliseconds. */
 const EXTERNAL_CHECK_MS = 1;
 
@@ -68,6 +74,7 @@ export function createKeyStore(db: Db) {
     now: number,
     actor: AuditActor,
   ) => {
+    assertStorableTime(input.expireTime, "expire time");
     const made = generateApiKey();
     const row = tx
       .insert(apiKeys)
@@ -197,6 +204,7 @@ export function createKeyStore(db: Db) {
      * from an earlier rotation stops now.
      */
     rotateKey(id: string, now: number, graceMs: number, actor: AuditActor) {
+      if (graceMs > 0) assertStorableTime(now + graceMs, "previous secret expire time");
       const made = generateApiKey(id);
       return changeKey(
         id,

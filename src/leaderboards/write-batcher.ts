@@ -12,23 +12,35 @@ interface Operation {
 }
 
 /**
+ * A batch takes no more operations once it has run this long: a longer queue is committed in several transactions,
+ * with reads and other I/O served between them.
+ */
+const BATCH_BUDGET_MS = 10;
+
+/**
  * Group commit: operations queued in the same turn of the event loop run in one IMMEDIATE transaction, each in a
  * savepoint of its own (one that throws is rolled back alone and rejects alone), so that many concurrent writes
- * cost one fsync with `synchronous=FULL`. An operation's promise settles only after its batch has committed; its
- * `committed` callback runs first, in queue order (to update memory only with what is durable).
+ * cost one fsync with `synchronous=FULL`. A batch takes operations for at most {@link BATCH_BUDGET_MS} and the next
+ * batch waits for the event loop's next turn, so that reads never wait behind a long queue of writes. An
+ * operation's promise settles only after its batch has committed; its `committed` callback runs first, in queue
+ * order (to update memory only with what is durable).
  */
 export function createWriteBatcher(db: Db, onBatch?: (size: number) => void) {
   let queue: Operation[] = [];
 
   const flush = () => {
-    const operations = queue;
+    const pending = queue;
     queue = [];
+    const operations: Operation[] = [];
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     const scratch: BatchScratch = new Map();
+    const deadline = performance.now() + BATCH_BUDGET_MS;
     try {
       db.transaction(
         (tx) => {
-          for (const operation of operations) {
+          for (const operation of pending) {
+            if (operations.length > 0 && performance.now() > deadline) break;
+            operations.push(operation);
             try {
               outcomes.push({ ok: true, value: tx.transaction((savepoint) => operation.run(savepoint, scratch)) });
             } catch (error) {
@@ -39,8 +51,15 @@ export function createWriteBatcher(db: Db, onBatch?: (size: number) => void) {
         { behavior: "immediate" },
       );
     } catch (error) {
-      for (const operation of operations) operation.reject(error);
+      // The transaction itself failed (its savepoints' failures are the operations' own): nothing was stored.
+      for (const operation of pending) operation.reject(error);
       return;
+    }
+    // What this batch did not take goes first in the next one, on the event loop's next turn.
+    const left = pending.slice(operations.length);
+    if (left.length > 0) {
+      if (queue.length === 0) setImmediate(flush);
+      queue = [...left, ...queue];
     }
     onBatch?.(operations.length);
     operations.forEach((operation, i) => {

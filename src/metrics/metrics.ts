@@ -33,7 +33,7 @@ export function createMetrics() {
     }),
     writeBatchSize: new Histogram({
       name: "liveops_write_batch_size",
-      help: "Writes (scores, joins, counters) committed together in one transaction (group commit).",
+      help: "Writes (events, scores, joins, counters, run boundaries) committed together in one transaction (group commit).",
       buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
       registers,
     }),
@@ -50,7 +50,10 @@ export function createMetrics() {
 /** The metrics of one app. */
 export type Metrics = ReturnType<typeof createMetrics>;
 
-/** The store with each of its (synchronous) operations timed into `liveops_db_operation_duration_seconds`. */
+/**
+ * The store with each of its operations timed into `liveops_db_operation_duration_seconds`: a synchronous one until
+ * it returns, an asynchronous one (a write through the group commit) until its promise settles.
+ */
 export function instrumentStore<T extends object>(metrics: Metrics, store: string, operations: T): T {
   const timed = {} as Record<string, unknown>;
   for (const [name, operation] of Object.entries(operations)) {
@@ -61,11 +64,16 @@ export function instrumentStore<T extends object>(metrics: Metrics, store: strin
     const histogram = metrics.dbDuration.labels(store, name);
     timed[name] = (...args: unknown[]) => {
       const end = histogram.startTimer();
+      let result: unknown;
       try {
-        return operation(...args);
-      } finally {
+        result = operation(...args);
+      } catch (err) {
         end();
+        throw err;
       }
+      if (result instanceof Promise) return result.finally(end);
+      end();
+      return result;
     };
   }
   return timed as T;

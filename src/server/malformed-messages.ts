@@ -1,22 +1,24 @@
-import { fromBinary } from "@bufbuild/protobuf";
-import { Code, createContextKey, createContextValues, type Interceptor } from "@connectrpc/connect";
-import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
+import { Code, ConnectError, createContextKey, createContextValues, type Interceptor } from "@connectrpc/connect";
+import type { Compression, UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { serviceError } from "../errors.js";
+import { connectGetMessage, decompressRequest, parseRequestMessage } from "./request-messages.js";
 
 /**
- * Why the request's binary message does not decode. connect-es answers such a request with INTERNAL
- * ("parse binary: …", raised inside its protocol layer before any interceptor), where connect-go answers
- * INVALID_ARGUMENT and where the fault is the client's. The guard below decodes binary request messages first
- * and, for one that does not decode, hands the protocol layer an empty message instead and records the reason
- * here, so that {@link createMalformedMessageInterceptor} refuses the call with INVALID_ARGUMENT in whatever
+ * Why the request's message does not decode. connect-es answers an undecodable binary message with INTERNAL
+ * ("parse binary: …", raised inside its protocol layer before any interceptor, so neither logged nor counted),
+ * where connect-go answers INVALID_ARGUMENT and where the fault is the client's; and its JSON reader lets an
+ * impossible date roll over. The guard below decodes request messages first and, for one that does not decode,
+ * hands the protocol layer an empty message instead and records the error here, so that
+ * {@link createMalformedMessageInterceptor} refuses the call — logged and counted like any other — in whatever
  * protocol the client speaks.
  */
-export const malformedMessageKey = createContextKey<string | undefined>(undefined, {
-  description: "why the binary request message does not decode",
+export const malformedMessageKey = createContextKey<ConnectError | undefined>(undefined, {
+  description: "why the request message does not decode",
 });
 
-const FRAMED = /^application\/grpc(-web)?(\+proto)?(;|$)/;
-const CONNECT_BINARY = /^application\/proto(;|$)/;
+/** Enveloped content types (gRPC, gRPC-Web, Connect streaming), binary or JSON; gRPC-Web text is left alone. */
+const ENVELOPED = /^application\/(?:grpc(?:-web)?(?:\+(proto|json))?|connect\+(proto|json))(?:;|$)/;
+const CONNECT_UNARY = /^application\/(proto|json)(?:;|$)/;
 
 async function readAll(body: AsyncIterable<Uint8Array>, limit: number): Promise<Uint8Array | undefined> {
   const chunks: Uint8Array[] = [];
@@ -29,25 +31,32 @@ async function readAll(body: AsyncIterable<Uint8Array>, limit: number): Promise<
   return Buffer.concat(chunks, length);
 }
 
-/** The first reason the enveloped messages in `bytes` do not decode; undefined when all do or cannot be checked. */
-function checkEnvelopes(
+/** What a decoding attempt threw, as the error the client gets. */
+function refusal(err: unknown): ConnectError {
+  return err instanceof ConnectError ? err : malformedMessage(err instanceof Error ? err.message : String(err));
+}
+
+/** The first error of the enveloped messages in `bytes`; undefined when all decode or cannot be checked. */
+async function checkEnvelopes(
   bytes: Uint8Array,
-  compressed: boolean,
+  compression: Compression | undefined | null,
   decode: (payload: Uint8Array) => void,
-): string | undefined {
+  limit: number,
+): Promise<ConnectError | undefined> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let offset = 0; offset + 5 <= bytes.byteLength; ) {
     const flags = bytes[offset] ?? 0;
     const length = view.getUint32(offset + 1);
     const end = offset + 5 + length;
-    if (flags === 1 && !compressed) return "a compressed frame without a grpc-encoding";
-    if (flags > 1) return `frame flags ${flags} are not valid in a request`;
-    // Compressed or incomplete frames are left to the protocol layer, which reports them itself.
-    if (flags === 1 || end > bytes.byteLength) return undefined;
+    if (flags === 1 && compression === null) return malformedMessage("a compressed frame without a message encoding");
+    if (flags > 1) return malformedMessage(`frame flags ${flags} are not valid in a request`);
+    // Incomplete frames, and those of an encoding not accepted, are left to the protocol layer, which reports them.
+    if (end > bytes.byteLength || (flags === 1 && compression === undefined)) return undefined;
     try {
-      decode(bytes.subarray(offset + 5, end));
+      const payload = bytes.subarray(offset + 5, end);
+      decode(flags === 1 && compression ? await decompressRequest(compression, payload, limit) : payload);
     } catch (err) {
-      return err instanceof Error ? err.message : String(err);
+      return refusal(err);
     }
     offset = end;
   }
@@ -59,29 +68,67 @@ function emptyMessage(framed: boolean): Uint8Array {
   return framed ? new Uint8Array(5) : new Uint8Array(0);
 }
 
-/** Wraps a handler so that a binary request message that does not decode is refused with INVALID_ARGUMENT. */
-export function guardMalformedMessages(handler: UniversalHandler, maxBytes: number): UniversalHandler {
-  const decode = (payload: Uint8Array) => fromBinary(handler.method.input, payload);
+/** A Connect GET whose message does not decode, refused in place of its message: an empty one. */
+function guardGet(handler: UniversalHandler, req: UniversalServerRequest) {
+  const url = new URL(req.url);
+  const encoding = url.searchParams.get("encoding");
+  // Unknown encodings (415) and compressed messages are the protocol layer's to refuse.
+  if ((encoding !== "proto" && encoding !== "json") || url.searchParams.has("compression")) return handler(req);
+  let error: ConnectError | undefined;
+  try {
+    parseRequestMessage(handler.method.input, encoding === "proto", connectGetMessage(url.searchParams));
+  } catch (err) {
+    error = refusal(err);
+  }
+  if (!error) return handler(req);
+  const contextValues = req.contextValues ?? createContextValues();
+  contextValues.set(malformedMessageKey, error);
+  url.search = encoding === "json" ? "?encoding=json&message=%7B%7D" : "?encoding=proto&message=";
+  return handler({ ...req, url: url.toString(), contextValues });
+}
+
+/**
+ * Wraps a handler so that a request message that does not decode — binary or JSON, bare, enveloped or in a
+ * Connect GET query — is refused with INVALID_ARGUMENT by the interceptors rather than by the protocol layer.
+ */
+export function guardMalformedMessages(
+  handler: UniversalHandler,
+  maxBytes: number,
+  acceptCompression: readonly Compression[] = [],
+): UniversalHandler {
   const guarded = async (req: UniversalServerRequest) => {
+    if (req.method === "GET") return guardGet(handler, req);
     const contentType = req.header.get("content-type") ?? "";
-    const framed = FRAMED.test(contentType);
-    const plain = CONNECT_BINARY.test(contentType) && !req.header.get("content-encoding");
-    if ((!framed && !plain) || !(Symbol.asyncIterator in Object(req.body))) return handler(req);
+    const enveloped = ENVELOPED.exec(contentType);
+    const unary = enveloped ? null : CONNECT_UNARY.exec(contentType);
+    const format = enveloped ? (enveloped[1] ?? enveloped[2] ?? "proto") : unary?.[1];
+    if (format === undefined || (unary && req.header.get("content-encoding"))) return handler(req);
+    if (!(Symbol.asyncIterator in Object(req.body))) return handler(req);
+    const decode = (payload: Uint8Array) => parseRequestMessage(handler.method.input, format === "proto", payload);
     // The limit the protocol layer enforces, plus framing: anything longer is passed on for it to refuse.
     const bytes = await readAll(req.body as AsyncIterable<Uint8Array>, maxBytes + 1024);
     if (bytes === undefined) return handler(req);
-    let reason: string | undefined;
-    if (framed) reason = checkEnvelopes(bytes, Boolean(req.header.get("grpc-encoding")), decode);
-    else {
+    let error: ConnectError | undefined;
+    if (enveloped) {
+      const encoding = req.header.get("grpc-encoding") ?? req.header.get("connect-content-encoding");
+      // null: no encoding named; undefined: one this server does not accept.
+      const compression = encoding === null ? null : acceptCompression.find((c) => c.name === encoding);
+      error = await checkEnvelopes(bytes, compression, decode, maxBytes);
+    } else {
       try {
         decode(bytes);
       } catch (err) {
-        reason = err instanceof Error ? err.message : String(err);
+        error = refusal(err);
       }
     }
     const contextValues = req.contextValues ?? createContextValues();
-    if (reason !== undefined) contextValues.set(malformedMessageKey, reason);
-    const body = reason === undefined ? bytes : emptyMessage(framed);
+    if (error !== undefined) contextValues.set(malformedMessageKey, error);
+    const body =
+      error === undefined
+        ? bytes
+        : format === "json" && !enveloped
+          ? encodeText("{}")
+          : emptyMessage(Boolean(enveloped));
     const header = new Headers(req.header);
     if (header.has("content-length")) header.set("content-length", String(body.byteLength));
     return handler({
@@ -96,16 +143,18 @@ export function guardMalformedMessages(handler: UniversalHandler, maxBytes: numb
   return Object.assign(guarded, handler);
 }
 
+const encodeText = (text: string) => new TextEncoder().encode(text);
+
 /** INVALID_ARGUMENT for a request message that does not decode, and why. */
 export function malformedMessage(reason: string) {
   return serviceError(Code.InvalidArgument, "MALFORMED_MESSAGE", `the request message does not decode: ${reason}`);
 }
 
-/** Refuses a call whose binary message did not decode (see {@link malformedMessageKey}). */
+/** Refuses a call whose message did not decode (see {@link malformedMessageKey}). */
 export function createMalformedMessageInterceptor(): Interceptor {
   return (next) => async (req) => {
-    const reason = req.contextValues.get(malformedMessageKey);
-    if (reason !== undefined) throw malformedMessage(reason);
+    const error = req.contextValues.get(malformedMessageKey);
+    if (error !== undefined) throw error;
     return await next(req);
   };
 }

@@ -7,7 +7,7 @@ import type {
   MethodImplSpec,
 } from "@connectrpc/connect";
 import { createConnectRouter, createServiceImplSpec } from "@connectrpc/connect";
-import type { UniversalHandler } from "@connectrpc/connect/protocol";
+import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import {
   compressionBrotli,
   compressionGzip,
@@ -21,15 +21,31 @@ import { guardMalformedMessages } from "./malformed-messages.js";
 import { createUnaryFastPath } from "./unary-fast-path.js";
 
 type NodeRequest = Parameters<RequestHandler>[0];
+type NodeResponse = Parameters<RequestHandler>[1];
+
+/**
+ * The response with its body ended when the Node response closes before it finished. connect-node's writer waits
+ * for a write to a stream the client has reset, which never completes: a server stream that had yielded that
+ * message would stay paused there for good (a watcher never freed). Ending the body runs the stream's `finally`.
+ */
+function endedOnClose(uRes: UniversalServerResponse, res: NodeResponse): UniversalServerResponse {
+  const { body } = uRes;
+  if (body === undefined || !(Symbol.asyncIterator in body)) return uRes;
+  const iterator = body[Symbol.asyncIterator]();
+  res.once("close", () => {
+    if (!res.writableFinished) iterator.return?.().catch(() => {});
+  });
+  return { ...uRes, body: { [Symbol.asyncIterator]: () => iterator } };
+}
 
 /** Connect's default: responses under 1 KiB are not worth compressing. */
 const COMPRESS_MIN_BYTES = 1024;
 
 /**
  * The Node request handler of the RPCs. Unary calls go through the {@link createUnaryFastPath unary fast path};
- * everything else (streams, Connect GET, what the fast path leaves) goes to the Connect router, as
+ * everything else (streams, what the fast path leaves) goes to the Connect router, as
  * `connectNodeAdapter` would serve it, with the handler of every method that takes a single request message
- * wrapped by {@link guardMalformedMessages}. Returns false for a path that is no RPC.
+ * wrapped by {@link guardMalformedMessages}, so that what does not decode is INVALID_ARGUMENT there too. Returns false for a path that is no RPC.
  */
 export function createRpcHandler(options: {
   routes: (router: ConnectRouter) => void;
@@ -41,7 +57,7 @@ export function createRpcHandler(options: {
   defaultDeadlineMs: number;
   contextValues: (req: NodeRequest) => ContextValues;
   logger: Logger;
-}): (req: NodeRequest, res: Parameters<RequestHandler>[1]) => boolean {
+}): (req: NodeRequest, res: NodeResponse) => boolean {
   const acceptCompression = [compressionGzip, compressionBrotli];
   const router = createConnectRouter({
     acceptCompression,
@@ -77,7 +93,7 @@ export function createRpcHandler(options: {
   // Only methods that take one request message: a client stream must reach its handler as it arrives.
   const guarded = (h: UniversalHandler) =>
     h.method.methodKind === "unary" || h.method.methodKind === "server_streaming"
-      ? guardMalformedMessages(h, options.maxMessageBytes)
+      ? guardMalformedMessages(h, options.maxMessageBytes, acceptCompression)
       : h;
   const handlers = new Map<string, UniversalHandler>(router.handlers.map((h) => [h.requestPath, guarded(h)]));
   return (req, res) => {
@@ -86,7 +102,7 @@ export function createRpcHandler(options: {
     if (!handler) return false;
     const uReq = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req));
     handler(uReq)
-      .then((uRes) => universalResponseToNodeResponse(uRes, res))
+      .then((uRes) => universalResponseToNodeResponse(endedOnClose(uRes, res), res))
       .catch((err: unknown) => {
         // The client went away or the server is shutting down: nothing to answer.
         if (!res.writableEnded) res.destroy();

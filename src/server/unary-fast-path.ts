@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { create, type DescMessage, type DescMethodUnary } from "@bufbuild/protobuf";
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import {
   Code,
   ConnectError,
@@ -26,6 +27,7 @@ import { encodeOnce } from "./encoding-memo.js";
 import type { RequestHandler } from "./http-server.js";
 import { malformedMessage } from "./malformed-messages.js";
 import { requestIdKey } from "./request-id.js";
+import { connectGetMessage, decompressRequest, parseRequestMessage } from "./request-messages.js";
 
 type NodeRequest = Parameters<RequestHandler>[0];
 type NodeResponse = Parameters<RequestHandler>[1];
@@ -91,6 +93,19 @@ function dialectOf(contentType: string | undefined, http2: boolean): Dialect | u
   const type = connect.parseContentType(contentType);
   if (!type || type.stream) return undefined;
   return type.binary ? dialects.connectProto : dialects.connectJson;
+}
+
+/**
+ * A Connect GET of a method without side effects, in the dialect its `encoding` parameter names; undefined for
+ * one the Connect router answers itself (405 for a method with side effects, 415 for an unknown encoding).
+ */
+function connectGetQuery(spec: UnarySpec, url: string): { dialect: Dialect; params: URLSearchParams } | undefined {
+  if (spec.method.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS) return undefined;
+  const start = url.indexOf("?");
+  const params = new URLSearchParams(start < 0 ? "" : url.slice(start + 1));
+  const encoding = params.get("encoding");
+  const dialect = encoding === "proto" ? dialects.connectProto : encoding === "json" ? dialects.connectJson : undefined;
+  return dialect && { dialect, params };
 }
 
 /**
@@ -273,7 +288,7 @@ async function unwrapEnvelope(body: Buffer, compression: Compression | null, lim
   const payload = body.subarray(5);
   if ((flags & FLAG_COMPRESSED) === 0) return payload;
   if (!compression) throw malformedMessage("a compressed frame without a grpc-encoding");
-  return await compression.decompress(payload, limit);
+  return await decompressRequest(compression, payload, limit);
 }
 
 /** Options of {@link createUnaryFastPath}. */
@@ -300,13 +315,14 @@ export interface UnaryFastPathOptions {
 const completed = new ConnectError("the call completed", Code.Canceled);
 
 /**
- * A serving path for unary calls in the gRPC (HTTP/2), gRPC-Web and Connect protocols that reads the request and
+ * A serving path for unary calls in the gRPC (HTTP/2), gRPC-Web and Connect protocols (POST, and GET for methods
+ * without side effects) that reads the request and
  * writes the response directly on Node's request and response, with no per-call stream pipeline, abort controller
  * or timer chain: the measured cost of `connectNodeAdapter` (see bench/README.md). Protocol semantics stay
  * connect's wherever it exports them — content types, timeouts, compression negotiation, serialization limits,
  * gRPC status trailers, gRPC-Web trailer frames, Connect error JSON and trailer headers — and the same interceptors
- * run around the implementation. Requests it does not serve (Connect GET, streaming methods, unknown content types
- * or methods, gRPC over HTTP/1.1) return false and go to the Connect router.
+ * run around the implementation. Requests it does not serve (streaming methods, unknown content types, GET
+ * encodings or methods, gRPC over HTTP/1.1) return false and go to the Connect router.
  *
  * It also owns what the router's guard and default-deadline interceptor do on the other path: an undecodable
  * message is INVALID_ARGUMENT (MALFORMED_MESSAGE), a call without a client deadline gets the default one, and the
@@ -328,12 +344,19 @@ export function createUnaryFastPath(options: UnaryFastPathOptions) {
   const { observer, maxMessageBytes } = options;
 
   return function serveUnary(req: NodeRequest, res: NodeResponse, contextValues: () => ContextValues): boolean {
-    if (req.method !== "POST") return false;
+    const get = req.method === "GET";
+    if (req.method !== "POST" && !get) return false;
     const url = req.url ?? "";
     const route = routes.get(url.includes("?") ? (url.split("?", 1)[0] as string) : url);
     if (!route) return false;
-    const dialect = dialectOf(req.headers["content-type"], req.httpVersionMajor === 2);
+    const query = get ? connectGetQuery(route.spec, url) : undefined;
+    const dialect = query
+      ? query.dialect
+      : get
+        ? undefined
+        : dialectOf(req.headers["content-type"], req.httpVersionMajor === 2);
     if (!dialect) return false;
+    const httpMethod = get ? "GET" : "POST";
     const { spec, serialization, path } = route;
     const method = spec.method as DescMethodUnary;
     const values = contextValues();
@@ -365,7 +388,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions) {
 
     const compression = compressionNegotiate(
       available,
-      (req.headers[dialect.encodingHeader] as string | undefined) ?? null,
+      query ? query.params.get("compression") : ((req.headers[dialect.encodingHeader] as string | undefined) ?? null),
       (req.headers[dialect.acceptEncodingHeader] as string | undefined) ?? null,
       dialect.acceptEncodingHeader,
     );
@@ -390,7 +413,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions) {
       observer.finish({
         method: path,
         protocol: dialect.protocol === "grpc-web" ? "grpc_web" : dialect.protocol,
-        httpMethod: "POST",
+        httpMethod,
         keyId: values.get(principalKey)?.keyId,
         requestId,
         startedAt,
@@ -443,28 +466,26 @@ export function createUnaryFastPath(options: UnaryFastPathOptions) {
       return true;
     }
 
-    readBody(req, bodyLimit)
+    // A GET carries its message in the query; a body sent with it is read and ignored, as connect does.
+    (get
+      ? readBody(req, bodyLimit).then(() => connectGetMessage(query?.params as URLSearchParams))
+      : readBody(req, bodyLimit)
+    )
       .then(async (body) => {
         bodyRead = true;
         const bytes = dialect.enveloped
-          ? await unwrapEnvelope(body, compression.request, maxMessageBytes)
+          ? await unwrapEnvelope(body as Buffer, compression.request, maxMessageBytes)
           : compression.request
-            ? await compression.request.decompress(body, maxMessageBytes)
+            ? await decompressRequest(compression.request, body, maxMessageBytes)
             : body;
-        let input: unknown;
-        try {
-          input = serialization.getI(dialect.binary).parse(bytes);
-        } catch (err) {
-          // connect reports an undecodable binary message as INTERNAL; the fault is the client's.
-          if (dialect.binary && err instanceof ConnectError && err.code === Code.Internal)
-            throw malformedMessage(err.rawMessage);
-          throw err;
-        }
+        if (bytes.byteLength > maxMessageBytes) throw tooLarge(bytes.byteLength, maxMessageBytes);
+        // connect would answer INTERNAL for an undecodable binary message and let impossible dates roll over.
+        const input = parseRequestMessage(method.input, dialect.binary, bytes);
         const request: UnaryRequest = {
           stream: false,
           service: method.parent,
           method,
-          requestMethod: "POST",
+          requestMethod: httpMethod,
           get url() {
             return `http://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}${url}`;
           },
@@ -478,7 +499,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions) {
         const handlerContext = (r: UnaryRequest): HandlerContext => ({
           method,
           service: method.parent,
-          requestMethod: "POST",
+          requestMethod: httpMethod,
           protocolName: dialect.protocol,
           get url() {
             return r.url;

@@ -1,0 +1,201 @@
+import { Worker } from "node:worker_threads";
+import type { FieldViolation } from "../errors.js";
+import type { Recurrence } from "./recurrence.js";
+import type { PlannedRun, PlanRequest } from "./run-planning.js";
+
+/** A schedule to check (recurrence.ts checkRecurrence). */
+export interface ScheduleCheck {
+  recurrence: Recurrence;
+  startTime: number;
+  endLimit: number | undefined;
+  /** The path of the event in the request, for the violations' fields. */
+  prefix: string;
+}
+
+/**
+ * Walks of a rule to do in the worker: a check of a schedule, then (if it has no violation) a plan of runs, which
+ * replays the occurrences the check walked rather than walking them again.
+ */
+export interface ExpansionTask {
+  check?: ScheduleCheck;
+  plan?: PlanRequest;
+}
+
+/** The outcome of a task: the check's violations, and the plan's runs unless there were violations. */
+export interface ExpansionResult {
+  violations: FieldViolation[];
+  runs: PlannedRun[] | undefined;
+}
+/** A task as posted to the worker. */
+export interface ExpansionRequest {
+  id: number;
+  task: ExpansionTask;
+}
+/** The worker's answer to a task. */
+export type ExpansionReply = { id: number; result: unknown } | { id: number; error: string } | { ready: true };
+
+/** A rule whose walk did not finish in time: its occurrences are too sparse, too many, or never come. */
+export class RecurrenceTooCostly extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`the rule's occurrences could not be computed within ${timeoutMs} ms`);
+  }
+}
+
+/** Too many walks already waiting for a worker. */
+export class RecurrenceQueueFull extends Error {}
+
+/**
+ * Walks recurrence rules off the event loop. rrule's iterator can loop without end or for seconds on rules whose
+ * occurrences never come or are sparse (an INTERVAL that never meets its BYHOUR, a 31st of February): every walk
+ * runs in a worker thread, and one that outlives its time is ended by terminating the thread, so no rule can stall
+ * the server, whatever the library does.
+ */
+export interface RecurrenceExpander {
+  /** Runs `task` in a worker; RecurrenceTooCostly past the time limit, RecurrenceQueueFull when too many wait. */
+  walk(task: ExpansionTask): Promise<ExpansionResult>;
+  /** The violations of a schedule, like `walk` with a check alone. */
+  checkRecurrence(check: ScheduleCheck): Promise<FieldViolation[]>;
+  /** The runs of a plan (run-planning.ts planRuns), like `walk` with a plan alone. */
+  planRuns(request: PlanRequest): Promise<PlannedRun[]>;
+  /** Ends the workers; walks in flight or queued fail. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link createRecurrenceExpander}. */
+export interface RecurrenceExpanderOptions {
+  /** The longest one walk may take. */
+  timeoutMs: number;
+  /** Worker threads at most, started when needed. */
+  workers: number;
+  /** Walks that may wait for a worker; more are refused with RecurrenceQueueFull. */
+  maxQueued: number;
+}
+
+interface Job {
+  task: ExpansionTask;
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+}
+
+interface Slot {
+  worker: Worker;
+  /** The walk in progress, and the id it was posted with. */
+  job: Job | undefined;
+  jobId: number;
+  timer: NodeJS.Timeout | undefined;
+  /** Whether the worker has loaded its code: a walk's time counts from then. */
+  ready: boolean;
+}
+
+/**
+ * A new worker thread. From the compiled code it runs recurrence-worker.js; from the TypeScript sources (tests,
+ * tsx) it loads recurrence-worker.ts through tsx, a development dependency.
+ */
+function startWorker(): Worker {
+  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./recurrence-worker.js", import.meta.url));
+  const entry = JSON.stringify(new URL("./recurrence-worker.ts", import.meta.url).href);
+  const tsx = JSON.stringify(import.meta.resolve("tsx/esm/api"));
+  return new Worker(`import(${tsx}).then((tsx) => tsx.tsImport(${entry}, ${entry}));`, { eval: true });
+}
+
+/** Creates the pool of worker threads that walks rules, each walk bounded in time. */
+export function createRecurrenceExpander(options: RecurrenceExpanderOptions): RecurrenceExpander {
+  const slots: Slot[] = [];
+  const queue: Job[] = [];
+  let nextId = 0;
+  let closed = false;
+
+  const retire = (slot: Slot) => {
+    slots.splice(slots.indexOf(slot), 1);
+    if (slot.timer) clearTimeout(slot.timer);
+    void slot.worker.terminate();
+  };
+
+  const finish = (slot: Slot, settle: (job: Job) => void) => {
+    const job = slot.job;
+    if (slot.timer) clearTimeout(slot.timer);
+    slot.job = undefined;
+    slot.timer = undefined;
+    if (job) settle(job);
+  };
+
+  const spawn = (): Slot => {
+    const worker = startWorker();
+    // The pool never keeps the process alive: a server that closes, or a CLI, exits without closing it.
+    worker.unref();
+    const slot: Slot = { worker, job: undefined, jobId: -1, timer: undefined, ready: false };
+    worker.on("message", (reply: ExpansionReply) => {
+      if ("ready" in reply) {
+        slot.ready = true;
+        if (slot.job) startClock(slot);
+        return;
+      }
+      if (reply.id !== slot.jobId) return;
+      finish(slot, (job) => ("error" in reply ? job.reject(new Error(reply.error)) : job.resolve(reply.result)));
+      dispatch();
+    });
+    const fail = (err: Error) => {
+      if (!slots.includes(slot)) return;
+      retire(slot);
+      finish(slot, (job) => job.reject(err));
+      dispatch();
+    };
+    worker.on("error", fail);
+    worker.on("exit", (code) => fail(new Error(`the recurrence worker exited (code ${code})`)));
+    slots.push(slot);
+    return slot;
+  };
+  const startClock = (slot: Slot) => {
+    slot.timer = setTimeout(() => {
+      // The walk may be in an endless loop: only ending the thread stops it.
+      retire(slot);
+      finish(slot, (late) => late.reject(new RecurrenceTooCostly(options.timeoutMs)));
+      dispatch();
+    }, options.timeoutMs);
+  };
+
+  const run = (slot: Slot, job: Job) => {
+    const id = nextId++;
+    slot.jobId = id;
+    slot.job = job;
+    if (slot.ready) startClock(slot);
+    slot.worker.postMessage({ id, task: job.task } satisfies ExpansionRequest);
+  };
+
+  function dispatch() {
+    while (queue.length > 0 && !closed) {
+      const slot = slots.find((s) => s.job === undefined) ?? (slots.length < options.workers ? spawn() : undefined);
+      if (!slot) return;
+      run(slot, queue.shift() as Job);
+    }
+  }
+
+  const walk = (task: ExpansionTask): Promise<ExpansionResult> =>
+    new Promise<ExpansionResult>((resolve, reject) => {
+      if (closed) return reject(new Error("the recurrence expander is closed"));
+      if (queue.length >= options.maxQueued) {
+        return reject(new RecurrenceQueueFull(`${queue.length} rule walks are already waiting; retry later`));
+      }
+      queue.push({ task, resolve: resolve as (value: unknown) => void, reject });
+      dispatch();
+    });
+
+  return {
+    walk,
+    async checkRecurrence(check) {
+      return (await walk({ check })).violations;
+    },
+    async planRuns(plan) {
+      return (await walk({ plan })).runs ?? [];
+    },
+    async close() {
+      closed = true;
+      const error = new Error("the recurrence expander is closed");
+      for (const job of queue.splice(0)) job.reject(error);
+      for (const slot of [...slots]) {
+        retire(slot);
+        finish(slot, (job) => job.reject(error));
+      }
+    },
+  };
+}

@@ -1,0 +1,79 @@
+import { type DescMessage, fromBinary, fromJson, type JsonReadOptions, type MessageShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Compression } from "@connectrpc/connect/protocol";
+import { invalidArgument } from "../errors.js";
+import { timestampViolation } from "./json-timestamps.js";
+import { malformedMessage } from "./malformed-messages.js";
+
+const textDecoder = new TextDecoder();
+/** As connect reads JSON requests: unknown fields are ignored, so older servers accept newer clients. */
+const readOptions: Partial<JsonReadOptions> = { ignoreUnknownFields: true };
+
+/**
+ * The JSON value of a request message, checked: INVALID_ARGUMENT (MALFORMED_MESSAGE) when it is not JSON, and
+ * INVALID_ARGUMENT naming the field for a Timestamp that is not a time on the calendar (see json-timestamps.ts).
+ */
+export function parseRequestJson(schema: DescMessage, bytes: Uint8Array): unknown {
+  let json: unknown;
+  try {
+    json = JSON.parse(textDecoder.decode(bytes));
+  } catch (err) {
+    throw malformedMessage(err instanceof Error ? err.message : String(err));
+  }
+  const violation = timestampViolation(schema, json);
+  if (violation) throw invalidArgument([violation]);
+  return json;
+}
+
+/**
+ * A request message in the binary or the JSON format; whatever does not decode is INVALID_ARGUMENT, never the
+ * INTERNAL connect would answer for binary.
+ */
+export function parseRequestMessage<Desc extends DescMessage>(
+  schema: Desc,
+  binary: boolean,
+  bytes: Uint8Array,
+): MessageShape<Desc> {
+  try {
+    if (binary) return fromBinary(schema, bytes);
+  } catch (err) {
+    throw malformedMessage(err instanceof Error ? err.message : String(err));
+  }
+  const json = parseRequestJson(schema, bytes);
+  try {
+    return fromJson(schema, json as Parameters<typeof fromJson>[1], readOptions);
+  } catch (err) {
+    throw malformedMessage(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** base64 in the standard or the URL alphabet, padded or not, as the Connect protocol allows for GET. */
+const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+
+/** The bytes of a Connect GET `message` parameter; INVALID_ARGUMENT when `base64=1` and it is not base64. */
+export function connectGetMessage(params: URLSearchParams): Uint8Array {
+  const message = params.get("message") ?? "";
+  if (params.get("base64") !== "1") return new TextEncoder().encode(message);
+  const digits = message.replace(/=+$/, "");
+  if (!BASE64.test(message) || digits.length % 4 === 1) {
+    throw malformedMessage("the message query parameter is not base64 (base64=1)");
+  }
+  return Buffer.from(digits.replaceAll("-", "+").replaceAll("_", "/"), "base64");
+}
+
+/**
+ * `bytes` decompressed; INVALID_ARGUMENT when they are not what the encoding names (connect answers INTERNAL
+ * for the zlib errors it does not recognise, brotli's among them).
+ */
+export async function decompressRequest(
+  compression: Compression,
+  bytes: Uint8Array,
+  limit: number,
+): Promise<Uint8Array> {
+  try {
+    return await compression.decompress(bytes, limit);
+  } catch (err) {
+    if (err instanceof ConnectError && err.code !== Code.Internal) throw err;
+    throw malformedMessage(`the message does not decompress as ${compression.name}`);
+  }
+}
