@@ -1,7 +1,7 @@
 import { connect } from "node:http2";
 import { Code } from "@connectrpc/connect";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { methodPath } from "../src/auth/roles.js";
 import { apiServices } from "../src/rpc-router.js";
@@ -33,6 +33,11 @@ afterAll(() => server.close());
 const paths = [...apiServices, Health]
   .flatMap((s) => s.methods)
   .filter((m) => m.methodKind === "unary")
+  .map(methodPath);
+// Server streams: random request messages too; a stream that opens is cancelled after a moment.
+const streamPaths = [...apiServices, Health]
+  .flatMap((s) => s.methods)
+  .filter((m) => m.methodKind === "server_streaming")
   .map(methodPath);
 const readPaths = paths.filter((p) => /\/(List|Get|Check)[A-Za-z]*$/.test(p));
 const writePaths = paths.filter((p) => !readPaths.includes(p));
@@ -154,6 +159,72 @@ function grpcCall(path: string, key: string, body: Uint8Array): Promise<number> 
   );
 }
 
+/**
+ * How a server stream whose request body is `body` ends: its grpc-status, or "open" when it is still streaming
+ * after `openMs` (then it is cancelled).
+ */
+function grpcStream(path: string, key: string, body: Uint8Array, openMs = 300): Promise<number | "open"> {
+  const h2 = connect(server.baseUrl);
+  h2.on("error", () => {});
+  const stream = h2.request(grpcRequestHeaders(path, key));
+  return timeout(
+    new Promise<number | "open">((resolve, reject) => {
+      let status: string | undefined;
+      const open = setTimeout(() => resolve("open"), openMs);
+      stream.on("response", (headers) => {
+        status ??= headers["grpc-status"] as string | undefined;
+      });
+      stream.on("trailers", (trailers) => {
+        status ??= trailers["grpc-status"] as string | undefined;
+      });
+      stream.on("data", () => {});
+      stream.on("end", () => {
+        clearTimeout(open);
+        resolve(Number(status));
+      });
+      stream.on("error", reject);
+      stream.end(body);
+    }),
+    5000,
+    path,
+  ).finally(() => {
+    stream.close();
+    h2.close();
+  });
+}
+
+/** How a Connect server stream ends: the code of its end-of-stream message, "ok", or "open" after `openMs`. */
+async function connectStream(path: string, key: string, contentType: string, body: Uint8Array, openMs = 300) {
+  const abort = new AbortController();
+  const open = setTimeout(() => abort.abort(), openMs);
+  try {
+    const res = await fetch(`${server.baseUrl}${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": contentType },
+      body,
+      signal: abort.signal,
+    });
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    if (res.status !== 200) return (JSON.parse(new TextDecoder().decode(bytes)) as { code: string }).code;
+    for (let offset = 0; offset + 5 <= bytes.length; ) {
+      const length = new DataView(bytes.buffer, offset + 1, 4).getUint32(0);
+      if ((bytes[offset] ?? 0) & 0x02) {
+        const end = JSON.parse(new TextDecoder().decode(bytes.subarray(offset + 5, offset + 5 + length))) as {
+          error?: { code: string };
+        };
+        return end.error?.code ?? "ok";
+      }
+      offset += 5 + length;
+    }
+    return "no end-of-stream message";
+  } catch (err) {
+    if (abort.signal.aborted) return "open";
+    throw err;
+  } finally {
+    clearTimeout(open);
+  }
+}
+
 function envelope(payload: Uint8Array): Uint8Array {
   const framed = new Uint8Array(5 + payload.length);
   new DataView(framed.buffer).setUint32(1, payload.length);
@@ -244,6 +315,35 @@ describe("random input to every method", () => {
       );
     }
   });
+
+  it("never answers INTERNAL from a server stream, over gRPC or Connect streaming", async () => {
+    const before = snapshot();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...streamPaths),
+        fc.uint8Array({ maxLength: 200 }),
+        fc.json({ maxDepth: 2 }),
+        async (path, bytes, json) => {
+          const key = server.keys.admin;
+          const statuses = [await grpcStream(path, key, envelope(bytes)), await grpcStream(path, key, bytes)];
+          const outcomes = [
+            await connectStream(path, key, "application/connect+proto", envelope(bytes)),
+            await connectStream(path, key, "application/connect+json", envelope(new TextEncoder().encode(json))),
+          ];
+          expect(statuses).not.toContain(Code.Internal);
+          expect(statuses).not.toContain(Code.Unknown);
+          expect(statuses.every((s) => s === "open" || Number.isInteger(s))).toBe(true);
+          expect(outcomes).not.toContain("internal");
+          expect(outcomes).not.toContain("unknown");
+          expect(outcomes).not.toContain("no end-of-stream message");
+        },
+      ),
+      { numRuns: 40 },
+    );
+    expect(snapshot()).toBe(before);
+    // Every stream that opened was cancelled, and freed its watcher.
+    await vi.waitFor(() => expect(server.app.eventFeed.size).toBe(0));
+  }, 60_000);
 
   it("leaves the server answering", async () => {
     session?.close();
