@@ -48,10 +48,11 @@ import { createMalformedMessageInterceptor } from "./server/malformed-messages.j
 import { jsonWriteOptions } from "./server/rest-routes.js";
 
 /**
- * Walks of recurrence rules: a second at most each (a valid rule's longest walk, 5,000 runs of a bounded series,
- * takes tens of milliseconds), on up to two worker threads, with a bounded queue.
+ * Walks of recurrence rules, on up to two worker threads: a write's a second at most (a valid rule's longest walk,
+ * 5,000 runs of a bounded series, takes tens of milliseconds), a ListEventRuns page's 250 ms (2,000 occurrences of
+ * an every-minute rule take ~15 ms), with bounded queues.
  */
-const RECURRENCE_WALKS = { timeoutMs: 1000, workers: 2, maxQueued: 256 };
+const RECURRENCE_WALKS = { timeoutMs: 1000, readTimeoutMs: 250, workers: 2, maxQueued: 256, maxQueuedReads: 16 };
 
 /** The services of the API, each listed by health checking and reflection. */
 export const apiServices: readonly DescService[] = [

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -50,6 +50,19 @@ describe("beside a running server", () => {
       `liveops: failed to start: another liveops server is using ${dbPath} (it holds ${dbPath}.lock); only one server may run on a SQLite file: stop the other one first (the keys CLI works beside it)`,
     ]);
     expect(second.stdout).not.toContain("liveops listening");
+    await expect(listEvents(server, adminKey(dbPath))).resolves.toBeDefined();
+  });
+
+  it("a second server is refused through a symlink to the file or to its folder too", async () => {
+    const linkedFile = join(serverDir, "linked.db");
+    const linkedFolder = join(serverDir, "linked-data");
+    symlinkSync(dbPath, linkedFile);
+    symlinkSync(dirname(dbPath), linkedFolder);
+    for (const path of [linkedFile, join(linkedFolder, "liveops.db")]) {
+      const second = await runScript(path, "src/main.ts");
+      expect(second.code, path).toBe(1);
+      expect(second.stderr).toContain(`(it holds ${dbPath}.lock)`);
+    }
     await expect(listEvents(server, adminKey(dbPath))).resolves.toBeDefined();
   });
 

@@ -1,8 +1,18 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { createRecurrenceExpander, RecurrenceTooCostly } from "../src/events/recurrence-expander.js";
+import {
+  createRecurrenceExpander,
+  RecurrenceQueueFull,
+  RecurrenceTooCostly,
+} from "../src/events/recurrence-expander.js";
 
 const HOUR = 3_600_000;
-const expander = createRecurrenceExpander({ timeoutMs: 500, workers: 2, maxQueued: 10 });
+const expander = createRecurrenceExpander({
+  timeoutMs: 500,
+  readTimeoutMs: 200,
+  workers: 2,
+  maxQueued: 10,
+  maxQueuedReads: 2,
+});
 afterAll(() => expander.close());
 
 /** The longest the event loop went without running a 5 ms timer while `work` ran. */
@@ -52,5 +62,41 @@ describe("the recurrence expander", () => {
         prefix: "e",
       }),
     ).toEqual([]);
+  });
+
+  it("runs a write's walk at once however many reads wait, and drops a walk whose caller has gone", async () => {
+    const start = Date.UTC(2026, 0, 1, 0);
+    // Walks that never end: each holds a worker to its time limit.
+    const endless = () => ({
+      plan: {
+        recurrence: { rule: "FREQ=HOURLY;INTERVAL=2;BYHOUR=1", runDurationMs: HOUR },
+        startTime: start,
+        endLimit: undefined,
+        from: undefined,
+        continueFrom: false,
+        policy: { kind: "write" as const, now: start, after: undefined },
+      },
+    });
+    const saturday = Date.UTC(2026, 5, 6, 18);
+    const check = { recurrence: { rule: "FREQ=WEEKLY;BYDAY=SA", runDurationMs: HOUR }, startTime: saturday };
+    const quick = () => expander.checkRecurrence({ ...check, endLimit: undefined, prefix: "e" });
+    // Both workers started (a thread's start is not what this measures).
+    await Promise.all([quick(), quick()]);
+    const reads = [1, 2, 3].map(() => expander.walk(endless(), { priority: "read" }).catch((err: Error) => err));
+    // Over the read queue's bound: refused at once.
+    await expect(expander.walk(endless(), { priority: "read" })).rejects.toBeInstanceOf(RecurrenceQueueFull);
+    const t0 = performance.now();
+    await expect(quick()).resolves.toEqual([]);
+    // Reads run on one worker at most: the other was free for the write (a read holds its worker 200 ms).
+    expect(performance.now() - t0).toBeLessThan(150);
+    const gone = new AbortController();
+    const abandoned = expander.walk(endless(), { signal: gone.signal });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const abortedAt = performance.now();
+    gone.abort(new Error("the client went away"));
+    await expect(abandoned).rejects.toThrow("the client went away");
+    // Its thread was ended at once, not at the walk's time limit (500 ms).
+    expect(performance.now() - abortedAt).toBeLessThan(50);
+    for (const outcome of await Promise.all(reads)) expect(outcome).toBeInstanceOf(RecurrenceTooCostly);
   });
 });

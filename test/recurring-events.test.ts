@@ -179,6 +179,43 @@ describe("a recurring event", () => {
     await client.admin.deleteEvent({ id });
   });
 
+  it("plans a schedule that started before it was created from now on, numbering runs from its first start", async () => {
+    const now = Date.UTC(2026, 5, 1, 12);
+    server.clock.set(now);
+    // Every minute since a day before it existed: the 1,440 runs that would have ended already are not stored.
+    const { id } = await createWeekly("FREQ=MINUTELY", now - DAY, 30_000);
+    const event = await getEvent(id);
+    expect(event.status).toBe(EventStatus.ACTIVE);
+    expect(event.currentRun?.runNumber).toBe(1441n);
+    expect(ms(event.currentRun?.startTime)).toBe(now);
+    expect(ms(event.nextRunStartTime)).toBe(now + 60_000);
+    const { runs } = await client.events.listEventRuns({ eventId: id, pageSize: 5 });
+    expect(runs.map((r) => r.runNumber)).toEqual([1441n, 1442n, 1443n, 1444n, 1445n]);
+    expect(await activeIds()).toContain(id);
+    await client.admin.deleteEvent({ id });
+  });
+
+  it("after an outage past its planned runs, goes on from now without storing the runs it missed", async () => {
+    server.clock.set(Date.UTC(2026, 5, 1, 12));
+    const { id } = await createWeekly("FREQ=HOURLY", Date.UTC(2026, 5, 1, 13), HOUR / 2);
+    // 1,000 hourly runs are planned (about 41 days); the scheduler next runs a year later.
+    const later = Date.UTC(2027, 5, 1, 12, 10);
+    server.clock.set(later);
+    await vi.waitFor(async () => {
+      const event = await getEvent(id);
+      expect(event.status).toBe(EventStatus.ACTIVE);
+      expect(ms(event.currentRun?.startTime)).toBe(Date.UTC(2027, 5, 1, 12));
+      expect(event.currentRun?.runNumber).toBe(BigInt(365 * 24));
+    });
+    const missed = await client.events.listEventRuns({
+      eventId: id,
+      startTime: timestampFromMs(Date.UTC(2026, 8, 1)),
+      endTime: timestampFromMs(Date.UTC(2027, 5, 1)),
+    });
+    expect(missed.runs).toEqual([]);
+    await client.admin.deleteEvent({ id });
+  });
+
   it.each([
     ["an invalid rule", { rule: "FREQ=FORTNIGHTLY", runDuration: durationFromMs(HOUR) }, "event.recurrence.rule"],
     ["a rule without FREQ", { rule: "BYDAY=SA", runDuration: durationFromMs(HOUR) }, "event.recurrence.rule"],

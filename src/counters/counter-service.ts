@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { Code } from "@connectrpc/connect";
+import { Code, type HandlerContext } from "@connectrpc/connect";
 import { and, count, eq, sql } from "drizzle-orm";
 import {
   type IncrementCounterRequest,
@@ -19,7 +19,7 @@ const MAX_DELTA = 1_000_000_000n;
 /** liveops.v1.CounterService: atomic named counters of events, written in group commits. */
 export function createCounterService({ batcher }: { batcher: WriteBatcher }) {
   return {
-    async incrementCounter(req: IncrementCounterRequest): Promise<IncrementCounterResponse> {
+    async incrementCounter(req: IncrementCounterRequest, ctx: HandlerContext): Promise<IncrementCounterResponse> {
       const violations: FieldViolation[] = checkEventId(req.eventId, "event_id");
       if (!NAME.test(req.name)) {
         violations.push({
@@ -37,38 +37,42 @@ export function createCounterService({ batcher }: { batcher: WriteBatcher }) {
       }
       assertValid(violations);
       const eventId = req.eventId.toLowerCase();
-      const value = await batcher.run((tx) => {
-        const event = tx.select({ id: events.id }).from(events).where(eq(events.id, eventId)).get();
-        if (!event) throw notFound("event", eventId);
-        const where = and(eq(eventCounters.eventId, eventId), eq(eventCounters.name, req.name));
-        const current = tx.select().from(eventCounters).where(where).get();
-        if (!current) {
-          const existing = tx
-            .select({ n: count() })
-            .from(eventCounters)
-            .where(eq(eventCounters.eventId, eventId))
-            .get();
-          if ((existing?.n ?? 0) >= MAX_COUNTERS) {
-            throw serviceError(
-              Code.ResourceExhausted,
-              "TOO_MANY_COUNTERS",
-              `an event has at most ${MAX_COUNTERS} counters`,
-            );
+      const value = await batcher.run(
+        (tx) => {
+          const event = tx.select({ id: events.id }).from(events).where(eq(events.id, eventId)).get();
+          if (!event) throw notFound("event", eventId);
+          const where = and(eq(eventCounters.eventId, eventId), eq(eventCounters.name, req.name));
+          const current = tx.select().from(eventCounters).where(where).get();
+          if (!current) {
+            const existing = tx
+              .select({ n: count() })
+              .from(eventCounters)
+              .where(eq(eventCounters.eventId, eventId))
+              .get();
+            if ((existing?.n ?? 0) >= MAX_COUNTERS) {
+              throw serviceError(
+                Code.ResourceExhausted,
+                "TOO_MANY_COUNTERS",
+                `an event has at most ${MAX_COUNTERS} counters`,
+              );
+            }
           }
-        }
-        const next = (current?.value ?? 0) + Number(req.delta);
-        if (!Number.isSafeInteger(next)) {
-          throw serviceError(Code.OutOfRange, "COUNTER_OVERFLOW", "the counter would leave ±(2^53 - 1)");
-        }
-        if (current) tx.update(eventCounters).set({ value: next }).where(where).run();
-        else tx.insert(eventCounters).values({ eventId, name: req.name, value: next }).run();
-        // Readers of the event (GetEvent keeps responses) learn that its counters changed.
-        tx.update(events)
-          .set({ countersRevision: sql`${events.countersRevision} + 1` })
-          .where(eq(events.id, eventId))
-          .run();
-        return next;
-      });
+          const next = (current?.value ?? 0) + Number(req.delta);
+          if (!Number.isSafeInteger(next)) {
+            throw serviceError(Code.OutOfRange, "COUNTER_OVERFLOW", "the counter would leave ±(2^53 - 1)");
+          }
+          if (current) tx.update(eventCounters).set({ value: next }).where(where).run();
+          else tx.insert(eventCounters).values({ eventId, name: req.name, value: next }).run();
+          // Readers of the event (GetEvent keeps responses) learn that its counters changed.
+          tx.update(events)
+            .set({ countersRevision: sql`${events.countersRevision} + 1` })
+            .where(eq(events.id, eventId))
+            .run();
+          return next;
+        },
+        undefined,
+        ctx.signal,
+      );
       return create(IncrementCounterResponseSchema, { value: BigInt(value) });
     },
   };

@@ -1,3 +1,4 @@
+import { realpathSync } from "node:fs";
 import Sqlite from "better-sqlite3";
 import { createPrivateFile } from "./file-modes.js";
 
@@ -33,7 +34,9 @@ export class DatabaseInUseError extends Error {
  * closing any descriptor of a file drops the process's fcntl locks on it.
  */
 export function acquireServerLock(databaseFile: string): ServerLock {
-  const file = `${databaseFile}.lock`;
+  // Beside the file itself, whatever symlink names it, so that no other path to it escapes the lock. (A hard link
+  // is another name of the same file that nothing can tell apart from a copy: see the README.)
+  const file = `${realpathSync(databaseFile)}.lock`;
   createPrivateFile(file);
   // No busy timeout: a held lock is an answer, not something to wait for.
   const connection = new Sqlite(file, { timeout: 0 });

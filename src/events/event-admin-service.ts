@@ -200,12 +200,20 @@ export function createEventAdminService({ store, runs, expander, clock }: EventD
       const now = clock.now();
       const check = scheduleCheck(fields, "event", undefined);
       const { violations: scheduleViolations, plan } = await walked(
-        prepareRunPlan(runs, expander, undefined, fields, now, true, check),
+        prepareRunPlan(runs, expander, undefined, fields, now, true, check, ctx.signal),
       );
       assertValid(scheduleViolations);
       const request =
         req.requestId === "" ? undefined : { requestId: req.requestId, fingerprint: fieldsFingerprint(fields) };
-      const result = await store.insertEvent(randomUUID(), fields, now, auditActorOf(ctx), request, plan as RunPlan);
+      const result = await store.insertEvent(
+        randomUUID(),
+        fields,
+        now,
+        auditActorOf(ctx),
+        request,
+        plan as RunPlan,
+        ctx.signal,
+      );
       switch (result.kind) {
         case "request_id_reused":
           throw requestIdReused(req.requestId);
@@ -249,11 +257,13 @@ export function createEventAdminService({ store, runs, expander, clock }: EventD
         let plan: RunPlan | undefined;
         if (schedule.runs) {
           const check = scheduleCheck(next, "event", before);
-          const prepared = await walked(prepareRunPlan(runs, expander, id, next, now, schedule.rule, check));
+          const prepared = await walked(
+            prepareRunPlan(runs, expander, id, next, now, schedule.rule, check, ctx.signal),
+          );
           assertValid(prepared.violations);
           plan = prepared.plan;
         }
-        const result = await store.updateEvent(current, event.etag, now, auditActorOf(ctx), { next, plan });
+        const result = await store.updateEvent(current, event.etag, now, auditActorOf(ctx), { next, plan }, ctx.signal);
         if (result.kind !== "stale") {
           return create(UpdateEventResponseSchema, { event: eventNow(throwUnlessOk(result, id), now) });
         }
@@ -271,7 +281,7 @@ export function createEventAdminService({ store, runs, expander, clock }: EventD
       assertValid(checkEventId(req.id, "id"));
       const id = req.id.toLowerCase();
       const now = clock.now();
-      const result = await store.endEvent(id, req.etag, now, auditActorOf(ctx), req.currentRunOnly);
+      const result = await store.endEvent(id, req.etag, now, auditActorOf(ctx), req.currentRunOnly, ctx.signal);
       if (result.kind === "refused") {
         const [reason, text] = END_REFUSALS[result.why];
         throw serviceError(Code.FailedPrecondition, reason, `event ${id} ${text}`);
@@ -282,7 +292,7 @@ export function createEventAdminService({ store, runs, expander, clock }: EventD
     async deleteEvent(req: DeleteEventRequest, ctx: HandlerContext): Promise<DeleteEventResponse> {
       assertValid(checkEventId(req.id, "id"));
       const id = req.id.toLowerCase();
-      throwUnlessOk(await store.deleteEvent(id, req.etag, clock.now(), auditActorOf(ctx)), id);
+      throwUnlessOk(await store.deleteEvent(id, req.etag, clock.now(), auditActorOf(ctx), ctx.signal), id);
       return create(DeleteEventResponseSchema);
     },
   };

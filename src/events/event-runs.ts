@@ -51,6 +51,7 @@ export async function prepareRunPlan(
   now: number,
   ruleChanged: boolean,
   check: ScheduleCheck | undefined,
+  signal?: AbortSignal,
 ): Promise<{ violations: FieldViolation[]; plan: RunPlan | undefined }> {
   const last = eventId === undefined ? undefined : runs.lastStartedRun(eventId, now);
   const { recurrence } = fields;
@@ -61,17 +62,20 @@ export async function prepareRunPlan(
   const lastEnd = last && (isLive(last, now) ? liveRunEnd(last, fields) : last.endTime);
   // Runs already started stay; a changed rule's runs follow the last of them and start after now.
   const after = last && (ruleChanged ? Math.max(now, (lastEnd as number) - 1) : last.startTime);
-  const walked = await expander.walk({
-    check,
-    plan: {
-      recurrence,
-      startTime: fields.startTime,
-      endLimit: fields.endTime,
-      from: last && { runNumber: last.runNumber, startTime: last.startTime },
-      continueFrom: !ruleChanged,
-      policy: { kind: "write", now, after },
+  const walked = await expander.walk(
+    {
+      check,
+      plan: {
+        recurrence,
+        startTime: fields.startTime,
+        endLimit: fields.endTime,
+        from: last && { runNumber: last.runNumber, startTime: last.startTime },
+        continueFrom: !ruleChanged,
+        policy: { kind: "write", now, after },
+      },
     },
-  });
+    { signal },
+  );
   return { violations: walked.violations, plan: walked.runs && { runs: walked.runs } };
 }
 
@@ -300,6 +304,7 @@ export function createRunQueries(db: Db, expander: RecurrenceExpander) {
       window: { from: number; to: number },
       cursor: RunCursor | undefined,
       limit: number,
+      signal?: AbortSignal,
     ): Promise<{ runs: ListedRun[]; resumeAt: RunCursor | undefined }> {
       const stored = db
         .select()
@@ -324,7 +329,10 @@ export function createRunQueries(db: Db, expander: RecurrenceExpander) {
       const from = cursor && cursor.runNumber > lastPlanned.runNumber ? cursor : lastPlanned;
       const wanted = limit + 1 - stored.length;
       const policy = { kind: "window" as const, from: window.from, to: window.to, wanted };
-      const candidates = await expander.planRuns(continuation(row, recurrence, from, policy));
+      const candidates = await expander.planRuns(continuation(row, recurrence, from, policy), {
+        priority: "read",
+        signal,
+      });
       const computed = candidates.filter((run) => run.endTime > window.from && run.startTime < window.to);
       const lastExamined = candidates.at(-1);
       const resumeAt =

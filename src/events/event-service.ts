@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { Code } from "@connectrpc/connect";
+import { Code, type HandlerContext } from "@connectrpc/connect";
 import { EventRunSchema, EventStatus } from "../../gen/liveops/v1/event_pb.js";
 import {
   type GetEventRequest,
@@ -149,7 +149,7 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
       return response;
     },
 
-    async listEventRuns(req: ListEventRunsRequest): Promise<ListEventRunsResponse> {
+    async listEventRuns(req: ListEventRunsRequest, ctx: HandlerContext): Promise<ListEventRunsResponse> {
       assertValid(checkEventId(req.eventId, "event_id"));
       const window = runWindow(req);
       const limit = pageSizeOf(req.pageSize);
@@ -159,7 +159,7 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
       if (after !== undefined && !isRunCursor(after)) throw new Error("a signed page token holds no run cursor");
       const row = store.findEventById(id);
       if (!row) throw notFound("event", req.eventId);
-      const found = await runs.runsInWindow(row, window, after, limit).catch((err: unknown) => {
+      const found = await runs.runsInWindow(row, window, after, limit, ctx.signal).catch((err: unknown) => {
         if (err instanceof RecurrenceTooCostly || err instanceof RecurrenceQueueFull) {
           throw serviceError(
             Code.Unavailable,

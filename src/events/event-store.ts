@@ -112,13 +112,17 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog,
   const runEndHooks: RunEndHook[] = [];
 
   /** Runs a write that may log changes in the next batch, and tells the listeners once it has committed. */
-  function write<Result>(body: (tx: Tx, changes: WatchEventsResponse[]) => Result): Promise<Result> {
+  function write<Result>(
+    body: (tx: Tx, changes: WatchEventsResponse[]) => Result,
+    signal?: AbortSignal,
+  ): Promise<Result> {
     const changes: WatchEventsResponse[] = [];
     return batcher.run(
       (tx) => body(tx, changes),
       () => {
         if (changes.length > 0) for (const listener of listeners) listener(changes);
       },
+      signal,
     );
   }
 
@@ -186,6 +190,7 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog,
       actor: AuditActor,
       request: { requestId: string; fingerprint: string } | undefined,
       plan: RunPlan,
+      signal?: AbortSignal,
     ): Promise<EventInsertResult> {
       return write((tx, changes) => {
         if (request) {
@@ -212,7 +217,7 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog,
         appendAuditEntry(tx, actor, now, { type: "event", id }, diffFields(undefined, fieldsToAuditJson(fields)));
         changes.push(changeLog.append(tx, EventChangeType.CREATED, row, now));
         return { kind: "created", row };
-      });
+      }, signal);
     },
 
     /**
@@ -226,6 +231,7 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog,
       now: number,
       actor: AuditActor,
       change: { next: EventFields; plan: RunPlan | undefined },
+      signal?: AbortSignal,
     ): Promise<EventWriteResult | { kind: "stale" }> {
       const { id } = basis;
       return write((tx, changes) => {
@@ -247,7 +253,7 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog,
         );
         changes.push(changeLog.append(tx, EventChangeType.UPDATED, row, now));
         return { kind: "ok", row };
-      });
+      }, signal);
     },
 
     /**
@@ -260,6 +266,7 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog,
       now: number,
       actor: AuditActor,
       runOnly: boolean,
+      signal?: AbortSignal,
     ): Promise<EventWriteResult | { kind: "refused"; why: EndRefusal }> {
       return write((tx, changes) => {
         const current = eventToChange(tx, id, etag);
@@ -283,11 +290,17 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog,
         if (ended) for (const hook of runEndHooks) hook(tx, row, ended, now);
         changes.push(changeLog.append(tx, ended ? EventChangeType.ENDED : EventChangeType.UPDATED, row, now, ended));
         return { kind: "ok", row };
-      });
+      }, signal);
     },
 
     /** Deletes an event when `etag` is empty or matches. */
-    deleteEvent(id: string, etag: string, now: number, actor: AuditActor): Promise<EventWriteResult> {
+    deleteEvent(
+      id: string,
+      etag: string,
+      now: number,
+      actor: AuditActor,
+      signal?: AbortSignal,
+    ): Promise<EventWriteResult> {
       return write((tx, changes) => {
         const current = eventToChange(tx, id, etag);
         if ("kind" in current) return current;
@@ -302,7 +315,7 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog,
           diffFields(fieldsToAuditJson(rowToFields(current)), undefined),
         );
         return { kind: "ok", row: current };
-      });
+      }, signal);
     },
 
     /** Every event that has not ended at `now`, in (start time, id) order: the current state for watchers. */

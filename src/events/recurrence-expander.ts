@@ -51,30 +51,53 @@ export class RecurrenceQueueFull extends Error {}
  * the server, whatever the library does.
  */
 export interface RecurrenceExpander {
-  /** Runs `task` in a worker; RecurrenceTooCostly past the time limit, RecurrenceQueueFull when too many wait. */
-  walk(task: ExpansionTask): Promise<ExpansionResult>;
+  /**
+   * Runs `task` in a worker; RecurrenceTooCostly past its time limit, RecurrenceQueueFull when too many wait, and
+   * the signal's reason once `signal` aborts (a walk whose caller has gone is dropped, or its thread ended).
+   */
+  walk(task: ExpansionTask, options?: WalkOptions): Promise<ExpansionResult>;
   /** The violations of a schedule, like `walk` with a check alone. */
-  checkRecurrence(check: ScheduleCheck): Promise<FieldViolation[]>;
+  checkRecurrence(check: ScheduleCheck, options?: WalkOptions): Promise<FieldViolation[]>;
   /** The runs of a plan (run-planning.ts planRuns), like `walk` with a plan alone. */
-  planRuns(request: PlanRequest): Promise<PlannedRun[]>;
+  planRuns(request: PlanRequest, options?: WalkOptions): Promise<PlannedRun[]>;
   /** Ends the workers; walks in flight or queued fail. */
   close(): Promise<void>;
 }
 
+/**
+ * What a walk is for. `write` (checks and plans of writes, the scheduler's next runs) goes first and may use every
+ * worker; `read` (ListEventRuns pages) waits behind every write, runs on one worker at most, with a shorter time
+ * limit and a shorter queue: readers can slow other readers, never a write.
+ */
+export type WalkPriority = "write" | "read";
+
+/** How a walk is run. */
+export interface WalkOptions {
+  priority?: WalkPriority;
+  /** The caller's signal (its deadline, its client going away). */
+  signal?: AbortSignal;
+}
+
 /** Options of {@link createRecurrenceExpander}. */
 export interface RecurrenceExpanderOptions {
-  /** The longest one walk may take. */
+  /** The longest one walk of a write may take. */
   timeoutMs: number;
-  /** Worker threads at most, started when needed. */
+  /** The longest one walk of a read may take. */
+  readTimeoutMs: number;
+  /** Worker threads at most, started when needed; reads use one of them at most. */
   workers: number;
-  /** Walks that may wait for a worker; more are refused with RecurrenceQueueFull. */
+  /** Walks of writes that may wait for a worker; more are refused with RecurrenceQueueFull. */
   maxQueued: number;
+  /** Walks of reads that may wait. */
+  maxQueuedReads: number;
 }
 
 interface Job {
   task: ExpansionTask;
+  priority: WalkPriority;
+  signal: AbortSignal | undefined;
   resolve(value: unknown): void;
-  reject(err: Error): void;
+  reject(err: unknown): void;
 }
 
 interface Slot {
@@ -101,12 +124,13 @@ function startWorker(): Worker {
 /** Creates the pool of worker threads that walks rules, each walk bounded in time. */
 export function createRecurrenceExpander(options: RecurrenceExpanderOptions): RecurrenceExpander {
   const slots: Slot[] = [];
-  const queue: Job[] = [];
+  const queues: Record<WalkPriority, Job[]> = { write: [], read: [] };
   let nextId = 0;
   let closed = false;
 
   const retire = (slot: Slot) => {
-    slots.splice(slots.indexOf(slot), 1);
+    const index = slots.indexOf(slot);
+    if (index >= 0) slots.splice(index, 1);
     if (slot.timer) clearTimeout(slot.timer);
     void slot.worker.terminate();
   };
@@ -116,7 +140,10 @@ export function createRecurrenceExpander(options: RecurrenceExpanderOptions): Re
     if (slot.timer) clearTimeout(slot.timer);
     slot.job = undefined;
     slot.timer = undefined;
-    if (job) settle(job);
+    if (job) {
+      job.signal?.removeEventListener("abort", abortListeners.get(job) as () => void);
+      settle(job);
+    }
   };
 
   const spawn = (): Slot => {
@@ -145,13 +172,15 @@ export function createRecurrenceExpander(options: RecurrenceExpanderOptions): Re
     slots.push(slot);
     return slot;
   };
+
   const startClock = (slot: Slot) => {
+    const limit = slot.job?.priority === "read" ? options.readTimeoutMs : options.timeoutMs;
     slot.timer = setTimeout(() => {
       // The walk may be in an endless loop: only ending the thread stops it.
       retire(slot);
-      finish(slot, (late) => late.reject(new RecurrenceTooCostly(options.timeoutMs)));
+      finish(slot, (late) => late.reject(new RecurrenceTooCostly(limit)));
       dispatch();
-    }, options.timeoutMs);
+    }, limit);
   };
 
   const run = (slot: Slot, job: Job) => {
@@ -162,36 +191,73 @@ export function createRecurrenceExpander(options: RecurrenceExpanderOptions): Re
     slot.worker.postMessage({ id, task: job.task } satisfies ExpansionRequest);
   };
 
+  /** The next walk to run: writes first; a read only while no other read runs. */
+  const nextJob = (): Job | undefined => {
+    if (queues.write.length > 0) return queues.write.shift();
+    const readsRunning = slots.filter((s) => s.job?.priority === "read").length;
+    return readsRunning === 0 ? queues.read.shift() : undefined;
+  };
+
   function dispatch() {
-    while (queue.length > 0 && !closed) {
-      const slot = slots.find((s) => s.job === undefined) ?? (slots.length < options.workers ? spawn() : undefined);
-      if (!slot) return;
-      run(slot, queue.shift() as Job);
+    while (!closed) {
+      const idle = slots.find((s) => s.job === undefined);
+      if (!idle && slots.length >= options.workers) return;
+      const job = nextJob();
+      if (!job) return;
+      run(idle ?? spawn(), job);
     }
   }
 
-  const walk = (task: ExpansionTask): Promise<ExpansionResult> =>
+  /** The abort listener of each job, removed once it settles. */
+  const abortListeners = new WeakMap<Job, () => void>();
+  const onAbort = (job: Job) => () => {
+    const queue = queues[job.priority];
+    const queued = queue.indexOf(job);
+    if (queued >= 0) {
+      queue.splice(queued, 1);
+      job.reject(job.signal?.reason);
+      return;
+    }
+    const slot = slots.find((s) => s.job === job);
+    if (!slot) return;
+    // Nobody waits for this walk any more: end its thread rather than let it hold a worker to its time limit.
+    retire(slot);
+    finish(slot, (gone) => gone.reject(gone.signal?.reason));
+    dispatch();
+  };
+
+  const walk = (task: ExpansionTask, walkOptions: WalkOptions = {}): Promise<ExpansionResult> =>
     new Promise<ExpansionResult>((resolve, reject) => {
+      const { priority = "write", signal } = walkOptions;
       if (closed) return reject(new Error("the recurrence expander is closed"));
-      if (queue.length >= options.maxQueued) {
+      if (signal?.aborted) return reject(signal.reason);
+      const queue = queues[priority];
+      const max = priority === "read" ? options.maxQueuedReads : options.maxQueued;
+      if (queue.length >= max) {
         return reject(new RecurrenceQueueFull(`${queue.length} rule walks are already waiting; retry later`));
       }
-      queue.push({ task, resolve: resolve as (value: unknown) => void, reject });
+      const job: Job = { task, priority, signal, resolve: resolve as (value: unknown) => void, reject };
+      if (signal) {
+        const listener = onAbort(job);
+        abortListeners.set(job, listener);
+        signal.addEventListener("abort", listener, { once: true });
+      }
+      queue.push(job);
       dispatch();
     });
 
   return {
     walk,
-    async checkRecurrence(check) {
-      return (await walk({ check })).violations;
+    async checkRecurrence(check, walkOptions) {
+      return (await walk({ check }, walkOptions)).violations;
     },
-    async planRuns(plan) {
-      return (await walk({ plan })).runs ?? [];
+    async planRuns(plan, walkOptions) {
+      return (await walk({ plan }, walkOptions)).runs ?? [];
     },
     async close() {
       closed = true;
       const error = new Error("the recurrence expander is closed");
-      for (const job of queue.splice(0)) job.reject(error);
+      for (const job of [...queues.write.splice(0), ...queues.read.splice(0)]) job.reject(error);
       for (const slot of [...slots]) {
         retire(slot);
         finish(slot, (job) => job.reject(error));

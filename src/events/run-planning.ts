@@ -51,8 +51,12 @@ export interface PlanRequest {
   policy: PlanPolicy;
 }
 
-/** What to do with the next occurrence: not a run of this plan, a run, or the end of the plan. */
-type Decision = "skip" | "take" | "stop";
+/**
+ * What to do with the next occurrence: not a run of this plan (`skip`), a run that never happened because it would
+ * have ended before the event existed or while the scheduler was down (`pass`: not stored, but numbered, so that run
+ * numbers still count the rule's occurrences), a run, or the end of the plan.
+ */
+type Decision = "skip" | "pass" | "take" | "stop";
 
 /** Whether more runs of an open-ended rule are wanted: within the horizon, and at least two to come. */
 function withinHorizon(now: number, startTime: number) {
@@ -71,15 +75,20 @@ function decider({ recurrence, startTime, endLimit, policy }: PlanRequest): (sta
     case "write": {
       const bounded = ruleIsBounded(recurrence.rule) || endLimit !== undefined;
       const wanted = withinHorizon(policy.now, startTime);
-      const { after } = policy;
+      const { after, now } = policy;
       return (start, taken) => {
         if (after !== undefined && start <= after) return "skip";
+        // A new schedule starts its history now: runs that would have ended already are not planned.
+        if (after === undefined && start + recurrence.runDurationMs <= now) return "pass";
         return bounded || wanted(start, taken) ? "take" : "stop";
       };
     }
     case "extend": {
       const wanted = withinHorizon(policy.now, startTime);
-      return (start, taken) => (wanted(start, taken) ? "take" : "stop");
+      return (start, taken) => {
+        if (start + recurrence.runDurationMs <= policy.now) return "pass";
+        return wanted(start, taken) ? "take" : "stop";
+      };
     }
     case "window": {
       let inWindow = 0;
@@ -105,6 +114,8 @@ export function planRuns(request: PlanRequest, memo?: WalkMemo): PlannedRun[] {
   const first = continues ? from.startTime : request.startTime;
   const decide = decider(request);
   const starts: number[] = [];
+  const numbers: number[] = [];
+  let next = (from?.runNumber ?? 0) + 1;
   let following: number | undefined;
   occurrenceStarts(
     recurrence.rule,
@@ -114,14 +125,17 @@ export function planRuns(request: PlanRequest, memo?: WalkMemo): PlannedRun[] {
       if (continues && start === first) return true;
       const decision = decide(start, starts.length);
       if (decision === "stop") following = start;
-      else if (decision === "take") starts.push(start);
+      else if (decision === "pass") next++;
+      else if (decision === "take") {
+        starts.push(start);
+        numbers.push(next++);
+      }
       return decision !== "stop";
     },
     memo,
   );
-  let next = (from?.runNumber ?? 0) + 1;
   return starts.map((start, i) => ({
-    runNumber: next++,
+    runNumber: numbers[i] as number,
     startTime: start,
     // Runs never overlap: the rule's check covers the first runs, this covers any later exception. No run ends
     // past what a Timestamp can carry, so every stored run can be read back.

@@ -165,7 +165,7 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
   };
 
   return {
-    async joinEvent(req: JoinEventRequest, _ctx: HandlerContext): Promise<JoinEventResponse> {
+    async joinEvent(req: JoinEventRequest, ctx: HandlerContext): Promise<JoinEventResponse> {
       const eventId = checkRequest(req.eventId, req.playerId);
       const result = await batcher.run(
         (tx, scratch) => {
@@ -192,6 +192,7 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
           return { runNumber: run.runNumber, participants: participants + 1, joined, board };
         },
         (result) => result.joined && result.board.apply([result.joined]),
+        ctx.signal,
       );
       return create(JoinEventResponseSchema, {
         runNumber: BigInt(result.runNumber),
@@ -200,7 +201,7 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
       });
     },
 
-    async submitScore(req: SubmitScoreRequest, _ctx: HandlerContext): Promise<SubmitScoreResponse> {
+    async submitScore(req: SubmitScoreRequest, ctx: HandlerContext): Promise<SubmitScoreResponse> {
       const eventId = checkRequest(req.eventId, req.playerId);
       const metadata = req.metadata === undefined ? null : JSON.stringify(req.metadata);
       const violations = [...checkScoreValue(req.score, "score"), ...checkScoreValue(req.subscore, "subscore")];
@@ -266,6 +267,7 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
           return { runNumber: run.runNumber, record, board };
         },
         (result) => result.board.apply([result.record]),
+        ctx.signal,
       );
       const entry = result.board.entryOf(req.playerId);
       if (!entry) throw new Error("a submitted score is not on its board");

@@ -6,6 +6,8 @@ export type BatchScratch = Map<string, number>;
 
 interface Operation {
   run(tx: Tx, scratch: BatchScratch): unknown;
+  /** The caller's signal: an operation whose caller has gone (deadline, cancel) before its batch is not run. */
+  signal: AbortSignal | undefined;
   committed?: (value: unknown) => void;
   resolve(value: unknown): void;
   reject(err: unknown): void;
@@ -41,6 +43,10 @@ export function createWriteBatcher(db: Db, onBatch?: (size: number) => void) {
           for (const operation of pending) {
             if (operations.length > 0 && performance.now() > deadline) break;
             operations.push(operation);
+            if (operation.signal?.aborted) {
+              outcomes.push({ ok: false, error: operation.signal.reason });
+              continue;
+            }
             try {
               outcomes.push({ ok: true, value: tx.transaction((savepoint) => operation.run(savepoint, scratch)) });
             } catch (error) {
@@ -79,12 +85,21 @@ export function createWriteBatcher(db: Db, onBatch?: (size: number) => void) {
   };
 
   return {
-    /** Runs `body` in the next batch; resolves with its value once the batch has committed. */
-    run<T>(body: (tx: Tx, scratch: BatchScratch) => T, committed?: (value: T) => void): Promise<T> {
+    /**
+     * Runs `body` in the next batch; resolves with its value once the batch has committed. Rejects with the
+     * signal's reason, without running `body`, when `signal` aborts before the batch takes it: a caller that has
+     * been told its deadline passed must not find its write stored.
+     */
+    run<T>(
+      body: (tx: Tx, scratch: BatchScratch) => T,
+      committed?: (value: T) => void,
+      signal?: AbortSignal,
+    ): Promise<T> {
       return new Promise<T>((resolve, reject) => {
         if (queue.length === 0) setImmediate(flush);
         queue.push({
           run: body,
+          signal,
           committed: committed as ((value: unknown) => void) | undefined,
           resolve: resolve as (value: unknown) => void,
           reject,
