@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { checkRecurrence, occurrenceStarts, parseRule } from "../src/events/recurrence.js";
+import { checkRecurrence, occurrenceStarts, parseRule, type WalkMemo } from "../src/events/recurrence.js";
+import { planRuns } from "../src/events/run-planning.js";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -81,6 +82,12 @@ describe("recurrence rules", () => {
     expect(parseRule("rrule:freq=weekly;byday=sa")).toEqual({ rule: "FREQ=WEEKLY;BYDAY=SA" });
   });
 
+  it("sorts and dedupes the values of a part, whose order rrule would otherwise follow", () => {
+    expect(parseRule("FREQ=DAILY;BYHOUR=18,6,6;BYMINUTE=30,0")).toEqual({
+      rule: "FREQ=DAILY;BYHOUR=6,18;BYMINUTE=0,30",
+    });
+  });
+
   it("continues from any occurrence with the same sequence as from the first start", () => {
     const rules = [
       "FREQ=WEEKLY;BYDAY=SA;BYHOUR=18",
@@ -101,6 +108,57 @@ describe("recurrence rules", () => {
         expect(continued).toEqual(whole.slice(k, k + 10));
       }),
       { numRuns: 60 },
+    );
+  });
+
+  // rrule computes BYSETPOS over a walk's first week from its first day, and BYWEEKNO's sets by year: a walk started
+  // at an occurrence mid-period may pick other occurrences, so those rules are walked from their first start.
+  const tricky = [
+    "FREQ=WEEKLY;BYDAY=MO,WE,FR;BYSETPOS=1,2",
+    "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU,TH,SA;BYSETPOS=-1",
+    "FREQ=YEARLY;BYWEEKNO=1,52,53;BYDAY=MO,SU;BYSETPOS=-1",
+    "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1",
+    "FREQ=DAILY;INTERVAL=3;BYHOUR=9,21",
+    "FREQ=WEEKLY;BYDAY=SA;BYHOUR=18",
+  ];
+  const firstOf = (rule: string) => occurrenceStarts(rule, Date.UTC(2026, 0, 1), (_s, i) => i < 1)[0] as number;
+
+  it("plans the runs after any run as a walk from the first start would, BYSETPOS and BYWEEKNO included", () => {
+    const plan = (rule: string, from: { runNumber: number; startTime: number } | undefined, wanted: number) =>
+      planRuns({
+        recurrence: { rule, runDurationMs: 60_000 },
+        startTime: firstOf(rule),
+        endLimit: undefined,
+        from,
+        continueFrom: from !== undefined,
+        policy: { kind: "window", from: Number.NEGATIVE_INFINITY, to: Number.POSITIVE_INFINITY, wanted },
+      }).map((run) => [run.runNumber, iso(run.startTime)]);
+    fc.assert(
+      fc.property(fc.constantFrom(...tricky), fc.integer({ min: 1, max: 30 }), (rule, k) => {
+        const whole = plan(rule, undefined, k + 10);
+        const [runNumber, start] = whole[k - 1] as [number, string];
+        expect(plan(rule, { runNumber, startTime: Date.parse(start) }, 10)).toEqual(whole.slice(k, k + 10));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("replays a walk's occurrences and walks on to the same sequence as one walk, COUNT included", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...tricky),
+        fc.option(fc.integer({ min: 3, max: 40 })),
+        fc.integer({ min: 1, max: 20 }),
+        (base, count, firstWalk) => {
+          const rule = count === null ? base : `${base};COUNT=${count}`;
+          const first = firstOf(base);
+          const fresh = occurrenceStarts(rule, first, (_s, i) => i < 40);
+          const memo: WalkMemo = new Map();
+          occurrenceStarts(rule, first, (_s, i) => i < firstWalk, memo);
+          expect(occurrenceStarts(rule, first, (_s, i) => i < 40, memo)).toEqual(fresh);
+        },
+      ),
+      { numRuns: 80 },
     );
   });
 });

@@ -280,19 +280,28 @@ export function createEventAdminService({ store, runs, expander, clock }: EventD
     async endEvent(req: EndEventRequest, ctx: HandlerContext): Promise<EndEventResponse> {
       assertValid(checkEventId(req.id, "id"));
       const id = req.id.toLowerCase();
-      const now = clock.now();
-      const result = await store.endEvent(id, req.etag, now, auditActorOf(ctx), req.currentRunOnly, ctx.signal);
+      const result = await store.endEvent(
+        id,
+        req.etag,
+        () => clock.now(),
+        auditActorOf(ctx),
+        req.currentRunOnly,
+        ctx.signal,
+      );
       if (result.kind === "refused") {
         const [reason, text] = END_REFUSALS[result.why];
         throw serviceError(Code.FailedPrecondition, reason, `event ${id} ${text}`);
       }
-      return create(EndEventResponseSchema, { event: eventNow(throwUnlessOk(result, id), now) });
+      if (result.kind === "not_found") throw notFound("event", id);
+      if (result.kind === "etag_mismatch") throw etagMismatch("event", id);
+      if (result.kind !== "ended") throw new Error(`EndEvent wrote no end: ${result.kind}`);
+      return create(EndEventResponseSchema, { event: eventNow(result.row, result.now) });
     },
 
     async deleteEvent(req: DeleteEventRequest, ctx: HandlerContext): Promise<DeleteEventResponse> {
       assertValid(checkEventId(req.id, "id"));
       const id = req.id.toLowerCase();
-      throwUnlessOk(await store.deleteEvent(id, req.etag, clock.now(), auditActorOf(ctx), ctx.signal), id);
+      throwUnlessOk(await store.deleteEvent(id, req.etag, () => clock.now(), auditActorOf(ctx), ctx.signal), id);
       return create(DeleteEventResponseSchema);
     },
   };

@@ -179,8 +179,9 @@ function continuation(row: EventRow, recurrence: Recurrence, from: RunPosition, 
 /** The next runs of an open-ended event, computed before the transaction that stores them. */
 export interface RunExtension {
   eventId: string;
-  /** The last planned run they follow: they are stored only if it is still the last. */
-  after: number;
+  /** The event's version and runs revision they were planned from: stored only if the event has not changed. */
+  version: number;
+  runsRevision: number;
   runs: PlannedRun[];
 }
 
@@ -199,13 +200,21 @@ export async function prepareExtension(
   const last = lastPlannedRun(db, row.id);
   if (!last || last.startTime > now) return undefined;
   const runs = await expander.planRuns(continuation(row, recurrence, last, { kind: "extend", now }));
-  return { eventId: row.id, after: last.runNumber, runs };
+  return { eventId: row.id, version: row.version, runsRevision: row.runsRevision, runs };
 }
 
-/** Stores an extension, unless the event's runs changed since it was computed. Returns whether it was stored. */
+/**
+ * Stores an extension, unless the event changed since it was computed (an EndEvent or an update ends or replans
+ * its runs). Returns whether it was stored.
+ */
 export function storeExtension(tx: Tx, runs: RunQueries, extension: RunExtension, now: number): boolean {
-  const last = lastPlannedRun(tx, extension.eventId);
-  if (last?.runNumber !== extension.after) return false;
+  const row = tx
+    .select({ version: events.version, runsRevision: events.runsRevision, endTime: events.endTime })
+    .from(events)
+    .where(eq(events.id, extension.eventId))
+    .get();
+  if (row?.version !== extension.version || row.runsRevision !== extension.runsRevision) return false;
+  if (row.endTime !== OPEN_END) return false;
   runs.insertRuns(extension.eventId, extension.runs, now);
   tx.update(events)
     .set({ runsRevision: sql`${events.runsRevision} + 1` })
@@ -261,6 +270,9 @@ export function createRunQueries(db: Db, expander: RecurrenceExpander) {
   const lastStarted = db.$client.prepare<[string, number], RunColumns>(
     "SELECT event_id, run_number, start_time, end_time, ended_early, start_announced, end_announced, finalized FROM event_runs WHERE event_id = ? AND start_time <= ? ORDER BY run_number DESC LIMIT 1",
   );
+  const announced = db.$client.prepare<[string, number, number]>(
+    "SELECT 1 FROM event_runs WHERE event_id = ? AND ((start_time > ? AND start_announced = 1) OR (end_time > ? AND end_announced = 1)) LIMIT 1",
+  );
   // A plan may hold a thousand runs: one prepared row at a time costs a quarter of drizzle's multi-row INSERT.
   const insertRun = db.$client.prepare<[string, number, number, number, number, number]>(
     "INSERT INTO event_runs (event_id, run_number, start_time, end_time, start_announced, end_announced) VALUES (?, ?, ?, ?, ?, ?)",
@@ -275,6 +287,11 @@ export function createRunQueries(db: Db, expander: RecurrenceExpander) {
         const { runNumber, startTime, endTime } = run;
         insertRun.run(eventId, runNumber, startTime, endTime, startTime <= now ? 1 : 0, endTime <= now ? 1 : 0);
       }
+    },
+
+    /** Whether a boundary of an event's runs later than `at` has been announced (the scheduler ran past `at`). */
+    announcedAfter(eventId: string, at: number): boolean {
+      return announced.get(eventId, at, at) !== undefined;
     },
 
     /** One run of an event by its number. */

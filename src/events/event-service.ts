@@ -160,11 +160,19 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
       const row = store.findEventById(id);
       if (!row) throw notFound("event", req.eventId);
       const found = await runs.runsInWindow(row, window, after, limit, ctx.signal).catch((err: unknown) => {
-        if (err instanceof RecurrenceTooCostly || err instanceof RecurrenceQueueFull) {
+        if (err instanceof RecurrenceTooCostly) {
+          // A property of the rule and the window, not of the moment: retrying the same page does not help.
           throw serviceError(
-            Code.Unavailable,
+            Code.FailedPrecondition,
             "RUNS_NOT_COMPUTED",
-            `the runs of event ${id} beyond those planned could not be computed now (${err.message}); retry later`,
+            `the runs of event ${id} beyond those planned could not be computed (${err.message}); ask for a window nearer its planned runs`,
+          );
+        }
+        if (err instanceof RecurrenceQueueFull) {
+          throw serviceError(
+            Code.ResourceExhausted,
+            "RECURRENCE_BUSY",
+            `the server is busy walking rules: ${err.message}`,
           );
         }
         throw err;

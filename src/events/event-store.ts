@@ -238,6 +238,9 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog,
         const current = eventToChange(tx, id, etag);
         if ("kind" in current) return current;
         if (current.version !== basis.version || current.runsRevision !== basis.runsRevision) return { kind: "stale" };
+        // The scheduler may have announced a boundary after `now` meanwhile (announcing changes neither): the plan
+        // would replace or move a run the watchers have seen start or end.
+        if (change.plan && runs.announcedAfter(id, now)) return { kind: "stale" };
         const before = rowToFields(current);
         const { next, plan } = change;
         const schedule = scheduleChanged(before, next);
@@ -263,12 +266,16 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog,
     endEvent(
       id: string,
       etag: string,
-      now: number,
+      clock: () => number,
       actor: AuditActor,
       runOnly: boolean,
       signal?: AbortSignal,
-    ): Promise<EventWriteResult | { kind: "refused"; why: EndRefusal }> {
+    ): Promise<
+      EventWriteResult | { kind: "ended"; row: EventRow; now: number } | { kind: "refused"; why: EndRefusal }
+    > {
       return write((tx, changes) => {
+        // Read in the transaction: a boundary announced since the call came cannot be dropped unannounced.
+        const now = clock();
         const current = eventToChange(tx, id, etag);
         if ("kind" in current) return current;
         const state = stateAt(current, now);
@@ -289,7 +296,7 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog,
         appendAuditEntry(tx, actor, now, { type: "event", id }, audit);
         if (ended) for (const hook of runEndHooks) hook(tx, row, ended, now);
         changes.push(changeLog.append(tx, ended ? EventChangeType.ENDED : EventChangeType.UPDATED, row, now, ended));
-        return { kind: "ok", row };
+        return { kind: "ended", row, now };
       }, signal);
     },
 
@@ -297,11 +304,12 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog,
     deleteEvent(
       id: string,
       etag: string,
-      now: number,
+      clock: () => number,
       actor: AuditActor,
       signal?: AbortSignal,
     ): Promise<EventWriteResult> {
       return write((tx, changes) => {
+        const now = clock();
         const current = eventToChange(tx, id, etag);
         if ("kind" in current) return current;
         // Logged before the delete, while the event's runs still say where it was.

@@ -1,4 +1,5 @@
 import { Worker } from "node:worker_threads";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { FieldViolation } from "../errors.js";
 import type { Recurrence } from "./recurrence.js";
 import type { PlannedRun, PlanRequest } from "./run-planning.js";
@@ -229,7 +230,7 @@ export function createRecurrenceExpander(options: RecurrenceExpanderOptions): Re
   const walk = (task: ExpansionTask, walkOptions: WalkOptions = {}): Promise<ExpansionResult> =>
     new Promise<ExpansionResult>((resolve, reject) => {
       const { priority = "write", signal } = walkOptions;
-      if (closed) return reject(new Error("the recurrence expander is closed"));
+      if (closed) return reject(new ConnectError("the server is shutting down", Code.Unavailable));
       if (signal?.aborted) return reject(signal.reason);
       const queue = queues[priority];
       const max = priority === "read" ? options.maxQueuedReads : options.maxQueued;
@@ -256,7 +257,7 @@ export function createRecurrenceExpander(options: RecurrenceExpanderOptions): Re
     },
     async close() {
       closed = true;
-      const error = new Error("the recurrence expander is closed");
+      const error = new ConnectError("the server is shutting down", Code.Unavailable);
       for (const job of [...queues.write.splice(0), ...queues.read.splice(0)]) job.reject(error);
       for (const slot of [...slots]) {
         retire(slot);

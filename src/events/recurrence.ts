@@ -58,6 +58,7 @@ export function parseRule(text: string): { rule: string } | { error: string } {
     return { error: "must be one RRULE value; give the first start as start_time, not DTSTART" };
   }
   const seen = new Set<string>();
+  const parts: string[] = [];
   for (const part of body.split(";")) {
     const [name, value, extra] = part.split("=");
     if (name === undefined || value === undefined || extra !== undefined || value === "") {
@@ -72,10 +73,42 @@ export function parseRule(text: string): { rule: string } | { error: string } {
       const bad = magnitudes(value).find((n) => n < (spec.min ?? 0) || n > (spec.max ?? 0));
       if (bad !== undefined) return { error: `${name}=${value}: ${bad} is out of range` };
     }
+    parts.push(`${name}=${normalizedValue(name, value)}`);
   }
   if (!seen.has("FREQ")) return { error: "FREQ is required" };
   if (seen.has("COUNT") && seen.has("UNTIL")) return { error: "COUNT and UNTIL cannot both be given" };
-  return { rule: body };
+  return { rule: parts.join(";") };
+}
+
+/** Parts whose values are a set of numbers. */
+const NUMBER_LISTS = new Set([
+  "BYSECOND",
+  "BYMINUTE",
+  "BYHOUR",
+  "BYMONTHDAY",
+  "BYYEARDAY",
+  "BYWEEKNO",
+  "BYMONTH",
+  "BYSETPOS",
+]);
+
+/**
+ * A part's value with its list in order and without repeats: the values are a set, and rrule emits a day's times in
+ * the order given (`BYHOUR=18,6` would yield 18:00 before 06:00, and a repeated hour twice).
+ */
+function normalizedValue(name: string, value: string): string {
+  const items = [...new Set(value.split(","))];
+  if (NUMBER_LISTS.has(name)) items.sort((a, b) => Number(a) - Number(b));
+  return items.join(",");
+}
+
+/**
+ * Whether a walk of `rule` may start again at one of its occurrences and yield the same sequence from there. Not
+ * with BYSETPOS or BYWEEKNO: rrule computes their sets from the walk's first period as it starts (a week from its
+ * first day, a year of ISO weeks), so a walk started mid-period picks other occurrences.
+ */
+export function ruleContinues(rule: string): boolean {
+  return !/(^|;)(BYSETPOS|BYWEEKNO)=/.test(rule);
 }
 
 /** Whether a rule (normalized by {@link parseRule}) ends by itself, with COUNT or UNTIL. */
@@ -126,7 +159,7 @@ function ruleFrom(rule: string, dtstart: number): Rule {
 
 /**
  * The starts of the occurrences of `rule` from `first` on (UTC, to the millisecond), while `keep(start, index)`
- * says so. `first` must be an occurrence: a rule continued from one of its occurrences yields the same sequence
+ * says so. A rule walked from one of its occurrences yields the same sequence from there when {@link ruleContinues}
  * (test/recurrence.test.ts checks it), which is how a series is extended without walking it from its beginning.
  */
 export function occurrenceStarts(
@@ -144,15 +177,18 @@ export function occurrenceStarts(
     starts.push(start);
   }
   if (walk.exhausted) return starts;
-  // Walk on after the occurrences already offered: from the last of them (offered again first, and skipped).
+  // Walk on after the occurrences already offered: from the last of them where the rule allows, else from the first
+  // start again, skipping those (each is offered to `keep` once).
   const known = walk.offered.length;
-  const from = known === 0 ? first : (walk.offered[known - 1] as number);
+  const resume = known > 0 && ruleContinues(rule);
+  const from = resume ? (walk.offered[known - 1] as number) : first;
   let stopped = false;
-  ruleFrom(known === 0 ? rule : ruleAfter(rule, known - 1), from).all((date, i) => {
-    if (known > 0 && i === 0) return true;
+  ruleFrom(resume ? ruleAfter(rule, known - 1) : rule, from).all((date, i) => {
+    const index = resume ? known - 1 + i : i;
+    if (index < known) return true;
     const start = date.getTime();
     walk.offered.push(start);
-    if (!keep(start, known === 0 ? i : known - 1 + i)) {
+    if (!keep(start, index)) {
       stopped = true;
       return false;
     }

@@ -1,5 +1,5 @@
 import { TIMESTAMP_MAX_MS } from "../timestamps.js";
-import { occurrenceStarts, type Recurrence, ruleIsBounded, type WalkMemo } from "./recurrence.js";
+import { occurrenceStarts, type Recurrence, ruleContinues, ruleIsBounded, type WalkMemo } from "./recurrence.js";
 
 /** An open-ended rule's runs are planned this far ahead of now (or of the first start). */
 export const PLANNING_HORIZON_MS = 30 * 86_400_000;
@@ -110,8 +110,14 @@ function decider({ recurrence, startTime, endLimit, policy }: PlanRequest): (sta
 export function planRuns(request: PlanRequest, memo?: WalkMemo): PlannedRun[] {
   const { recurrence, endLimit, from } = request;
   const continues =
-    request.continueFrom && from !== undefined && !ruleIsBounded(recurrence.rule) && endLimit === undefined;
+    request.continueFrom &&
+    from !== undefined &&
+    !ruleIsBounded(recurrence.rule) &&
+    endLimit === undefined &&
+    ruleContinues(recurrence.rule);
   const first = continues ? from.startTime : request.startTime;
+  // A plan that should follow `from` but cannot start its walk there walks from the first start past it.
+  const skipThrough = request.continueFrom && from !== undefined && !continues ? from.startTime : undefined;
   const decide = decider(request);
   const starts: number[] = [];
   const numbers: number[] = [];
@@ -123,6 +129,7 @@ export function planRuns(request: PlanRequest, memo?: WalkMemo): PlannedRun[] {
     (start) => {
       if (endLimit !== undefined && start >= endLimit) return false;
       if (continues && start === first) return true;
+      if (skipThrough !== undefined && start <= skipThrough) return true;
       const decision = decide(start, starts.length);
       if (decision === "stop") following = start;
       else if (decision === "pass") next++;
