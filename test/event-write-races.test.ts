@@ -5,12 +5,12 @@ import { and, eq, gt } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../src/db/database.js";
 import { eventRuns, events } from "../src/db/schema.js";
+import { createWriteBatcher } from "../src/db/write-batcher.js";
 import { createChangeLog } from "../src/events/event-changes.js";
 import type { EventFields } from "../src/events/event-record.js";
 import { createRunQueries, prepareExtension, prepareRunPlan, storeExtension } from "../src/events/event-runs.js";
 import { createEventStore } from "../src/events/event-store.js";
 import { createRecurrenceExpander } from "../src/events/recurrence-expander.js";
-import { createWriteBatcher } from "../src/leaderboards/write-batcher.js";
 
 // A write's rule is walked before its transaction, so the scheduler may change the event's runs in between: these
 // races are set up step by step on a real database, each with the write that comes second.

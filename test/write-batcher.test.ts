@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../src/db/database.js";
-import { createWriteBatcher } from "../src/leaderboards/write-batcher.js";
+import { createWriteBatcher } from "../src/db/write-batcher.js";
 
 const dir = mkdtempSync(join(tmpdir(), "liveops-batcher-"));
 const database = openDatabase(join(dir, "liveops.db"));

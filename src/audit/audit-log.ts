@@ -1,10 +1,7 @@
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { and, desc, eq, gte, lt, type SQL } from "drizzle-orm";
-import type { Db } from "../db/database.js";
+import type { Db, Tx } from "../db/database.js";
 import { auditEntries } from "../db/schema.js";
-
-/** A transaction of the service's database. */
-export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 
 /** Who is making a change, and through which call: taken from the call's context. */
 export interface AuditActor {

@@ -12,6 +12,9 @@ import { acquireServerLock, type ServerLock } from "./server-lock.js";
 /** The Drizzle database of the service. */
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Sqlite.Database };
 
+/** A transaction (or a savepoint in one) on the database: the same query API as {@link Db}. */
+export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+
 /** An open, migrated database. */
 export interface Database {
   readonly db: Db;

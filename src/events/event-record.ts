@@ -8,7 +8,6 @@ import {
   EventStatus,
   RecurrenceSchema,
   type Reward,
-  RewardSchema,
 } from "../../gen/liveops/v1/event_pb.js";
 import type { eventRuns, events } from "../db/schema.js";
 import { invalidArgument } from "../errors.js";
@@ -18,6 +17,7 @@ import {
   leaderboardToJson,
   leaderboardToMessage,
 } from "../leaderboards/leaderboard-config.js";
+import { rewardsFromStored, rewardsToStored, type StoredReward } from "../rewards/reward-codec.js";
 import { durationFromStoredMs, laterTimestampMs, TIMESTAMP_RANGE_TEXT, timestampFromStoredMs } from "../timestamps.js";
 import type { Recurrence } from "./recurrence.js";
 
@@ -42,13 +42,6 @@ export interface EventFields {
   leaderboard: LeaderboardConfig | undefined;
 }
 
-interface StoredReward {
-  id: string;
-  name: string;
-  /** A decimal string: quantities are int64 and may exceed 2^53. */
-  quantity: string;
-}
-
 /**
  * Refuses fields whose first run would end after the last storable time. Requests are checked as they are read
  * (event-validation.ts); this catches the update that changes only `run_duration` of an event starting near the end
@@ -68,17 +61,12 @@ function assertFirstRunStorable(fields: EventFields): void {
 /** The columns that hold an event's fields; `endTime` is the end of its last run (see the schema). */
 export function fieldsToColumns(fields: EventFields, endTime: number) {
   assertFirstRunStorable(fields);
-  const rewards: StoredReward[] = fields.rewards.map((r) => ({
-    id: r.id,
-    name: r.name,
-    quantity: r.quantity.toString(),
-  }));
   return {
     title: fields.title,
     description: fields.description,
     startTime: fields.startTime,
     endTime,
-    rewards: JSON.stringify(rewards),
+    rewards: JSON.stringify(rewardsToStored(fields.rewards)),
     metadata: fields.metadata === undefined ? null : JSON.stringify(fields.metadata),
     recurrenceRule: fields.recurrence?.rule ?? null,
     runDurationMs: fields.recurrence?.runDurationMs ?? null,
@@ -96,9 +84,7 @@ export function recurrenceOf(row: EventRow): Recurrence | undefined {
 
 /** The client-written fields of a stored event. */
 export function rowToFields(row: EventRow): EventFields {
-  const rewards = (JSON.parse(row.rewards) as StoredReward[]).map((r) =>
-    create(RewardSchema, { id: r.id, name: r.name, quantity: BigInt(r.quantity) }),
-  );
+  const rewards = rewardsFromStored(JSON.parse(row.rewards) as StoredReward[]);
   return {
     title: row.title,
     description: row.description,
@@ -123,7 +109,7 @@ export function fieldsToAuditJson(fields: EventFields): JsonObject {
     description: fields.description,
     start_time: new Date(fields.startTime).toISOString(),
     end_time: fields.endTime === undefined ? null : new Date(fields.endTime).toISOString(),
-    rewards: fields.rewards.map((r) => ({ id: r.id, name: r.name, quantity: r.quantity.toString() })),
+    rewards: rewardsToStored(fields.rewards),
     metadata: fields.metadata ?? null,
     recurrence: fields.recurrence
       ? { rule: fields.recurrence.rule, run_duration_ms: fields.recurrence.runDurationMs }

@@ -1,6 +1,5 @@
 import { and, asc, desc, eq, gt, lte, sql } from "drizzle-orm";
-import type { Tx } from "../audit/audit-log.js";
-import type { Db } from "../db/database.js";
+import type { Db, Tx } from "../db/database.js";
 import { eventRuns, events } from "../db/schema.js";
 import type { FieldViolation } from "../errors.js";
 import { type EventFields, type EventRow, OPEN_END, type RunRow, recurrenceOf } from "./event-record.js";

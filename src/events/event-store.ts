@@ -1,10 +1,10 @@
 import { and, asc, eq, gt, lte, or, type SQL, sql } from "drizzle-orm";
 import { EventStatus } from "../../gen/liveops/v1/event_pb.js";
 import { EventChangeType, type WatchEventsResponse } from "../../gen/liveops/v1/event_service_pb.js";
-import { type AuditActor, appendAuditEntry, diffFields, type Tx } from "../audit/audit-log.js";
-import type { Db } from "../db/database.js";
+import { type AuditActor, appendAuditEntry, diffFields } from "../audit/audit-log.js";
+import type { Db, Tx } from "../db/database.js";
 import { createRequests, eventRuns, events } from "../db/schema.js";
-import type { WriteBatcher } from "../leaderboards/write-batcher.js";
+import type { WriteBatcher } from "../db/write-batcher.js";
 import type { ChangeLog } from "./event-changes.js";
 import {
   type EventFields,

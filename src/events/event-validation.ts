@@ -1,8 +1,9 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import type { Event, Reward } from "../../gen/liveops/v1/event_pb.js";
+import type { Event } from "../../gen/liveops/v1/event_pb.js";
 import type { FieldViolation } from "../errors.js";
 import { checkLeaderboard, leaderboardFromMessage } from "../leaderboards/leaderboard-config.js";
+import { checkRewards } from "../rewards/reward-rules.js";
 import { durationToMs, laterTimestampMs, parseBasicUtc, TIMESTAMP_RANGE_TEXT, timestampToMs } from "../timestamps.js";
 import type { EventFields } from "./event-record.js";
 import { MAX_RUN_DURATION_MS, parseRule } from "./recurrence.js";
@@ -24,10 +25,7 @@ export type WritableEventField = (typeof writableEventFields)[number];
 
 export const TITLE_MAX = 100;
 export const DESCRIPTION_MAX = 1000;
-export const REWARDS_MAX = 100;
-export const REWARD_NAME_MAX = 100;
 export const METADATA_MAX_BYTES = 16 * 1024;
-const REWARD_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Violations of an event id given in a request (empty when it is well formed). */
@@ -117,30 +115,6 @@ export function readEventFields(
     values.metadata = metadata;
   }
   return { values, violations };
-}
-
-/** Violations of a list of rewards at `path`: at most 100, distinct well-formed ids, names, positive quantities. */
-export function checkRewards(rewards: readonly Reward[], path: string): FieldViolation[] {
-  const violations: FieldViolation[] = [];
-  const violation = (field: string, description: string, reason: string) =>
-    violations.push({ field: `${path}${field}`, description, reason });
-  if (rewards.length > REWARDS_MAX) violation("", `must hold at most ${REWARDS_MAX} rewards`, "TOO_MANY");
-  const seen = new Set<string>();
-  rewards.slice(0, REWARDS_MAX).forEach((reward, i) => {
-    const at = `[${i}]`;
-    if (!REWARD_ID.test(reward.id)) {
-      violation(`${at}.id`, "must be 1 to 64 letters, digits, '_', '-', '.' or ':'", "INVALID_FORMAT");
-    } else if (seen.has(reward.id)) {
-      violation(`${at}.id`, `duplicates the reward id "${reward.id}"`, "DUPLICATE");
-    }
-    seen.add(reward.id);
-    if (reward.name.trim() === "") violation(`${at}.name`, "is required", "REQUIRED");
-    else if (characters(reward.name) > REWARD_NAME_MAX) {
-      violation(`${at}.name`, `must be at most ${REWARD_NAME_MAX} characters`, "TOO_LONG");
-    }
-    if (reward.quantity <= 0n) violation(`${at}.quantity`, "must be greater than 0", "NOT_POSITIVE");
-  });
-  return violations;
 }
 
 /**

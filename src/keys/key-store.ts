@@ -1,9 +1,9 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { and, count, desc, eq, lt, or, sql } from "drizzle-orm";
-import { type AuditActor, appendAuditEntry, diffFields, type Tx } from "../audit/audit-log.js";
+import { type AuditActor, appendAuditEntry, diffFields } from "../audit/audit-log.js";
 import type { RateSetting } from "../auth/rate-limits.js";
 import type { Role } from "../auth/roles.js";
-import type { Db } from "../db/database.js";
+import type { Db, Tx } from "../db/database.js";
 import { apiKeys } from "../db/schema.js";
 import { isTimestampMs } from "../timestamps.js";
 import { generateApiKey } from "./api-key.js";

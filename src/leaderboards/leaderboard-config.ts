@@ -5,11 +5,11 @@ import {
   LeaderboardSchema,
   PrizeTierSchema,
   type Reward,
-  RewardSchema,
   ScoreOperator,
 } from "../../gen/liveops/v1/event_pb.js";
 import type { FieldViolation } from "../errors.js";
-import { checkRewards } from "../events/event-validation.js";
+import { rewardsFromStored, rewardsToStored, type StoredReward } from "../rewards/reward-codec.js";
+import { checkRewards } from "../rewards/reward-rules.js";
 
 /** A prize tier: ranks `rankFrom` to `rankTo` (inclusive) win `rewards`. */
 export interface PrizeTier {
@@ -63,7 +63,7 @@ export function leaderboardToJson(config: LeaderboardConfig): string {
     ...config,
     prizeTiers: config.prizeTiers.map((t) => ({
       ...t,
-      rewards: t.rewards.map((r) => ({ id: r.id, name: r.name, quantity: r.quantity.toString() })),
+      rewards: rewardsToStored(t.rewards),
     })),
   });
 }
@@ -71,13 +71,13 @@ export function leaderboardToJson(config: LeaderboardConfig): string {
 /** The configuration stored as `json`. */
 export function leaderboardFromJson(json: string): LeaderboardConfig {
   const stored = JSON.parse(json) as Omit<LeaderboardConfig, "prizeTiers"> & {
-    prizeTiers: { rankFrom: number; rankTo: number; rewards: { id: string; name: string; quantity: string }[] }[];
+    prizeTiers: { rankFrom: number; rankTo: number; rewards: StoredReward[] }[];
   };
   return {
     ...stored,
     prizeTiers: stored.prizeTiers.map((t) => ({
       ...t,
-      rewards: t.rewards.map((r) => create(RewardSchema, { id: r.id, name: r.name, quantity: BigInt(r.quantity) })),
+      rewards: rewardsFromStored(t.rewards),
     })),
   };
 }

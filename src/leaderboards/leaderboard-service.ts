@@ -23,6 +23,7 @@ import {
 } from "../../gen/liveops/v1/leaderboard_service_pb.js";
 import type { Clock } from "../clock.js";
 import { scores } from "../db/schema.js";
+import type { WriteBatcher } from "../db/write-batcher.js";
 import { assertValid, type FieldViolation, invalidArgument, notFound, serviceError } from "../errors.js";
 import { type EventRow, leaderboardOf, type RunRow } from "../events/event-record.js";
 import type { RunQueries } from "../events/event-runs.js";
@@ -32,7 +33,6 @@ import { type PageTokens, pageSizeOf } from "../page-token.js";
 import type { Board, RankedRecord, ScoreRecord } from "./board.js";
 import type { LeaderboardConfig as Config } from "./leaderboard-config.js";
 import type { ScoreStore } from "./score-store.js";
-import type { WriteBatcher } from "./write-batcher.js";
 
 /** What the leaderboard service needs. */
 export interface LeaderboardDeps {

@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { and, eq, sql } from "drizzle-orm";
 import { LeaderboardOrder } from "../../gen/liveops/v1/event_pb.js";
-import type { Tx } from "../audit/audit-log.js";
-import type { Db } from "../db/database.js";
+import type { Db, Tx } from "../db/database.js";
 import { eventRuns, events, rewardGrants, scores } from "../db/schema.js";
 import { type EventRow, leaderboardOf, type RunRow } from "../events/event-record.js";
+import { rewardsToStored } from "../rewards/reward-codec.js";
 import { type Board, createBoard, type ScoreRecord } from "./board.js";
 import { rewardsOfRank } from "./leaderboard-config.js";
 
@@ -149,9 +149,7 @@ export function createScoreStore(db: Db) {
               runNumber: run.runNumber,
               playerId: winner.playerId,
               rank: winner.rank,
-              rewards: JSON.stringify(
-                winner.rewards.map((r) => ({ id: r.id, name: r.name, quantity: r.quantity.toString() })),
-              ),
+              rewards: JSON.stringify(rewardsToStored(winner.rewards)),
               grantTime: now,
             })
             .onConflictDoNothing()

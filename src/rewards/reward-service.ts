@@ -1,7 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { and, desc, eq, lt, or } from "drizzle-orm";
-import { RewardSchema } from "../../gen/liveops/v1/event_pb.js";
 import {
   type ClaimRewardRequest,
   type ClaimRewardResponse,
@@ -19,18 +18,18 @@ import { assertValid, notFound } from "../errors.js";
 import { checkEventId } from "../events/event-validation.js";
 import { checkPlayerId } from "../leaderboards/leaderboard-service.js";
 import { type PageTokens, pageSizeOf, takePage } from "../page-token.js";
+import { rewardsFromStored, type StoredReward } from "./reward-codec.js";
 
 type GrantRow = typeof rewardGrants.$inferSelect;
 
 function grantToMessage(row: GrantRow): RewardGrant {
-  const rewards = JSON.parse(row.rewards) as { id: string; name: string; quantity: string }[];
   return create(RewardGrantSchema, {
     id: row.id,
     eventId: row.eventId,
     runNumber: BigInt(row.runNumber),
     playerId: row.playerId,
     rank: BigInt(row.rank),
-    rewards: rewards.map((r) => create(RewardSchema, { id: r.id, name: r.name, quantity: BigInt(r.quantity) })),
+    rewards: rewardsFromStored(JSON.parse(row.rewards) as StoredReward[]),
     grantTime: timestampFromMs(row.grantTime),
     claimTime: row.claimTime === null ? undefined : timestampFromMs(row.claimTime),
   });

@@ -1,5 +1,4 @@
-import type { Tx } from "../audit/audit-log.js";
-import type { Db } from "../db/database.js";
+import type { Db, Tx } from "./database.js";
 
 /** Scratch space shared by the operations of one batch (e.g. participants added so far). */
 export type BatchScratch = Map<string, number>;
