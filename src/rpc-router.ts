@@ -41,6 +41,7 @@ import { createWatchLeaderboard } from "./leaderboards/watch-leaderboard.js";
 import { instrumentStore, type Metrics } from "./metrics/metrics.js";
 import { createPageTokens } from "./page-token.js";
 import { createReflectionServices } from "./reflection/reflection-service.js";
+import { createGrantStore } from "./rewards/grant-store.js";
 import { createRewardService } from "./rewards/reward-service.js";
 import { createCallObserverInterceptor, createDefaultDeadlineInterceptor } from "./server/call-interceptors.js";
 import type { CallObserver } from "./server/call-observer.js";
@@ -187,7 +188,12 @@ export function createServices(
       ...createLeaderboardService({ store, runs, scores, batcher, clock, pageTokens }),
       watchLeaderboard,
     },
-    rewardService: createRewardService({ db, clock, pageTokens }),
+    rewardService: createRewardService({
+      grants: instrumentStore(metrics, "grants", createGrantStore(db)),
+      batcher,
+      clock,
+      pageTokens,
+    }),
     counterService: createCounterService({ batcher }),
     sessionService: createSessionService(keys),
     eventService: { ...createEventService(eventDeps), watchEvents },

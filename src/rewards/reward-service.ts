@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { and, desc, eq, lt, or } from "drizzle-orm";
+import type { HandlerContext } from "@connectrpc/connect";
 import {
   type ClaimRewardRequest,
   type ClaimRewardResponse,
@@ -12,15 +12,13 @@ import {
   RewardGrantSchema,
 } from "../../gen/liveops/v1/reward_service_pb.js";
 import type { Clock } from "../clock.js";
-import type { Db } from "../db/database.js";
-import { rewardGrants } from "../db/schema.js";
+import type { WriteBatcher } from "../db/write-batcher.js";
 import { assertValid, notFound } from "../errors.js";
 import { checkEventId } from "../events/event-validation.js";
 import { checkPlayerId } from "../leaderboards/leaderboard-service.js";
 import { type PageTokens, pageSizeOf, takePage } from "../page-token.js";
+import type { GrantCursor, GrantRow, GrantStore } from "./grant-store.js";
 import { rewardsFromStored, type StoredReward } from "./reward-codec.js";
-
-type GrantRow = typeof rewardGrants.$inferSelect;
 
 function grantToMessage(row: GrantRow): RewardGrant {
   return create(RewardGrantSchema, {
@@ -35,35 +33,21 @@ function grantToMessage(row: GrantRow): RewardGrant {
   });
 }
 
-interface GrantCursor {
-  grantTime: number;
-  id: string;
-}
-
 /** liveops.v1.RewardService: players' reward grants and their one-time claims. */
-export function createRewardService({ db, clock, pageTokens }: { db: Db; clock: Clock; pageTokens: PageTokens }) {
+export function createRewardService(deps: {
+  grants: GrantStore;
+  batcher: WriteBatcher;
+  clock: Clock;
+  pageTokens: PageTokens;
+}) {
+  const { grants, batcher, clock, pageTokens } = deps;
   return {
     listRewardGrants(req: ListRewardGrantsRequest): ListRewardGrantsResponse {
       assertValid(checkPlayerId(req.playerId));
       const limit = pageSizeOf(req.pageSize);
       const scope = `ListRewardGrants/${req.playerId}`;
       const after = pageTokens.decode(scope, req.pageToken) as GrantCursor | undefined;
-      const rows = db
-        .select()
-        .from(rewardGrants)
-        .where(
-          and(
-            eq(rewardGrants.playerId, req.playerId),
-            after &&
-              or(
-                lt(rewardGrants.grantTime, after.grantTime),
-                and(eq(rewardGrants.grantTime, after.grantTime), lt(rewardGrants.id, after.id)),
-              ),
-          ),
-        )
-        .orderBy(desc(rewardGrants.grantTime), desc(rewardGrants.id))
-        .limit(limit + 1)
-        .all();
+      const rows = grants.grantsOfPlayer(req.playerId, after, limit + 1);
       const { page, last } = takePage(rows, limit);
       return create(ListRewardGrantsResponseSchema, {
         grants: page.map(grantToMessage),
@@ -71,23 +55,11 @@ export function createRewardService({ db, clock, pageTokens }: { db: Db; clock: 
       });
     },
 
-    claimReward(req: ClaimRewardRequest): ClaimRewardResponse {
+    async claimReward(req: ClaimRewardRequest, ctx: HandlerContext): Promise<ClaimRewardResponse> {
       assertValid(checkEventId(req.grantId, "grant_id"));
       const id = req.grantId.toLowerCase();
-      // One transaction: of concurrent claims, the first sets the claim time and every one returns the same grant.
-      const row = db.transaction(
-        (tx) => {
-          const current = tx.select().from(rewardGrants).where(eq(rewardGrants.id, id)).get();
-          if (!current || current.claimTime !== null) return current;
-          return tx
-            .update(rewardGrants)
-            .set({ claimTime: clock.now() })
-            .where(eq(rewardGrants.id, id))
-            .returning()
-            .get();
-        },
-        { behavior: "immediate" },
-      );
+      // In the group commit: of concurrent claims, the first sets the claim time and every one gets the same grant.
+      const row = await batcher.run((tx) => grants.claimGrant(tx, id, clock.now()), undefined, ctx.signal);
       if (!row) throw notFound("reward_grant", req.grantId);
       return create(ClaimRewardResponseSchema, { grant: grantToMessage(row) });
     },
