@@ -30,6 +30,7 @@ import { createEventScheduler, type EventScheduler } from "./events/event-schedu
 import { createEventService } from "./events/event-service.js";
 import { createEventStore } from "./events/event-store.js";
 import { createRecurrenceExpander, type RecurrenceExpander } from "./events/recurrence-expander.js";
+import { createBoundaryQueries } from "./events/run-boundaries.js";
 import { createWatchEvents } from "./events/watch-events.js";
 import { createHealth, createHealthService } from "./health/health-service.js";
 import { createApiKeyService } from "./keys/api-key-service.js";
@@ -137,7 +138,15 @@ export function createServices(
     pageBudgetBytes: config.maxMessageBytes - 64 * 1024,
   };
   const feed = createEventFeed(clock, { queueLimit: config.watchQueueLimit, maxWatchers: config.watchMaxStreams });
-  const scheduler = createEventScheduler({ db, store, changeLog, runs, expander, clock, logger: deps.logger });
+  const scheduler = createEventScheduler({
+    boundaries: instrumentStore(metrics, "run_boundaries", createBoundaryQueries(db)),
+    store,
+    changeLog,
+    runs,
+    expander,
+    clock,
+    logger: deps.logger,
+  });
   store.onChanges((changes) => {
     feed.publish(changes);
     scheduler.reschedule();

@@ -83,7 +83,7 @@ describe("a write planned before the scheduler moved on", () => {
   it("an extension of an open-ended event planned before EndEvent is not stored after it", async () => {
     const row = await insert(recurring("FREQ=DAILY", T0 + HOUR), T0);
     const later = T0 + 40 * DAY;
-    const extension = await prepareExtension(database.db, expander, row, later);
+    const extension = await prepareExtension(runs, expander, row, later);
     expect(extension?.runs.length).toBeGreaterThan(0);
     const ended = await store.endEvent(row.id, "", () => later, actor, false);
     expect(ended.kind).toBe("ended");

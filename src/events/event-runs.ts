@@ -189,17 +189,17 @@ export interface RunExtension {
  * continuing its rule from that run; undefined when it needs none.
  */
 export async function prepareExtension(
-  db: Db,
+  runs: RunQueries,
   expander: RecurrenceExpander,
   row: EventRow,
   now: number,
 ): Promise<RunExtension | undefined> {
   const recurrence = recurrenceOf(row);
   if (!recurrence || row.endTime !== OPEN_END) return undefined;
-  const last = lastPlannedRun(db, row.id);
+  const last = runs.lastPlannedRun(row.id);
   if (!last || last.startTime > now) return undefined;
-  const runs = await expander.planRuns(continuation(row, recurrence, last, { kind: "extend", now }));
-  return { eventId: row.id, version: row.version, runsRevision: row.runsRevision, runs };
+  const planned = await expander.planRuns(continuation(row, recurrence, last, { kind: "extend", now }));
+  return { eventId: row.id, version: row.version, runsRevision: row.runsRevision, runs: planned };
 }
 
 /**
@@ -291,6 +291,11 @@ export function createRunQueries(db: Db, expander: RecurrenceExpander) {
     /** Whether a boundary of an event's runs later than `at` has been announced (the scheduler ran past `at`). */
     announcedAfter(eventId: string, at: number): boolean {
       return announced.get(eventId, at, at) !== undefined;
+    },
+
+    /** The last run of an event that is stored: the end of what is planned. */
+    lastPlannedRun(eventId: string): RunRow | undefined {
+      return lastPlannedRun(db, eventId);
     },
 
     /** One run of an event by its number. */

@@ -22,7 +22,7 @@ import {
   SubmitScoreResponseSchema,
 } from "../../gen/liveops/v1/leaderboard_service_pb.js";
 import type { Clock } from "../clock.js";
-import { scores } from "../db/schema.js";
+import type { Tx } from "../db/database.js";
 import type { WriteBatcher } from "../db/write-batcher.js";
 import { assertValid, type FieldViolation, invalidArgument, notFound, serviceError } from "../errors.js";
 import { type EventRow, leaderboardOf, type RunRow } from "../events/event-record.js";
@@ -153,13 +153,11 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
 
   /** Inserts a participant without a score, counting it in the batch's scratch. */
   const insertParticipant = (
-    tx: Parameters<Parameters<WriteBatcher["run"]>[0]>[0],
+    tx: Tx,
     scratch: Map<string, number>,
     at: { eventId: string; runNumber: number; playerId: string; now: number },
   ) => {
-    tx.insert(scores)
-      .values({ eventId: at.eventId, runNumber: at.runNumber, playerId: at.playerId, joinTime: at.now })
-      .run();
+    scoreStore.insertParticipant(tx, at);
     const key = `${at.eventId}/${at.runNumber}`;
     scratch.set(key, (scratch.get(key) ?? 0) + 1);
   };
@@ -253,17 +251,7 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
             metadata: metadata ?? current.metadata,
             updateTime: now,
           };
-          tx.update(scores)
-            .set({
-              score: record.score,
-              subscore: record.subscore,
-              reachedSeq: record.seq,
-              submissions: record.submissions,
-              metadata: record.metadata,
-              updateTime: now,
-            })
-            .where(scoreStore.entryCondition(row.id, run.runNumber, req.playerId))
-            .run();
+          scoreStore.updateScore(tx, row.id, run.runNumber, record);
           return { runNumber: run.runNumber, record, board };
         },
         (result) => result.board.apply([result.record]),

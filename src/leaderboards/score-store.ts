@@ -164,9 +164,26 @@ export function createScoreStore(db: Db) {
       boards.delete(key(row.id, run.runNumber));
     },
 
-    /** The condition that selects one player's entry of a run. */
-    entryCondition(eventId: string, runNumber: number, playerId: string) {
-      return and(eq(scores.eventId, eventId), eq(scores.runNumber, runNumber), eq(scores.playerId, playerId));
+    /** Adds a player to a run without a score, inside a write. */
+    insertParticipant(tx: Tx, entry: { eventId: string; runNumber: number; playerId: string; now: number }) {
+      tx.insert(scores)
+        .values({ eventId: entry.eventId, runNumber: entry.runNumber, playerId: entry.playerId, joinTime: entry.now })
+        .run();
+    },
+
+    /** Stores a player's new score in a run (`record.seq` is the order in which its pair was reached), in a write. */
+    updateScore(tx: Tx, eventId: string, runNumber: number, record: ScoreRecord) {
+      tx.update(scores)
+        .set({
+          score: record.score,
+          subscore: record.subscore,
+          reachedSeq: record.seq,
+          submissions: record.submissions,
+          metadata: record.metadata,
+          updateTime: record.updateTime,
+        })
+        .where(and(eq(scores.eventId, eventId), eq(scores.runNumber, runNumber), eq(scores.playerId, record.playerId)))
+        .run();
     },
 
     /** Whether a player has an entry (joined) in a run, read inside a write. */
