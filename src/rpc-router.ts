@@ -52,9 +52,16 @@ import { jsonWriteOptions } from "./server/rest-routes.js";
 /**
  * Walks of recurrence rules, on up to two worker threads: a write's a second at most (a valid rule's longest walk,
  * 5,000 runs of a bounded series, takes tens of milliseconds), a ListEventRuns page's 250 ms (2,000 occurrences of
- * an every-minute rule take ~15 ms), with bounded queues.
+ * an every-minute rule take ~15 ms), with bounded queues of which one API key may fill half, served fairly between keys.
  */
-const RECURRENCE_WALKS = { timeoutMs: 1000, readTimeoutMs: 250, workers: 2, maxQueued: 256, maxQueuedReads: 16 };
+const RECURRENCE_WALKS = {
+  timeoutMs: 1000,
+  readTimeoutMs: 250,
+  workers: 2,
+  maxQueued: 256,
+  maxQueuedReads: 16,
+  maxQueuedPerOwner: 128,
+};
 
 /** The services of the API, each listed by health checking and reflection. */
 export const apiServices: readonly DescService[] = [

@@ -12,6 +12,7 @@ const expander = createRecurrenceExpander({
   workers: 2,
   maxQueued: 10,
   maxQueuedReads: 2,
+  maxQueuedPerOwner: 10,
 });
 afterAll(() => expander.close());
 
@@ -98,5 +99,61 @@ describe("the recurrence expander", () => {
     // Its thread was ended at once, not at the walk's time limit (500 ms).
     expect(performance.now() - abortedAt).toBeLessThan(50);
     for (const outcome of await Promise.all(reads)) expect(outcome).toBeInstanceOf(RecurrenceTooCostly);
+  });
+
+  it("lets one caller fill only its share of the queue", async () => {
+    const shared = createRecurrenceExpander({
+      timeoutMs: 5000,
+      readTimeoutMs: 5000,
+      workers: 1,
+      maxQueued: 6,
+      maxQueuedReads: 6,
+      maxQueuedPerOwner: 2,
+    });
+    const start = Date.UTC(2026, 0, 1, 0);
+    const endless = {
+      plan: {
+        recurrence: { rule: "FREQ=HOURLY;INTERVAL=2;BYHOUR=1", runDurationMs: HOUR },
+        startTime: start,
+        endLimit: undefined,
+        from: undefined,
+        continueFrom: false,
+        policy: { kind: "write" as const, now: start, after: undefined },
+      },
+    };
+    // One runs, two wait: the third that would wait is refused, another caller's is not.
+    const walks = [1, 2, 3].map(() => shared.walk(endless, { owner: "a" }).catch((err: Error) => err));
+    await expect(shared.walk(endless, { owner: "a" })).rejects.toBeInstanceOf(RecurrenceQueueFull);
+    const other = shared.walk(endless, { owner: "b" }).catch((err: Error) => err);
+    await shared.close();
+    for (const outcome of await Promise.all([...walks, other])) expect(outcome).not.toBeInstanceOf(RecurrenceQueueFull);
+  });
+
+  it("lets callers take turns: one caller's burst does not keep another's walk behind it", async () => {
+    const turns = createRecurrenceExpander({
+      timeoutMs: 5000,
+      readTimeoutMs: 5000,
+      workers: 1,
+      maxQueued: 20,
+      maxQueuedReads: 20,
+      maxQueuedPerOwner: 20,
+    });
+    const saturday = Date.UTC(2026, 5, 6, 18);
+    const check = {
+      check: {
+        recurrence: { rule: "FREQ=MINUTELY;COUNT=3000", runDurationMs: 30_000 },
+        startTime: saturday,
+        endLimit: undefined,
+        prefix: "e",
+      },
+    };
+    const finished: string[] = [];
+    const walk = (owner: string, name: string) => turns.walk(check, { owner }).then(() => finished.push(name));
+    const burst = [1, 2, 3, 4, 5].map((i) => walk("a", `a${i}`));
+    const other = walk("b", "b1");
+    await Promise.all([...burst, other]);
+    await turns.close();
+    // a1 was running when b1 came; b1 went next, before the rest of a's burst.
+    expect(finished.indexOf("b1")).toBeLessThanOrEqual(1);
   });
 });

@@ -48,7 +48,7 @@ import {
   type WritableEventField,
   writableEventFields,
 } from "./event-validation.js";
-import { RecurrenceQueueFull, RecurrenceTooCostly } from "./recurrence-expander.js";
+import { RecurrenceQueueFull, RecurrenceTooCostly, type WalkOptions } from "./recurrence-expander.js";
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 /** An update whose event changed while its runs were being planned is planned again, this many times at most. */
@@ -171,6 +171,11 @@ async function walked<T>(walk: Promise<T>): Promise<T> {
   }
 }
 
+/** How a call's walks of rules run: dropped when it ends, and counted against its key's share of the queue. */
+function walkOf(ctx: HandlerContext): WalkOptions {
+  return { signal: ctx.signal, owner: auditActorOf(ctx).actorKeyId };
+}
+
 const END_REFUSALS: Record<EndRefusal, [string, string]> = {
   not_started: ["EVENT_NOT_STARTED", "has not started: delete it, or change its start_time"],
   ended: ["EVENT_ENDED", "has already ended"],
@@ -200,7 +205,7 @@ export function createEventAdminService({ store, runs, expander, clock }: EventD
       const now = clock.now();
       const check = scheduleCheck(fields, "event", undefined);
       const { violations: scheduleViolations, plan } = await walked(
-        prepareRunPlan(runs, expander, undefined, fields, now, true, check, ctx.signal),
+        prepareRunPlan(runs, expander, undefined, fields, now, true, check, walkOf(ctx)),
       );
       assertValid(scheduleViolations);
       const request =
@@ -258,7 +263,7 @@ export function createEventAdminService({ store, runs, expander, clock }: EventD
         if (schedule.runs) {
           const check = scheduleCheck(next, "event", before);
           const prepared = await walked(
-            prepareRunPlan(runs, expander, id, next, now, schedule.rule, check, ctx.signal),
+            prepareRunPlan(runs, expander, id, next, now, schedule.rule, check, walkOf(ctx)),
           );
           assertValid(prepared.violations);
           plan = prepared.plan;

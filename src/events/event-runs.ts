@@ -4,7 +4,7 @@ import { eventRuns, events } from "../db/schema.js";
 import type { FieldViolation } from "../errors.js";
 import { type EventFields, type EventRow, OPEN_END, type RunRow, recurrenceOf } from "./event-record.js";
 import { type Recurrence, ruleIsBounded } from "./recurrence.js";
-import type { RecurrenceExpander, ScheduleCheck } from "./recurrence-expander.js";
+import type { RecurrenceExpander, ScheduleCheck, WalkOptions } from "./recurrence-expander.js";
 import {
   type PlannedRun,
   type PlanPolicy,
@@ -50,7 +50,7 @@ export async function prepareRunPlan(
   now: number,
   ruleChanged: boolean,
   check: ScheduleCheck | undefined,
-  signal?: AbortSignal,
+  walk: WalkOptions = {},
 ): Promise<{ violations: FieldViolation[]; plan: RunPlan | undefined }> {
   const last = eventId === undefined ? undefined : runs.lastStartedRun(eventId, now);
   const { recurrence } = fields;
@@ -73,7 +73,7 @@ export async function prepareRunPlan(
         policy: { kind: "write", now, after },
       },
     },
-    { signal },
+    walk,
   );
   return { violations: walked.violations, plan: walked.runs && { runs: walked.runs } };
 }
@@ -325,7 +325,7 @@ export function createRunQueries(db: Db, expander: RecurrenceExpander) {
       window: { from: number; to: number },
       cursor: RunCursor | undefined,
       limit: number,
-      signal?: AbortSignal,
+      walk: WalkOptions = {},
     ): Promise<{ runs: ListedRun[]; resumeAt: RunCursor | undefined }> {
       const stored = db
         .select()
@@ -351,8 +351,8 @@ export function createRunQueries(db: Db, expander: RecurrenceExpander) {
       const wanted = limit + 1 - stored.length;
       const policy = { kind: "window" as const, from: window.from, to: window.to, wanted };
       const candidates = await expander.planRuns(continuation(row, recurrence, from, policy), {
+        ...walk,
         priority: "read",
-        signal,
       });
       const computed = candidates.filter((run) => run.endTime > window.from && run.startTime < window.to);
       const lastExamined = candidates.at(-1);

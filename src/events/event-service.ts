@@ -12,6 +12,7 @@ import {
   type ListEventsResponse,
   ListEventsResponseSchema,
 } from "../../gen/liveops/v1/event_service_pb.js";
+import { principalKey } from "../auth/access-control.js";
 import type { Clock } from "../clock.js";
 import { assertValid, type FieldViolation, invalidArgument, notFound, serviceError } from "../errors.js";
 import { type PageTokens, pageSizeOf, takePage } from "../page-token.js";
@@ -159,24 +160,29 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
       if (after !== undefined && !isRunCursor(after)) throw new Error("a signed page token holds no run cursor");
       const row = store.findEventById(id);
       if (!row) throw notFound("event", req.eventId);
-      const found = await runs.runsInWindow(row, window, after, limit, ctx.signal).catch((err: unknown) => {
-        if (err instanceof RecurrenceTooCostly) {
-          // A property of the rule and the window, not of the moment: retrying the same page does not help.
-          throw serviceError(
-            Code.FailedPrecondition,
-            "RUNS_NOT_COMPUTED",
-            `the runs of event ${id} beyond those planned could not be computed (${err.message}); ask for a window nearer its planned runs`,
-          );
-        }
-        if (err instanceof RecurrenceQueueFull) {
-          throw serviceError(
-            Code.ResourceExhausted,
-            "RECURRENCE_BUSY",
-            `the server is busy walking rules: ${err.message}`,
-          );
-        }
-        throw err;
-      });
+      const found = await runs
+        .runsInWindow(row, window, after, limit, {
+          signal: ctx.signal,
+          owner: ctx.values.get(principalKey)?.keyId,
+        })
+        .catch((err: unknown) => {
+          if (err instanceof RecurrenceTooCostly) {
+            // A property of the rule and the window, not of the moment: retrying the same page does not help.
+            throw serviceError(
+              Code.FailedPrecondition,
+              "RUNS_NOT_COMPUTED",
+              `the runs of event ${id} beyond those planned could not be computed (${err.message}); ask for a window nearer its planned runs`,
+            );
+          }
+          if (err instanceof RecurrenceQueueFull) {
+            throw serviceError(
+              Code.ResourceExhausted,
+              "RECURRENCE_BUSY",
+              `the server is busy walking rules: ${err.message}`,
+            );
+          }
+          throw err;
+        });
       const page = found.runs.slice(0, limit);
       const last = page.at(-1);
       const next: RunCursor | undefined =

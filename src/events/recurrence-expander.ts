@@ -77,6 +77,8 @@ export interface WalkOptions {
   priority?: WalkPriority;
   /** The caller's signal (its deadline, its client going away). */
   signal?: AbortSignal;
+  /** Who asks (an API key's id): one caller may hold a fair share of a queue, not all of it. */
+  owner?: string;
 }
 
 /** Options of {@link createRecurrenceExpander}. */
@@ -91,11 +93,14 @@ export interface RecurrenceExpanderOptions {
   maxQueued: number;
   /** Walks of reads that may wait. */
   maxQueuedReads: number;
+  /** Walks one owner may have waiting in a queue. */
+  maxQueuedPerOwner: number;
 }
 
 interface Job {
   task: ExpansionTask;
   priority: WalkPriority;
+  owner: string | undefined;
   signal: AbortSignal | undefined;
   resolve(value: unknown): void;
   reject(err: unknown): void;
@@ -192,14 +197,42 @@ export function createRecurrenceExpander(options: RecurrenceExpanderOptions): Re
     slot.worker.postMessage({ id, task: job.task } satisfies ExpansionRequest);
   };
 
-  /** The next walk to run: writes first; a read only while no other read runs. */
+  /** Walks started per caller since it last had none waiting or running: callers take turns by it. */
+  const served = new Map<string | undefined, number>();
+
+  /**
+   * The next walk to run: writes first; a read only while no other read runs. Within a queue, the oldest walk of the
+   * caller served least, so that callers take turns and one caller's burst does not keep another behind it.
+   */
   const nextJob = (): Job | undefined => {
-    if (queues.write.length > 0) return queues.write.shift();
+    const fairest = (queue: Job[]): Job | undefined => {
+      let best = -1;
+      let bestServed = Number.POSITIVE_INFINITY;
+      queue.forEach((job, i) => {
+        const count = served.get(job.owner) ?? 0;
+        if (count < bestServed) {
+          best = i;
+          bestServed = count;
+        }
+      });
+      const job = best < 0 ? undefined : queue.splice(best, 1)[0];
+      if (job) served.set(job.owner, bestServed + 1);
+      return job;
+    };
+    if (queues.write.length > 0) return fairest(queues.write);
     const readsRunning = slots.filter((s) => s.job?.priority === "read").length;
-    return readsRunning === 0 ? queues.read.shift() : undefined;
+    return readsRunning === 0 ? fairest(queues.read) : undefined;
+  };
+
+  /** Forgets the turns of callers with nothing waiting or running. */
+  const forgetIdleCallers = () => {
+    const busy = new Set([...queues.write, ...queues.read].map((job) => job.owner));
+    for (const slot of slots) if (slot.job) busy.add(slot.job.owner);
+    for (const owner of served.keys()) if (!busy.has(owner)) served.delete(owner);
   };
 
   function dispatch() {
+    forgetIdleCallers();
     while (!closed) {
       const idle = slots.find((s) => s.job === undefined);
       if (!idle && slots.length >= options.workers) return;
@@ -229,7 +262,7 @@ export function createRecurrenceExpander(options: RecurrenceExpanderOptions): Re
 
   const walk = (task: ExpansionTask, walkOptions: WalkOptions = {}): Promise<ExpansionResult> =>
     new Promise<ExpansionResult>((resolve, reject) => {
-      const { priority = "write", signal } = walkOptions;
+      const { priority = "write", signal, owner } = walkOptions;
       if (closed) return reject(new ConnectError("the server is shutting down", Code.Unavailable));
       if (signal?.aborted) return reject(signal.reason);
       const queue = queues[priority];
@@ -237,7 +270,12 @@ export function createRecurrenceExpander(options: RecurrenceExpanderOptions): Re
       if (queue.length >= max) {
         return reject(new RecurrenceQueueFull(`${queue.length} rule walks are already waiting; retry later`));
       }
-      const job: Job = { task, priority, signal, resolve: resolve as (value: unknown) => void, reject };
+      if (owner !== undefined && queue.filter((j) => j.owner === owner).length >= options.maxQueuedPerOwner) {
+        return reject(
+          new RecurrenceQueueFull(`this caller already has ${options.maxQueuedPerOwner} rule walks waiting`),
+        );
+      }
+      const job: Job = { task, priority, owner, signal, resolve: resolve as (value: unknown) => void, reject };
       if (signal) {
         const listener = onAbort(job);
         abortListeners.set(job, listener);
