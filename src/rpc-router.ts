@@ -52,7 +52,7 @@ import { jsonWriteOptions } from "./server/rest-routes.js";
 /**
  * Walks of recurrence rules, on up to two worker threads: a write's a second at most (a valid rule's longest walk,
  * 5,000 runs of a bounded series, takes tens of milliseconds), a ListEventRuns page's 250 ms (2,000 occurrences of
- * an every-minute rule take ~15 ms), with bounded queues of which one API key may fill half, served fairly between keys.
+ * an every-minute rule take ~15 ms), with bounded queues of which one API key may fill half, keys taking turns.
  */
 const RECURRENCE_WALKS = {
   timeoutMs: 1000,
@@ -60,7 +60,6 @@ const RECURRENCE_WALKS = {
   workers: 2,
   maxQueued: 256,
   maxQueuedReads: 16,
-  maxQueuedPerOwner: 128,
 };
 
 /** The services of the API, each listed by health checking and reflection. */
@@ -132,7 +131,7 @@ export function createServices(
   const expander = createRecurrenceExpander(RECURRENCE_WALKS);
   const runs = instrumentStore(metrics, "event_runs", createRunQueries(db, expander));
   const changeLog = createChangeLog(db, runs, { retain: config.changeLogRetain });
-  // One group-commit queue for every write of events, scores, joins and counters.
+  // One group-commit queue for the writes of events, runs, scores, joins, counters and reward claims.
   const batcher = createWriteBatcher(db, (size) => metrics.writeBatchSize.observe(size));
   const store = instrumentStore(metrics, "events", createEventStore(db, runs, changeLog, batcher));
   const eventDeps = {

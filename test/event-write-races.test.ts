@@ -28,7 +28,6 @@ const expander = createRecurrenceExpander({
   workers: 1,
   maxQueued: 10,
   maxQueuedReads: 10,
-  maxQueuedPerOwner: 10,
 });
 const runs = createRunQueries(database.db, expander);
 const store = createEventStore(

@@ -12,7 +12,6 @@ const expander = createRecurrenceExpander({
   workers: 2,
   maxQueued: 10,
   maxQueuedReads: 2,
-  maxQueuedPerOwner: 10,
 });
 afterAll(() => expander.close());
 
@@ -106,9 +105,8 @@ describe("the recurrence expander", () => {
       timeoutMs: 5000,
       readTimeoutMs: 5000,
       workers: 1,
-      maxQueued: 6,
-      maxQueuedReads: 6,
-      maxQueuedPerOwner: 2,
+      maxQueued: 4,
+      maxQueuedReads: 4,
     });
     const start = Date.UTC(2026, 0, 1, 0);
     const endless = {
@@ -136,7 +134,6 @@ describe("the recurrence expander", () => {
       workers: 1,
       maxQueued: 20,
       maxQueuedReads: 20,
-      maxQueuedPerOwner: 20,
     });
     const saturday = Date.UTC(2026, 5, 6, 18);
     const check = {
@@ -153,7 +150,38 @@ describe("the recurrence expander", () => {
     const other = walk("b", "b1");
     await Promise.all([...burst, other]);
     await turns.close();
-    // a1 was running when b1 came; b1 went next, before the rest of a's burst.
-    expect(finished.indexOf("b1")).toBeLessThanOrEqual(1);
+    // a1 was running when b1 came and a's turn was due; b1 went right after, before the rest of a's burst.
+    expect(finished.indexOf("b1")).toBeLessThanOrEqual(2);
+  });
+
+  it("never starves a caller with a backlog while others send one walk at a time", async () => {
+    const turns = createRecurrenceExpander({
+      timeoutMs: 5000,
+      readTimeoutMs: 5000,
+      workers: 1,
+      maxQueued: 20,
+      maxQueuedReads: 20,
+    });
+    const saturday = Date.UTC(2026, 5, 6, 18);
+    const check = {
+      check: {
+        recurrence: { rule: "FREQ=WEEKLY;BYDAY=SA", runDurationMs: HOUR },
+        startTime: saturday,
+        endLimit: undefined,
+        prefix: "e",
+      },
+    };
+    const finished: string[] = [];
+    const oneAtATime = async (owner: string) => {
+      for (let i = 0; i < 15; i++) {
+        await turns.walk(check, { owner });
+        finished.push(owner);
+      }
+    };
+    const backlog = [1, 2, 3].map(() => turns.walk(check, { owner: "a" }).then(() => finished.push("a")));
+    await Promise.all([...backlog, oneAtATime("b"), oneAtATime("c")]);
+    await turns.close();
+    // Turns go a, b, c, a, b, c…: a's three walks are done among the first nine.
+    expect(finished.lastIndexOf("a")).toBeLessThan(9);
   });
 });

@@ -108,5 +108,5 @@ export function createWriteBatcher(db: Db, onBatch?: (size: number) => void) {
   };
 }
 
-/** The group-commit queue of score, join and counter writes. */
+/** The group-commit queue of writes of events, runs, scores, joins, counters and reward claims. */
 export type WriteBatcher = ReturnType<typeof createWriteBatcher>;

@@ -89,12 +89,11 @@ export interface RecurrenceExpanderOptions {
   readTimeoutMs: number;
   /** Worker threads at most, started when needed; reads use one of them at most. */
   workers: number;
-  /** Walks of writes that may wait for a worker; more are refused with RecurrenceQueueFull. */
+  /** Walks of writes that may wait for a worker; more are refused with RecurrenceQueueFull, as are more than half of
+   * a queue (either) from one owner. */
   maxQueued: number;
   /** Walks of reads that may wait. */
   maxQueuedReads: number;
-  /** Walks one owner may have waiting in a queue. */
-  maxQueuedPerOwner: number;
 }
 
 interface Job {
@@ -131,6 +130,18 @@ function startWorker(): Worker {
 export function createRecurrenceExpander(options: RecurrenceExpanderOptions): RecurrenceExpander {
   const slots: Slot[] = [];
   const queues: Record<WalkPriority, Job[]> = { write: [], read: [] };
+  /** The owners with walks waiting in each queue, in the order of their turns. */
+  const turns: Record<WalkPriority, (string | undefined)[]> = { write: [], read: [] };
+
+  /** Takes `job` out of its queue, and its owner out of the turns when it has no other walk waiting there. */
+  const unqueue = (job: Job) => {
+    const queue = queues[job.priority];
+    queue.splice(queue.indexOf(job), 1);
+    if (!queue.some((j) => j.owner === job.owner)) {
+      const order = turns[job.priority];
+      order.splice(order.indexOf(job.owner), 1);
+    }
+  };
   let nextId = 0;
   let closed = false;
 
@@ -197,42 +208,26 @@ export function createRecurrenceExpander(options: RecurrenceExpanderOptions): Re
     slot.worker.postMessage({ id, task: job.task } satisfies ExpansionRequest);
   };
 
-  /** Walks started per caller since it last had none waiting or running: callers take turns by it. */
-  const served = new Map<string | undefined, number>();
-
   /**
-   * The next walk to run: writes first; a read only while no other read runs. Within a queue, the oldest walk of the
-   * caller served least, so that callers take turns and one caller's burst does not keep another behind it.
+   * The next walk to run: writes first; a read only while no other read runs. Within a queue, owners take turns,
+   * each its oldest walk: one owner's burst delays another's walk by at most one walk of each owner waiting.
    */
   const nextJob = (): Job | undefined => {
-    const fairest = (queue: Job[]): Job | undefined => {
-      let best = -1;
-      let bestServed = Number.POSITIVE_INFINITY;
-      queue.forEach((job, i) => {
-        const count = served.get(job.owner) ?? 0;
-        if (count < bestServed) {
-          best = i;
-          bestServed = count;
-        }
-      });
-      const job = best < 0 ? undefined : queue.splice(best, 1)[0];
-      if (job) served.set(job.owner, bestServed + 1);
+    const takeTurn = (priority: WalkPriority): Job | undefined => {
+      const owner = turns[priority].shift();
+      const job = queues[priority].find((j) => j.owner === owner);
+      if (!job) return undefined;
+      // To the back of the turns; unqueue takes it out again if this was its last walk waiting.
+      turns[priority].push(owner);
+      unqueue(job);
       return job;
     };
-    if (queues.write.length > 0) return fairest(queues.write);
+    if (queues.write.length > 0) return takeTurn("write");
     const readsRunning = slots.filter((s) => s.job?.priority === "read").length;
-    return readsRunning === 0 ? fairest(queues.read) : undefined;
-  };
-
-  /** Forgets the turns of callers with nothing waiting or running. */
-  const forgetIdleCallers = () => {
-    const busy = new Set([...queues.write, ...queues.read].map((job) => job.owner));
-    for (const slot of slots) if (slot.job) busy.add(slot.job.owner);
-    for (const owner of served.keys()) if (!busy.has(owner)) served.delete(owner);
+    return readsRunning === 0 ? takeTurn("read") : undefined;
   };
 
   function dispatch() {
-    forgetIdleCallers();
     while (!closed) {
       const idle = slots.find((s) => s.job === undefined);
       if (!idle && slots.length >= options.workers) return;
@@ -245,10 +240,8 @@ export function createRecurrenceExpander(options: RecurrenceExpanderOptions): Re
   /** The abort listener of each job, removed once it settles. */
   const abortListeners = new WeakMap<Job, () => void>();
   const onAbort = (job: Job) => () => {
-    const queue = queues[job.priority];
-    const queued = queue.indexOf(job);
-    if (queued >= 0) {
-      queue.splice(queued, 1);
+    if (queues[job.priority].includes(job)) {
+      unqueue(job);
       job.reject(job.signal?.reason);
       return;
     }
@@ -270,10 +263,9 @@ export function createRecurrenceExpander(options: RecurrenceExpanderOptions): Re
       if (queue.length >= max) {
         return reject(new RecurrenceQueueFull(`${queue.length} rule walks are already waiting; retry later`));
       }
-      if (owner !== undefined && queue.filter((j) => j.owner === owner).length >= options.maxQueuedPerOwner) {
-        return reject(
-          new RecurrenceQueueFull(`this caller already has ${options.maxQueuedPerOwner} rule walks waiting`),
-        );
+      const share = Math.max(1, Math.floor(max / 2));
+      if (owner !== undefined && queue.filter((j) => j.owner === owner).length >= share) {
+        return reject(new RecurrenceQueueFull(`this caller already has ${share} rule walks waiting`));
       }
       const job: Job = { task, priority, owner, signal, resolve: resolve as (value: unknown) => void, reject };
       if (signal) {
@@ -282,6 +274,7 @@ export function createRecurrenceExpander(options: RecurrenceExpanderOptions): Re
         signal.addEventListener("abort", listener, { once: true });
       }
       queue.push(job);
+      if (!turns[priority].includes(owner)) turns[priority].push(owner);
       dispatch();
     });
 
@@ -296,6 +289,8 @@ export function createRecurrenceExpander(options: RecurrenceExpanderOptions): Re
     async close() {
       closed = true;
       const error = new ConnectError("the server is shutting down", Code.Unavailable);
+      turns.write = [];
+      turns.read = [];
       for (const job of [...queues.write.splice(0), ...queues.read.splice(0)]) job.reject(error);
       for (const slot of [...slots]) {
         retire(slot);

@@ -33,7 +33,7 @@ export function createMetrics() {
     }),
     writeBatchSize: new Histogram({
       name: "liveops_write_batch_size",
-      help: "Writes (events, scores, joins, counters, run boundaries) committed together in one transaction (group commit).",
+      help: "Writes (events, run boundaries, scores, joins, counters, reward claims) committed together in one transaction (group commit).",
       buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
       registers,
     }),
