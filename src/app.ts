@@ -13,6 +13,7 @@ import type { Clock } from "./clock.js";
 import type { Config } from "./config.js";
 import { type Database, openDatabase } from "./db/database.js";
 import type { KeyStore } from "./keys/key-store.js";
+import type { ScoreStoreHooks } from "./leaderboards/score-store.js";
 import { createMetrics, type Metrics } from "./metrics/metrics.js";
 import { createRpcRouter, createServices, type Services } from "./rpc-router.js";
 import { createCallObserver } from "./server/call-observer.js";
@@ -45,6 +46,8 @@ export interface AppDeps {
   config: Config;
   logger: Logger;
   clock: Clock;
+  /** Points inside the service's work where a test may act (e.g. crash mid-finalization); none in production. */
+  hooks?: ScoreStoreHooks;
 }
 
 /** Headers for what browsers see: no MIME sniffing, no framing, no referrer. */
@@ -73,7 +76,7 @@ function serveMetrics(metrics: Metrics, res: AnyResponse | ServerResponse) {
 }
 
 /** Builds the service from its configuration. */
-export function createApp({ config, logger, clock }: AppDeps): App {
+export function createApp({ config, logger, clock, hooks }: AppDeps): App {
   const tls =
     config.tlsCertFile && config.tlsKeyFile
       ? { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) }
@@ -93,6 +96,7 @@ export function createApp({ config, logger, clock }: AppDeps): App {
     metrics,
     logger,
     streamsShutdown: streamsShutdown.signal,
+    hooks,
   });
   services.scheduler.start();
   services.scores.preloadLiveBoards(clock.now());

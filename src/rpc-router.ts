@@ -37,7 +37,7 @@ import { createApiKeyService } from "./keys/api-key-service.js";
 import { createKeyStore, type KeyStore } from "./keys/key-store.js";
 import { createSessionService } from "./keys/session-service.js";
 import { createLeaderboardService } from "./leaderboards/leaderboard-service.js";
-import { createScoreStore, type ScoreStore } from "./leaderboards/score-store.js";
+import { createScoreStore, type ScoreStore, type ScoreStoreHooks } from "./leaderboards/score-store.js";
 import { createWatchLeaderboard } from "./leaderboards/watch-leaderboard.js";
 import { instrumentStore, type Metrics } from "./metrics/metrics.js";
 import { createPageTokens } from "./page-token.js";
@@ -122,6 +122,8 @@ export function createServices(
     metrics: Metrics;
     logger: Logger;
     streamsShutdown: AbortSignal;
+    /** Points inside the services' work where a test may act; none in production. */
+    hooks?: ScoreStoreHooks;
   },
 ): Services {
   const { clock, config, metrics } = deps;
@@ -158,7 +160,7 @@ export function createServices(
     scheduler.reschedule();
   });
   keys.onKeyChange(() => feed.pokeAll());
-  const scores = createScoreStore(db);
+  const scores = createScoreStore(db, deps.hooks);
   // A run's board is finalized (ranks, reward grants) in the transaction in which the run ends.
   store.onRunEnded((tx, row, run, at) => scores.finalizeRun(tx, row, run, at));
   store.onChanges((changes) => {

@@ -15,8 +15,8 @@ afterAll(() => {
   for (const child of children) child.child.kill("SIGKILL");
   rmSync(dir, { recursive: true, force: true });
 });
-const start = async (env: Record<string, string> = {}) => {
-  const child = await spawnServer({ DB_PATH: dbPath, ...env });
+const start = async (entry?: string) => {
+  const child = await spawnServer({ DB_PATH: dbPath }, entry);
   children.push(child);
   return child;
 };
@@ -37,7 +37,7 @@ describe("finalization after a crash", () => {
     timeout: 60_000,
   }, async () => {
     // The first server kills itself (SIGKILL) halfway through writing the grants of the run.
-    const first = await start({ LIVEOPS_FAILPOINT: "finalize-crash" });
+    const first = await start("test/support/crash-mid-finalization.ts");
     const key = readFileSync(join(dir, "initial-admin-key"), "utf8").trim();
     const clients = competitionClients(first.baseUrl, key);
     const now = Date.now();

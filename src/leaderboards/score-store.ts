@@ -38,21 +38,17 @@ function rankingOrder(order: LeaderboardOrder): string {
   return `score ${direction}, subscore ${direction}, reached_seq ASC, player_id ASC`;
 }
 
-/**
- * Failpoint for the crash test of finalization: with LIVEOPS_FAILPOINT=finalize-crash the process kills itself
- * with SIGKILL in the middle of a finalizing transaction, after half of its grants are written.
- */
-function crashIfAsked(written: number, total: number) {
-  if (process.env.LIVEOPS_FAILPOINT === "finalize-crash" && written * 2 >= total && total > 0) {
-    process.kill(process.pid, "SIGKILL");
-  }
+/** Points inside the store's work where a test may act (the crash test of finalization kills the process). */
+export interface ScoreStoreHooks {
+  /** Called after each reward grant a finalization writes, inside its transaction. */
+  grantWritten?(written: number, total: number): void;
 }
 
 /**
  * Scores: the boards of runs in memory (rebuilt from SQLite the first time a run is used, and at start-up for the
  * live runs), the ranks of finalized runs in SQLite, and finalization itself.
  */
-export function createScoreStore(db: Db) {
+export function createScoreStore(db: Db, hooks: ScoreStoreHooks = {}) {
   const boards = new Map<string, Board>();
   const loadRun = db.$client.prepare<[string, number], ScoreColumns>(
     `SELECT ${COLUMNS} FROM scores WHERE event_id = ? AND run_number = ?`,
@@ -154,7 +150,7 @@ export function createScoreStore(db: Db) {
             })
             .onConflictDoNothing()
             .run();
-          crashIfAsked(i + 1, winners.length);
+          hooks.grantWritten?.(i + 1, winners.length);
         });
       }
       tx.update(eventRuns)

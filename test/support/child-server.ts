@@ -14,9 +14,12 @@ export interface ChildServer {
   exited: Promise<number | string>;
 }
 
-/** Starts the server with `env` on an ephemeral port and waits until it listens. */
-export async function spawnServer(env: Record<string, string>): Promise<ChildServer> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+/**
+ * Starts the server with `env` on an ephemeral port and waits until it listens: src/main.ts, or another entry of
+ * the same shape (test/support/crash-mid-finalization.ts).
+ */
+export async function spawnServer(env: Record<string, string>, entry = "src/main.ts"): Promise<ChildServer> {
+  const child = spawn(process.execPath, ["--import", "tsx", entry], {
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...generousLimits, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
