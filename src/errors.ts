@@ -30,11 +30,15 @@ export function serviceError(
   message: string,
   options: { metadata?: Record<string, string>; details?: Detail[]; headers?: Headers | Record<string, string> } = {},
 ): ConnectError {
-  const info: Detail = {
-    desc: ErrorInfoSchema,
-    value: create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata: options.metadata ?? {} }),
-  };
-  return new ConnectError(message, code, options.headers, [info, ...(options.details ?? [])]);
+  return new ConnectError(message, code, options.headers, [
+    errorInfo(reason, options.metadata),
+    ...(options.details ?? []),
+  ]);
+}
+
+/** The google.rpc.ErrorInfo detail of a service error: a stable reason in the liveops domain. */
+export function errorInfo(reason: string, metadata: Record<string, string> = {}): Detail {
+  return { desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata }) };
 }
 
 /** The ErrorInfo reason of an error, if it has one. */

@@ -6,6 +6,26 @@ import {
 } from "../src/events/recurrence-expander.js";
 
 const HOUR = 3_600_000;
+const START = Date.UTC(2026, 0, 1, 0);
+const SATURDAY = Date.UTC(2026, 5, 6, 18);
+/** A walk that never ends: from an even hour, an INTERVAL of 2 hours never reaches 01:00 (rrule loops forever). */
+const endless = {
+  plan: {
+    recurrence: { rule: "FREQ=HOURLY;INTERVAL=2;BYHOUR=1", runDurationMs: HOUR },
+    startTime: START,
+    endLimit: undefined,
+    from: undefined,
+    continueFrom: false,
+    policy: { kind: "write" as const, now: START, after: undefined },
+  },
+};
+/** A check of `rule` from Saturday 2026-06-06 18:00. */
+const checkOf = (rule: string, runDurationMs = HOUR) => ({
+  check: { recurrence: { rule, runDurationMs }, startTime: SATURDAY, endLimit: undefined, prefix: "e" },
+});
+/** An expander of one worker with queues of `maxQueued`. */
+const oneWorker = (maxQueued: number) =>
+  createRecurrenceExpander({ timeoutMs: 5000, readTimeoutMs: 5000, workers: 1, maxQueued, maxQueuedReads: maxQueued });
 const expander = createRecurrenceExpander({
   timeoutMs: 500,
   readTimeoutMs: 200,
@@ -33,64 +53,31 @@ async function loopLagDuring<T>(work: Promise<T>): Promise<{ lagMs: number; outc
 
 describe("the recurrence expander", () => {
   it("ends a walk that never finishes, without blocking the event loop", async () => {
-    // rrule loops forever here: from an even hour, an INTERVAL of 2 hours never reaches 01:00. (The service
-    // refuses such a start before walking; the worker's time limit is what holds for every other rule.)
-    const start = Date.UTC(2026, 0, 1, 0);
+    // The service refuses such a start before walking; the worker's time limit is what holds for every other rule.
     const t0 = performance.now();
-    const { lagMs, outcome } = await loopLagDuring(
-      expander.planRuns({
-        recurrence: { rule: "FREQ=HOURLY;INTERVAL=2;BYHOUR=1", runDurationMs: HOUR },
-        startTime: start,
-        endLimit: undefined,
-        from: undefined,
-        continueFrom: false,
-        policy: { kind: "write", now: start, after: undefined },
-      }),
-    );
+    const { lagMs, outcome } = await loopLagDuring(expander.planRuns(endless.plan));
     expect(outcome).toBeInstanceOf(RecurrenceTooCostly);
     expect(performance.now() - t0).toBeLessThan(2000);
     expect(lagMs).toBeLessThan(100);
   });
 
-  it("walks the next rule in a fresh worker", async () => {
-    const saturday = Date.UTC(2026, 5, 6, 18);
-    expect(
-      await expander.checkRecurrence({
-        recurrence: { rule: "FREQ=WEEKLY;BYDAY=SA", runDurationMs: HOUR },
-        startTime: saturday,
-        endLimit: undefined,
-        prefix: "e",
-      }),
-    ).toEqual([]);
+  it("walks the next rule after a walk was ended, in a new worker", async () => {
+    expect(await expander.walk(checkOf("FREQ=WEEKLY;BYDAY=SA"))).toEqual({ violations: [], runs: undefined });
   });
 
   it("runs a write's walk at once however many reads wait, and drops a walk whose caller has gone", async () => {
-    const start = Date.UTC(2026, 0, 1, 0);
-    // Walks that never end: each holds a worker to its time limit.
-    const endless = () => ({
-      plan: {
-        recurrence: { rule: "FREQ=HOURLY;INTERVAL=2;BYHOUR=1", runDurationMs: HOUR },
-        startTime: start,
-        endLimit: undefined,
-        from: undefined,
-        continueFrom: false,
-        policy: { kind: "write" as const, now: start, after: undefined },
-      },
-    });
-    const saturday = Date.UTC(2026, 5, 6, 18);
-    const check = { recurrence: { rule: "FREQ=WEEKLY;BYDAY=SA", runDurationMs: HOUR }, startTime: saturday };
-    const quick = () => expander.checkRecurrence({ ...check, endLimit: undefined, prefix: "e" });
+    const quick = () => expander.walk(checkOf("FREQ=WEEKLY;BYDAY=SA"));
     // Both workers started (a thread's start is not what this measures).
     await Promise.all([quick(), quick()]);
-    const reads = [1, 2, 3].map(() => expander.walk(endless(), { priority: "read" }).catch((err: Error) => err));
+    const reads = [1, 2, 3].map(() => expander.walk(endless, { priority: "read" }).catch((err: Error) => err));
     // Over the read queue's bound: refused at once.
-    await expect(expander.walk(endless(), { priority: "read" })).rejects.toBeInstanceOf(RecurrenceQueueFull);
+    await expect(expander.walk(endless, { priority: "read" })).rejects.toBeInstanceOf(RecurrenceQueueFull);
     const t0 = performance.now();
-    await expect(quick()).resolves.toEqual([]);
+    await expect(quick()).resolves.toEqual({ violations: [], runs: undefined });
     // Reads run on one worker at most: the other was free for the write (a read holds its worker 200 ms).
     expect(performance.now() - t0).toBeLessThan(150);
     const gone = new AbortController();
-    const abandoned = expander.walk(endless(), { signal: gone.signal });
+    const abandoned = expander.walk(endless, { signal: gone.signal });
     await new Promise((resolve) => setTimeout(resolve, 20));
     const abortedAt = performance.now();
     gone.abort(new Error("the client went away"));
@@ -101,24 +88,7 @@ describe("the recurrence expander", () => {
   });
 
   it("lets one caller fill only its share of the queue", async () => {
-    const shared = createRecurrenceExpander({
-      timeoutMs: 5000,
-      readTimeoutMs: 5000,
-      workers: 1,
-      maxQueued: 4,
-      maxQueuedReads: 4,
-    });
-    const start = Date.UTC(2026, 0, 1, 0);
-    const endless = {
-      plan: {
-        recurrence: { rule: "FREQ=HOURLY;INTERVAL=2;BYHOUR=1", runDurationMs: HOUR },
-        startTime: start,
-        endLimit: undefined,
-        from: undefined,
-        continueFrom: false,
-        policy: { kind: "write" as const, now: start, after: undefined },
-      },
-    };
+    const shared = oneWorker(4);
     // One runs, two wait: the third that would wait is refused, another caller's is not.
     const walks = [1, 2, 3].map(() => shared.walk(endless, { owner: "a" }).catch((err: Error) => err));
     await expect(shared.walk(endless, { owner: "a" })).rejects.toBeInstanceOf(RecurrenceQueueFull);
@@ -128,22 +98,8 @@ describe("the recurrence expander", () => {
   });
 
   it("lets callers take turns: one caller's burst does not keep another's walk behind it", async () => {
-    const turns = createRecurrenceExpander({
-      timeoutMs: 5000,
-      readTimeoutMs: 5000,
-      workers: 1,
-      maxQueued: 20,
-      maxQueuedReads: 20,
-    });
-    const saturday = Date.UTC(2026, 5, 6, 18);
-    const check = {
-      check: {
-        recurrence: { rule: "FREQ=MINUTELY;COUNT=3000", runDurationMs: 30_000 },
-        startTime: saturday,
-        endLimit: undefined,
-        prefix: "e",
-      },
-    };
+    const turns = oneWorker(20);
+    const check = checkOf("FREQ=MINUTELY;COUNT=3000", 30_000);
     const finished: string[] = [];
     const walk = (owner: string, name: string) => turns.walk(check, { owner }).then(() => finished.push(name));
     const burst = [1, 2, 3, 4, 5].map((i) => walk("a", `a${i}`));
@@ -155,22 +111,8 @@ describe("the recurrence expander", () => {
   });
 
   it("never starves a caller with a backlog while others send one walk at a time", async () => {
-    const turns = createRecurrenceExpander({
-      timeoutMs: 5000,
-      readTimeoutMs: 5000,
-      workers: 1,
-      maxQueued: 20,
-      maxQueuedReads: 20,
-    });
-    const saturday = Date.UTC(2026, 5, 6, 18);
-    const check = {
-      check: {
-        recurrence: { rule: "FREQ=WEEKLY;BYDAY=SA", runDurationMs: HOUR },
-        startTime: saturday,
-        endLimit: undefined,
-        prefix: "e",
-      },
-    };
+    const turns = oneWorker(20);
+    const check = checkOf("FREQ=WEEKLY;BYDAY=SA");
     const finished: string[] = [];
     const oneAtATime = async (owner: string) => {
       for (let i = 0; i < 15; i++) {

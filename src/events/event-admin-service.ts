@@ -149,7 +149,7 @@ function checkScheduleChange(before: EventFields, after: EventFields, state: Eve
 
 /**
  * The outcome of walking an event's rule: a rule that cannot be walked in time is the request's fault
- * (INVALID_ARGUMENT), a full queue of walks is the server's load (RESOURCE_EXHAUSTED, retryable).
+ * (INVALID_ARGUMENT), a full queue of walks the server's load (RESOURCE_EXHAUSTED, retryable).
  */
 async function walked<T>(walk: Promise<T>): Promise<T> {
   try {
@@ -164,9 +164,7 @@ async function walked<T>(walk: Promise<T>): Promise<T> {
         },
       ]);
     }
-    if (err instanceof RecurrenceQueueFull) {
-      throw serviceError(Code.ResourceExhausted, "RECURRENCE_BUSY", `the server is busy planning runs: ${err.message}`);
-    }
+    if (err instanceof RecurrenceQueueFull) throw err.toConnectError();
     throw err;
   }
 }

@@ -174,13 +174,7 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
               `the runs of event ${id} beyond those planned could not be computed (${err.message}); ask for a window nearer its planned runs`,
             );
           }
-          if (err instanceof RecurrenceQueueFull) {
-            throw serviceError(
-              Code.ResourceExhausted,
-              "RECURRENCE_BUSY",
-              `the server is busy walking rules: ${err.message}`,
-            );
-          }
+          if (err instanceof RecurrenceQueueFull) throw err.toConnectError();
           throw err;
         });
       const page = found.runs.slice(0, limit);

@@ -1,6 +1,6 @@
 import { Worker } from "node:worker_threads";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { FieldViolation } from "../errors.js";
+import { errorInfo, type FieldViolation } from "../errors.js";
 import type { Recurrence } from "./recurrence.js";
 import type { PlannedRun, PlanRequest } from "./run-planning.js";
 
@@ -43,7 +43,14 @@ export class RecurrenceTooCostly extends Error {
 }
 
 /** Too many walks already waiting for a worker. */
-export class RecurrenceQueueFull extends Error {}
+export class RecurrenceQueueFull extends Error {
+  /** The error the client gets: RESOURCE_EXHAUSTED (`RECURRENCE_BUSY`), worth retrying later. */
+  toConnectError(): ConnectError {
+    return new ConnectError(`the server is busy walking rules: ${this.message}`, Code.ResourceExhausted, undefined, [
+      errorInfo("RECURRENCE_BUSY"),
+    ]);
+  }
+}
 
 /**
  * Walks recurrence rules off the event loop. rrule's iterator can loop without end or for seconds on rules whose

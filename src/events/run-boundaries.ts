@@ -46,22 +46,23 @@ export function createBoundaryQueries(db: Db) {
 
     /** The boundaries not announced yet at or before `now`, in time order (at one instant, an end first). */
     dueBoundaries(now: number): Boundary[] {
-      const started = db
-        .select()
-        .from(eventRuns)
-        .where(and(eq(eventRuns.startAnnounced, false), lte(eventRuns.startTime, now)))
-        .orderBy(asc(eventRuns.startTime))
-        .all()
-        .map((run): Boundary => ({ run, type: EventChangeType.STARTED, at: run.startTime }));
-      const ended = db
-        .select()
-        .from(eventRuns)
-        .where(and(eq(eventRuns.endAnnounced, false), lte(eventRuns.endTime, now)))
-        .orderBy(asc(eventRuns.endTime))
-        .all()
-        .map((run): Boundary => ({ run, type: EventChangeType.ENDED, at: run.endTime }));
+      const due = (type: Boundary["type"]) => {
+        const start = type === EventChangeType.STARTED;
+        const [time, announced] = start
+          ? [eventRuns.startTime, eventRuns.startAnnounced]
+          : [eventRuns.endTime, eventRuns.endAnnounced];
+        return db
+          .select()
+          .from(eventRuns)
+          .where(and(eq(announced, false), lte(time, now)))
+          .orderBy(asc(time))
+          .all()
+          .map((run): Boundary => ({ run, type, at: start ? run.startTime : run.endTime }));
+      };
       const endsFirst = (b: Boundary) => (b.type === EventChangeType.ENDED ? -1 : 1);
-      return [...started, ...ended].sort((a, b) => a.at - b.at || endsFirst(a) - endsFirst(b));
+      return [...due(EventChangeType.STARTED), ...due(EventChangeType.ENDED)].sort(
+        (a, b) => a.at - b.at || endsFirst(a) - endsFirst(b),
+      );
     },
 
     /** Marks a boundary announced, inside the transaction that logs it. */
