@@ -7,6 +7,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { GetEventRequestSchema } from "../gen/liveops/v1/event_service_pb.js";
+import { openSqliteStorage } from "../src/db/sqlite-storage.js";
 import { type Result, writeReport } from "./report.js";
 import { seedEvents } from "./seed.js";
 
@@ -37,7 +38,9 @@ process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
 console.log(`building the production server (npm run build)…`);
 execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit" });
 console.log(`seeding ${EVENTS} events…`);
-const { eventId, key, competitionId, gameServerKey } = seedEvents(dbPath, EVENTS);
+const seedStorage = openSqliteStorage(dbPath);
+const { eventId, key, competitionId, gameServerKey } = await seedEvents(seedStorage, EVENTS);
+await seedStorage.close();
 
 interface Server {
   child: ChildProcess;

@@ -11,7 +11,8 @@ import { clientAddressKey } from "./auth/access-control.js";
 import { createClientAddressOf } from "./auth/client-address.js";
 import type { Clock } from "./clock.js";
 import type { Config } from "./config.js";
-import { type Database, openDatabase } from "./db/database.js";
+import { openStorage } from "./db/open-storage.js";
+import type { Storage } from "./db/storage.js";
 import type { KeyStore } from "./keys/key-store.js";
 import type { ScoreStoreHooks } from "./leaderboards/score-store.js";
 import { createMetrics, type Metrics } from "./metrics/metrics.js";
@@ -25,12 +26,16 @@ import { createRpcHandler } from "./server/rpc-handler.js";
 
 /** A wired service: database, handlers and the one-port server, not yet listening. */
 export interface App {
-  readonly database: Database;
+  readonly storage: Storage;
   readonly keys: KeyStore;
   readonly health: Services["health"];
   readonly metrics: Metrics;
   /** The WatchEvents streams open now, and their queues. */
   readonly eventFeed: Services["feed"];
+  /** Whether the services have reached the database once (see {@link Services.start}). */
+  isStarted(): boolean;
+  /** Resolves once the services have reached the database; the app keeps trying until it is closed. */
+  whenStarted(): Promise<void>;
   /** Listens on `port` (and on the metrics port, when one is configured). */
   listen(port: number, host?: string): Promise<AddressInfo>;
   /**
@@ -75,14 +80,23 @@ function serveMetrics(metrics: Metrics, res: AnyResponse | ServerResponse) {
   );
 }
 
-/** Builds the service from its configuration. */
-export function createApp({ config, logger, clock, hooks }: AppDeps): App {
+/** While the database cannot be reached at start-up, the next try. */
+const START_RETRY_MS = 1000;
+
+/**
+ * Builds the service from its configuration. It starts even when the database (PostgreSQL) cannot be reached: it is
+ * not ready until it has, and tries again every second.
+ */
+export async function createApp({ config, logger, clock, hooks }: AppDeps): Promise<App> {
   const tls =
     config.tlsCertFile && config.tlsKeyFile
       ? { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) }
       : undefined;
-  const database = openDatabase(config.dbPath, { synchronous: config.dbSynchronous, serverLock: true, logger });
   const metrics = createMetrics();
+  const storage = await openStorage(config, logger, {
+    server: true,
+    onBatch: (size) => metrics.writeBatchSize.observe(size),
+  });
   const observer = createCallObserver(logger, metrics);
   /** Aborts open server streams (UNAVAILABLE); then `shutdown` aborts whatever is left. */
   const streamsShutdown = new AbortController();
@@ -90,7 +104,7 @@ export function createApp({ config, logger, clock, hooks }: AppDeps): App {
   // Every open call listens to these (connect links each call's signal to the shutdown signal): thousands of
   // watchers are expected, not a leak.
   setMaxListeners(0, streamsShutdown.signal, shutdown.signal);
-  const services = createServices(database, {
+  const services = createServices(storage, {
     clock,
     config,
     metrics,
@@ -98,9 +112,30 @@ export function createApp({ config, logger, clock, hooks }: AppDeps): App {
     streamsShutdown: streamsShutdown.signal,
     hooks,
   });
-  services.scheduler.start();
-  services.scores.preloadLiveBoards(clock.now());
   const { keys, access, eventService, health } = services;
+  let started = false;
+  let stopStarting = false;
+  let startRetry: NodeJS.Timeout | undefined;
+  let announceStarted: () => void = () => {};
+  const whenStarted = new Promise<void>((resolve) => {
+    announceStarted = resolve;
+  });
+  let unreachableLogged = false;
+  const start = async (): Promise<void> => {
+    try {
+      await services.start();
+      started = true;
+      if (unreachableLogged) logger.info("the database is reachable: serving");
+      announceStarted();
+    } catch (err) {
+      if (stopStarting) return;
+      if (!unreachableLogged) logger.error({ err }, "the database cannot be reached; not ready, retrying every second");
+      unreachableLogged = true;
+      startRetry = setTimeout(() => void start(), START_RETRY_MS);
+      startRetry.unref();
+    }
+  };
+  await start();
 
   const router = createRpcRouter(services, { observer, metrics, config });
   /** Per request: its id and the client's address, set before the Connect handler runs. */
@@ -179,8 +214,10 @@ export function createApp({ config, logger, clock, hooks }: AppDeps): App {
 
   let closing: Promise<void> | undefined;
   return {
-    database,
+    storage,
     keys,
+    isStarted: () => started,
+    whenStarted: () => whenStarted,
     health,
     metrics,
     eventFeed: services.feed,
@@ -195,6 +232,8 @@ export function createApp({ config, logger, clock, hooks }: AppDeps): App {
     close(graceMs = config.shutdownGraceMs) {
       closing ??= (async () => {
         health.drain();
+        stopStarting = true;
+        clearTimeout(startRetry);
         if (config.shutdownDelayMs > 0) await sleep(config.shutdownDelayMs);
         streamsShutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
         await server.drain(graceMs);
@@ -206,7 +245,7 @@ export function createApp({ config, logger, clock, hooks }: AppDeps): App {
         const schedulerStopped = services.scheduler.stop();
         await services.expander.close();
         await schedulerStopped;
-        database.close();
+        await storage.close();
       })();
       return closing;
     },

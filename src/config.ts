@@ -10,6 +10,11 @@ export interface Config {
   host: string | undefined;
   dbPath: string;
   dbSynchronous: "FULL" | "NORMAL";
+  databaseUrl: string | undefined;
+  dbPoolSize: number;
+  dbConnectTimeoutMs: number;
+  dbStatementTimeoutMs: number;
+  dbSslMode: PostgresSslMode | undefined;
   initialAdminKeyFile: string;
   tlsCertFile: string | undefined;
   tlsKeyFile: string | undefined;
@@ -37,6 +42,70 @@ export interface Config {
 }
 
 type Parsed<T> = { value: T } | { error: string };
+
+/**
+ * TLS to PostgreSQL, as libpq's `sslmode`: `disable` (none), `require` (encrypted, the certificate is not checked),
+ * `verify-full` (the certificate and host name are checked against Node's CAs, plus NODE_EXTRA_CA_CERTS).
+ * `prefer`, `allow` and `verify-ca` are refused: node-postgres cannot fall back from TLS to plaintext, and a mode
+ * that silently may not encrypt, or checks a certificate but not whom it names, is worse than a clear error.
+ */
+export type PostgresSslMode = "disable" | "require" | "verify-full";
+
+const postgresSslModes: readonly PostgresSslMode[] = ["disable", "require", "verify-full"];
+
+/** URL parameters that would make node-postgres configure TLS behind our back (its `sslmode=require` verifies). */
+const foreignTlsParameters = [
+  "ssl",
+  "sslcert",
+  "sslkey",
+  "sslrootcert",
+  "sslpassword",
+  "sslnegotiation",
+  "uselibpqcompat",
+];
+
+function sslModeError(mode: string, inUrl: boolean): string {
+  return `${inUrl ? "sslmode " : ""}"${mode}" is not supported: use ${postgresSslModes.join(", ")}${
+    mode === "prefer" || mode === "allow" ? " (node-postgres cannot fall back from TLS to plaintext)" : ""
+  }`;
+}
+
+/**
+ * A PostgreSQL URL (`postgres://` or `postgresql://`) and the TLS mode of a connection to it: the mode is
+ * `sslMode` or the URL's `sslmode` (both given, they must agree; neither, `disable`), and the URL comes back without
+ * its `sslmode` so that node-postgres takes TLS from our setting alone. Errors never repeat the URL (it may hold a
+ * password).
+ */
+export function postgresConnection(
+  url: string,
+  sslMode?: string,
+): Parsed<{ connectionString: string; sslMode: PostgresSslMode }> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { error: "is not a valid URL" };
+  }
+  if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
+    return { error: `must be a postgres:// or postgresql:// URL, not ${parsed.protocol} (SQLite is set with DB_PATH)` };
+  }
+  const foreign = foreignTlsParameters.find((name) => parsed.searchParams.has(name));
+  if (foreign) return { error: `URL parameter "${foreign}" is not supported: set TLS with sslmode or DB_SSL_MODE` };
+  const fromUrl = parsed.searchParams.get("sslmode") ?? undefined;
+  if (fromUrl !== undefined && !postgresSslModes.includes(fromUrl as PostgresSslMode)) {
+    return { error: sslModeError(fromUrl, true) };
+  }
+  if (sslMode !== undefined && !postgresSslModes.includes(sslMode as PostgresSslMode)) {
+    return { error: sslModeError(sslMode, false) };
+  }
+  if (fromUrl !== undefined && sslMode !== undefined && fromUrl !== sslMode) {
+    return { error: `"${sslMode}" disagrees with the URL's sslmode "${fromUrl}": set one of them, or the same mode` };
+  }
+  if (fromUrl === undefined)
+    return { value: { connectionString: url, sslMode: (sslMode ?? "disable") as PostgresSslMode } };
+  parsed.searchParams.delete("sslmode");
+  return { value: { connectionString: parsed.toString(), sslMode: fromUrl as PostgresSslMode } };
+}
 
 interface Setting<K extends keyof Config> {
   key: K;
@@ -136,6 +205,59 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     default: "FULL",
     description: "SQLite `synchronous`: FULL survives power loss, NORMAL only a crash of the process.",
     parse: oneOf("FULL", "NORMAL"),
+  },
+  databaseUrl: {
+    key: "databaseUrl",
+    env: "DATABASE_URL",
+    default: undefined,
+    description:
+      "PostgreSQL URL (`postgres://user:password@host:5432/liveops`); when set, the data lives in that database instead of the SQLite file at DB_PATH. Its `sslmode` may be disable, require or verify-full.",
+    parse: (raw) => {
+      const value = optionalText(raw);
+      if (!("value" in value) || value.value === undefined) return value;
+      const connection = postgresConnection(value.value);
+      return "error" in connection ? connection : value;
+    },
+  },
+  dbPoolSize: {
+    key: "dbPoolSize",
+    env: "DB_POOL_SIZE",
+    default: "10",
+    description: "PostgreSQL connections a server opens at most (plus one for its readiness check).",
+    parse: integer(1, 1000),
+  },
+  dbConnectTimeoutMs: {
+    key: "dbConnectTimeoutMs",
+    env: "DB_CONNECT_TIMEOUT_MS",
+    default: "5000",
+    description:
+      "How long opening a PostgreSQL connection, or waiting for a free one, may take before the call fails as unavailable.",
+    parse: integer(100, 600_000),
+  },
+  dbStatementTimeoutMs: {
+    key: "dbStatementTimeoutMs",
+    env: "DB_STATEMENT_TIMEOUT_MS",
+    default: "10000",
+    description: "PostgreSQL `statement_timeout` of every connection: a statement running longer is canceled.",
+    parse: integer(100, 3_600_000),
+  },
+  dbSslMode: {
+    key: "dbSslMode",
+    env: "DB_SSL_MODE",
+    default: undefined,
+    description:
+      "TLS to PostgreSQL: disable, require (encrypted, certificate not checked) or verify-full (certificate and host name checked; a private CA through NODE_EXTRA_CA_CERTS). Unset: the URL's `sslmode`, else disable; set both, they must agree.",
+    parse: (raw, partial) => {
+      const value = optionalText(raw);
+      if (!("value" in value) || value.value === undefined) return { value: undefined };
+      const mode = value.value;
+      if (!postgresSslModes.includes(mode as PostgresSslMode)) return { error: sslModeError(mode, false) };
+      if (partial.databaseUrl !== undefined) {
+        const connection = postgresConnection(partial.databaseUrl, mode);
+        if ("error" in connection) return connection;
+      }
+      return { value: mode as PostgresSslMode };
+    },
   },
   initialAdminKeyFile: {
     key: "initialAdminKeyFile",

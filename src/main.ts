@@ -33,20 +33,28 @@ async function main() {
     // A reader that went away (a closed pipe) must not keep the process alive.
     setTimeout(() => process.exit(code), 2_000);
   };
-  const app = createApp({ config, logger, clock: systemClock });
-  const firstKey = ensureInitialAdminKey(app.keys, systemClock, config.initialAdminKeyFile);
-  if (firstKey) {
-    logger.warn(
-      { key_id: firstKey, file: config.initialAdminKeyFile },
-      `no API key existed: created an admin key; read it with: cat ${config.initialAdminKeyFile}`,
+  const app = await createApp({ config, logger, clock: systemClock });
+  const firstKey = app
+    .whenStarted()
+    .then(() => ensureInitialAdminKey(app.keys, systemClock, config.initialAdminKeyFile))
+    .then(
+      (id) => {
+        if (!id) return;
+        logger.warn(
+          { key_id: id, file: config.initialAdminKeyFile },
+          `no API key existed: created an admin key; read it with: cat ${config.initialAdminKeyFile}`,
+        );
+      },
+      (err: unknown) => logger.error({ err }, "the initial admin key could not be made"),
     );
-  }
+  // With the database reachable, the key exists before the server listens.
+  if (app.isStarted()) await firstKey;
   const address = await app.listen(config.port, config.host);
   logger.info(
     {
       port: address.port,
       address: address.address,
-      db: config.dbPath,
+      db: config.databaseUrl === undefined ? config.dbPath : "postgresql",
       tls: Boolean(config.tlsCertFile),
       metrics_port: config.metricsPort,
     },

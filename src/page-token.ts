@@ -42,10 +42,13 @@ export interface PageTokens {
   decode(scope: string, token: string, field?: string): unknown;
 }
 
-/** Page tokens signed with HMAC-SHA256 under `secret`. */
-export function createPageTokens(secret: Buffer): PageTokens {
+/**
+ * Page tokens signed with HMAC-SHA256 under the key `secret` returns (read from the database once it is reachable;
+ * it throws until then).
+ */
+export function createPageTokens(secret: () => Buffer): PageTokens {
   const sign = (scope: string, body: string) =>
-    createHmac("sha256", secret).update(scope).update("\n").update(body).digest().subarray(0, 16);
+    createHmac("sha256", secret()).update(scope).update("\n").update(body).digest().subarray(0, 16);
   return {
     encode(scope, cursor) {
       const body = Buffer.from(JSON.stringify(cursor)).toString("base64url");

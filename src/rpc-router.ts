@@ -19,9 +19,9 @@ import { createRateLimits } from "./auth/rate-limits.js";
 import type { Clock } from "./clock.js";
 import type { Config } from "./config.js";
 import { createCounterService } from "./counters/counter-service.js";
-import type { Database } from "./db/database.js";
 import { databaseSecret } from "./db/settings.js";
-import { createWriteBatcher } from "./db/write-batcher.js";
+import type { Storage } from "./db/storage.js";
+import { StorageUnavailableError } from "./db/storage-errors.js";
 import { createEventAdminService } from "./events/event-admin-service.js";
 import { createChangeLog } from "./events/event-changes.js";
 import { createEventFeed, type EventFeed } from "./events/event-feed.js";
@@ -82,6 +82,11 @@ export interface Services {
   eventService: ReturnType<typeof createEventService> & { watchEvents: ReturnType<typeof createWatchEvents> };
   /** Run boundaries: started by the app once it is built, stopped when it closes. */
   scheduler: EventScheduler;
+  /**
+   * What needs the database before the services can answer: the key that signs page tokens, the live boards, the
+   * scheduler's first pass. Rejects while the database cannot be reached; the app tries again.
+   */
+  start(): Promise<void>;
   /** The worker threads that walk recurrence rules: closed when the app closes. */
   expander: RecurrenceExpander;
   /** The watchers of WatchEvents. */
@@ -101,11 +106,11 @@ export interface Services {
 }
 
 /**
- * Builds every service over `database`. `streamsShutdown` ends open server streams with UNAVAILABLE when it
- * aborts.
+ * Builds every service over `storage` (without reaching the database: see `start`). `streamsShutdown` ends open
+ * server streams with UNAVAILABLE when it aborts.
  */
 export function createServices(
-  database: Database,
+  storage: Storage,
   deps: {
     clock: Clock;
     config: Pick<
@@ -127,15 +132,17 @@ export function createServices(
   },
 ): Services {
   const { clock, config, metrics } = deps;
-  const db = database.db;
-  const keys = instrumentStore(metrics, "keys", createKeyStore(db));
-  const pageTokens = createPageTokens(databaseSecret(db, "page_token_key"));
+  const { reads } = storage;
+  const keys = instrumentStore(metrics, "keys", createKeyStore(storage));
+  let pageTokenKey: Buffer | undefined;
+  const pageTokens = createPageTokens(() => {
+    if (!pageTokenKey) throw new StorageUnavailableError("the server has not reached its database yet");
+    return pageTokenKey;
+  });
   const expander = createRecurrenceExpander(RECURRENCE_WALKS);
-  const runs = instrumentStore(metrics, "event_runs", createRunQueries(db, expander));
-  const changeLog = createChangeLog(db, runs, { retain: config.changeLogRetain });
-  // One group-commit queue for the writes of events, runs, scores, joins, counters and reward claims.
-  const batcher = createWriteBatcher(db, (size) => metrics.writeBatchSize.observe(size));
-  const store = instrumentStore(metrics, "events", createEventStore(db, runs, changeLog, batcher));
+  const runs = instrumentStore(metrics, "event_runs", createRunQueries(reads, expander));
+  const changeLog = createChangeLog(reads, runs, { retain: config.changeLogRetain });
+  const store = instrumentStore(metrics, "events", createEventStore(storage, runs, changeLog));
   const eventDeps = {
     store,
     runs,
@@ -147,7 +154,7 @@ export function createServices(
   };
   const feed = createEventFeed(clock, { queueLimit: config.watchQueueLimit, maxWatchers: config.watchMaxStreams });
   const scheduler = createEventScheduler({
-    boundaries: instrumentStore(metrics, "run_boundaries", createBoundaryQueries(db)),
+    boundaries: instrumentStore(metrics, "run_boundaries", createBoundaryQueries(reads)),
     store,
     changeLog,
     runs,
@@ -160,7 +167,7 @@ export function createServices(
     scheduler.reschedule();
   });
   keys.onKeyChange(() => feed.pokeAll());
-  const scores = createScoreStore(db, deps.hooks);
+  const scores = createScoreStore(storage, deps.hooks);
   // A run's board is finalized (ranks, reward grants) in the transaction in which the run ends.
   store.onRunEnded((tx, row, run, at) => scores.finalizeRun(tx, row, run, at));
   store.onChanges((changes) => {
@@ -169,9 +176,10 @@ export function createServices(
     }
   });
   const limits = createRateLimits({ roleDefaults: config.rateLimits, authFailures: config.authFailureLimit });
+  let started = false;
   const health = createHealth(
     apiServices.map((s) => s.typeName),
-    () => database.isReady(),
+    () => started && storage.isReady(),
   );
   const access = createAccessControl(keys, clock, limits);
   const watchEvents = createWatchEvents({
@@ -198,26 +206,32 @@ export function createServices(
     access,
     health,
     scheduler,
+    async start() {
+      pageTokenKey ??= await databaseSecret(storage, "page_token_key");
+      await scores.preloadLiveBoards(clock.now());
+      scheduler.start();
+      started = true;
+    },
     expander,
     feed,
     scores,
     leaderboardService: {
-      ...createLeaderboardService({ store, runs, scores, batcher, clock, pageTokens }),
+      ...createLeaderboardService({ store, runs, scores, storage, clock, pageTokens }),
       watchLeaderboard,
     },
     rewardService: createRewardService({
-      grants: instrumentStore(metrics, "grants", createGrantStore(db)),
-      batcher,
+      grants: instrumentStore(metrics, "grants", createGrantStore(reads)),
+      storage,
       clock,
       pageTokens,
     }),
-    counterService: createCounterService({ batcher }),
+    counterService: createCounterService({ storage }),
     sessionService: createSessionService(keys),
     eventService: { ...createEventService(eventDeps), watchEvents },
     eventAdminService: createEventAdminService(eventDeps),
     apiKeyService: createApiKeyService({ keys, clock, pageTokens }),
     auditService: createAuditService({
-      auditLog: instrumentStore(metrics, "audit", createAuditLog(db)),
+      auditLog: instrumentStore(metrics, "audit", createAuditLog(reads)),
       pageTokens,
     }),
     healthService: createHealthService(health, deps.streamsShutdown),

@@ -10,7 +10,7 @@ import { ApiKeyState, Role } from "../gen/liveops/v1/api_key_pb.js";
 import { ApiKeyService } from "../gen/liveops/v1/api_key_service_pb.js";
 import { EventService } from "../gen/liveops/v1/event_service_pb.js";
 import { bearer, codeOf, connectClients, transportsFor } from "./support/clients.js";
-import { startTestServer, type TestServer } from "./support/server.js";
+import { sqliteOf, startTestServer, type TestServer } from "./support/server.js";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -197,7 +197,7 @@ describe("secrets at rest and in logs", () => {
     const rotated = await admin.rotateApiKey({ id: created.apiKey?.id ?? "", gracePeriod: { seconds: 60n } });
     await outcomesEverywhere(created.secret);
     await outcomesEverywhere(rotated.secret);
-    server.app.database.sqlite.pragma("wal_checkpoint(PASSIVE)");
+    sqliteOf(server.app).pragma("wal_checkpoint(PASSIVE)");
     const files = readdirSync(server.dir)
       .filter((f) => f.startsWith("liveops.db"))
       .map((f) => readFileSync(join(server.dir, f)));

@@ -7,7 +7,7 @@ import { Role } from "../gen/liveops/v1/api_key_pb.js";
 import { ApiKeyService } from "../gen/liveops/v1/api_key_service_pb.js";
 import { AuditEntrySchema, AuditService } from "../gen/liveops/v1/audit_service_pb.js";
 import { bearer, codeOf, connectClients } from "./support/clients.js";
-import { startTestServer, type TestServer } from "./support/server.js";
+import { sqliteOf, startTestServer, type TestServer } from "./support/server.js";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -136,7 +136,7 @@ describe("the audit log", () => {
   });
 
   it("cannot be changed or deleted, even with SQL", () => {
-    const sqlite = server.app.database.sqlite;
+    const sqlite = sqliteOf(server.app);
     expect(() => sqlite.exec("UPDATE audit_entries SET actor_key_id = 'someone else'")).toThrow(/cannot be changed/);
     expect(() => sqlite.exec("DELETE FROM audit_entries")).toThrow(/cannot be deleted/);
   });

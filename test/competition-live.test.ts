@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { ScoreOperator } from "../gen/liveops/v1/event_pb.js";
 import { LeaderboardService, type WatchLeaderboardResponse } from "../gen/liveops/v1/leaderboard_service_pb.js";
 import { bearer } from "./support/clients.js";
@@ -42,6 +42,15 @@ function watchBoard(transport: ReturnType<typeof createGrpcTransport>, eventId: 
 }
 const topOf = (m: WatchLeaderboardResponse | undefined) => m?.top.map((e) => `${e.playerId}:${e.rank}`);
 
+/**
+ * Moves the server's clock one interval every interval of real time while a test runs: WatchLeaderboard spaces its
+ * messages on the injected clock.
+ */
+function clockFollowsRealTime() {
+  const ticker = setInterval(() => setup.server.clock.advance(INTERVAL_MS), INTERVAL_MS);
+  onTestFinished(() => clearInterval(ticker));
+}
+
 describe("WatchLeaderboard", () => {
   const transports = {
     gRPC: () =>
@@ -55,6 +64,7 @@ describe("WatchLeaderboard", () => {
   };
 
   it.each(Object.keys(transports))("pushes the top and a player's rank as they change, over %s", async (name) => {
+    clockFollowsRealTime();
     const id = await liveCompetition();
     const watch = watchBoard(transports[name as keyof typeof transports](), id, "carol");
     await eventually(() => watch.messages.length === 1, "the first message");
@@ -70,6 +80,7 @@ describe("WatchLeaderboard", () => {
   });
 
   it("coalesces a burst: 300 scores in flight give a handful of messages", async () => {
+    clockFollowsRealTime();
     const id = await liveCompetition(leaderboard({ scoreOperator: ScoreOperator.INCR }));
     const watch = watchBoard(transports.gRPC(), id);
     await eventually(() => watch.messages.length === 1, "the first message");
@@ -92,7 +103,7 @@ describe("WatchLeaderboard", () => {
 describe("WatchLeaderboard and keys", () => {
   it("ends the stream of a key revoked while it watches", async () => {
     const id = await liveCompetition();
-    const made = setup.server.app.keys.createKey(
+    const made = await setup.server.app.keys.createKey(
       { name: "revoked soon", role: "viewer" },
       setup.server.clock.now(),
       testActor,
@@ -106,7 +117,7 @@ describe("WatchLeaderboard and keys", () => {
       error = ConnectError.from(err);
     });
     await eventually(() => messages === 1, "the first message");
-    setup.server.app.keys.revokeKey(made.row.id, setup.server.clock.now(), testActor);
+    await setup.server.app.keys.revokeKey(made.row.id, setup.server.clock.now(), testActor);
     await done;
     expect(error?.code).toBe(Code.Unauthenticated);
   });

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { build } from "vite";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { connectClients } from "./support/clients.js";
 import { competitionClients, createCompetition, leaderboard } from "./support/competition.js";
 import { startTestServer, type TestServer } from "./support/server.js";
@@ -127,6 +127,9 @@ describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
     await page.getByRole("heading", { name: /Leaderboard/ }).waitFor();
     await page.getByText("No scores yet.").waitFor();
     const game = competitionClients(server.baseUrl, server.keys.game_server);
+    // WatchLeaderboard spaces its messages on the server's clock, which this test moves as time passes.
+    const ticker = setInterval(() => server.clock.advance(250), 250);
+    onTestFinished(() => clearInterval(ticker));
     await game.boards.submitScore({ eventId: id, playerId: "browser-player", score: 42n });
     await page.getByRole("cell", { name: "browser-player" }).waitFor();
     await game.boards.submitScore({ eventId: id, playerId: "faster-player", score: 99n });

@@ -5,8 +5,8 @@ import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import Sqlite from "better-sqlite3";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { openDatabase } from "../src/db/database.js";
 import { DatabaseInUseError } from "../src/db/server-lock.js";
+import { openSqliteStorage } from "../src/db/sqlite-storage.js";
 import { type ChildServer, spawnServer } from "./support/child-server.js";
 import { connectClients } from "./support/clients.js";
 
@@ -102,31 +102,31 @@ describe("the server lock", () => {
     }
   });
 
-  it("is released by closing the database, so the same process can open it again", () => {
+  it("is released by closing the database, so the same process can open it again", async () => {
     const path = join(dir, "in-process.db");
-    const first = openDatabase(path, { serverLock: true });
-    expect(() => openDatabase(path, { serverLock: true })).toThrow(DatabaseInUseError);
+    const first = openSqliteStorage(path, { serverLock: true });
+    expect(() => openSqliteStorage(path, { serverLock: true })).toThrow(DatabaseInUseError);
     // Without the lock (the keys CLI), the file opens beside the server.
-    openDatabase(path).close();
-    first.close();
-    openDatabase(path, { serverLock: true }).close();
+    await openSqliteStorage(path).close();
+    await first.close();
+    await openSqliteStorage(path, { serverLock: true }).close();
   });
 });
 
 describe("database file modes", () => {
-  it("an existing database readable by others is made private on open, with a log line per file", () => {
+  it("an existing database readable by others is made private on open, with a log line per file", async () => {
     const path = join(dir, "old.db");
     const old = new Sqlite(path);
     old.pragma("journal_mode = WAL");
     old.exec("CREATE TABLE t (x); INSERT INTO t VALUES (1)"); // -wal and -shm stay while it is open
     for (const suffix of ["", "-wal", "-shm"]) chmodSync(`${path}${suffix}`, 0o644);
     const warnings: unknown[] = [];
-    const database = openDatabase(path, { logger: { warn: (fields: unknown) => warnings.push(fields) } });
+    const storage = openSqliteStorage(path, { logger: { warn: (fields: unknown) => warnings.push(fields) } });
     for (const suffix of ["", "-wal", "-shm"]) expect(modeOf(`${path}${suffix}`), suffix).toBe(0o600);
     expect(warnings).toEqual(
       ["", "-wal", "-shm"].map((suffix) => ({ file: `${path}${suffix}`, was: "0644", now: "0600" })),
     );
-    database.close();
+    await storage.close();
     old.close();
   });
 });

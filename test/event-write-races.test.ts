@@ -1,11 +1,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { and, eq, gt } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
-import { openDatabase } from "../src/db/database.js";
-import { eventRuns, events } from "../src/db/schema.js";
-import { createWriteBatcher } from "../src/db/write-batcher.js";
+import { openSqliteStorage } from "../src/db/sqlite-storage.js";
 import { createChangeLog } from "../src/events/event-changes.js";
 import type { EventFields } from "../src/events/event-record.js";
 import { createRunQueries, prepareExtension, prepareRunPlan, storeExtension } from "../src/events/event-runs.js";
@@ -21,7 +19,7 @@ const T0 = Date.UTC(2026, 5, 1, 12);
 const actor = { actorKeyId: "test", method: "test", requestId: "" };
 
 const dir = mkdtempSync(join(tmpdir(), "liveops-races-"));
-const database = openDatabase(join(dir, "liveops.db"));
+const storage = openSqliteStorage(join(dir, "liveops.db"));
 const expander = createRecurrenceExpander({
   timeoutMs: 2000,
   readTimeoutMs: 500,
@@ -29,16 +27,11 @@ const expander = createRecurrenceExpander({
   maxQueued: 10,
   maxQueuedReads: 10,
 });
-const runs = createRunQueries(database.db, expander);
-const store = createEventStore(
-  database.db,
-  runs,
-  createChangeLog(database.db, runs, { retain: 1000 }),
-  createWriteBatcher(database.db),
-);
+const runs = createRunQueries(storage.reads, expander);
+const store = createEventStore(storage, runs, createChangeLog(storage.reads, runs, { retain: 1000 }));
 afterAll(async () => {
   await expander.close();
-  database.close();
+  await storage.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -68,16 +61,12 @@ describe("a write planned before the scheduler moved on", () => {
     const { plan } = await prepareRunPlan(runs, expander, row.id, next, T0, false, undefined);
     // Meanwhile the scheduler announced the start of run 1 (as its pass does: a flag, no new version).
     await store.write((tx) =>
-      tx
-        .update(eventRuns)
-        .set({ startAnnounced: true })
-        .where(and(eq(eventRuns.eventId, row.id), eq(eventRuns.runNumber, 1)))
-        .run(),
+      tx.run(sql`UPDATE event_runs SET start_announced = ${true} WHERE event_id = ${row.id} AND run_number = 1`),
     );
     const result = await store.updateEvent(row, "", T0, actor, { next, plan });
     expect(result).toEqual({ kind: "stale" });
-    expect(runs.runByNumber(row.id, 1)?.startAnnounced).toBe(true);
-    expect(store.findEventById(row.id)?.version).toBe(row.version);
+    expect((await runs.runByNumber(row.id, 1))?.startAnnounced).toBe(true);
+    expect((await store.findEventById(row.id))?.version).toBe(row.version);
   });
 
   it("an extension of an open-ended event planned before EndEvent is not stored after it", async () => {
@@ -87,15 +76,13 @@ describe("a write planned before the scheduler moved on", () => {
     expect(extension?.runs.length).toBeGreaterThan(0);
     const ended = await store.endEvent(row.id, "", () => later, actor, false);
     expect(ended.kind).toBe("ended");
-    const stored = await store.write((tx) => (extension ? storeExtension(tx, runs, extension, later) : true));
+    const stored = await store.write(async (tx) => (extension ? storeExtension(tx, runs, extension, later) : true));
     expect(stored).toBe(false);
-    const endTime = store.findEventById(row.id)?.endTime ?? 0;
-    const after = database.db
-      .select()
-      .from(eventRuns)
-      .where(and(eq(eventRuns.eventId, row.id), gt(eventRuns.startTime, endTime)))
-      .all();
+    const endTime = (await store.findEventById(row.id))?.endTime ?? 0;
+    const after = await storage.reads.all(
+      sql`SELECT run_number FROM event_runs WHERE event_id = ${row.id} AND start_time > ${endTime}`,
+    );
     expect(after).toEqual([]);
-    expect(database.db.select().from(events).where(eq(events.id, row.id)).get()?.endTime).toBeLessThanOrEqual(later);
+    expect((await store.findEventById(row.id))?.endTime).toBeLessThanOrEqual(later);
   });
 });

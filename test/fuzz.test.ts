@@ -7,7 +7,7 @@ import { methodPath } from "../src/auth/roles.js";
 import { apiServices } from "../src/rpc-router.js";
 import { connectClients } from "./support/clients.js";
 import { grpcRequestHeaders } from "./support/http.js";
-import { startTestServer, type TestServer } from "./support/server.js";
+import { sqliteOf, startTestServer, type TestServer } from "./support/server.js";
 
 // Random bytes and random JSON to every method, over gRPC, gRPC-Web and Connect (POST and GET): never INTERNAL,
 // never a crash or a hang, and (for calls whose key may not change anything) never a change to stored data.
@@ -44,7 +44,7 @@ const writePaths = paths.filter((p) => !readPaths.includes(p));
 
 /** Everything stored but the keys' last-use times (which reads legitimately update), to compare. */
 function snapshot(): string {
-  const sqlite = server.app.database.sqlite;
+  const sqlite = sqliteOf(server.app);
   const rows = ["events", "api_keys", "audit_entries", "create_requests"].map((table) =>
     sqlite.prepare(`SELECT * FROM ${table} ORDER BY 1`).all(),
   );

@@ -2,43 +2,43 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type Database, openDatabase } from "../src/db/database.js";
+import { openSqliteStorage, type SqliteStorage } from "../src/db/sqlite-storage.js";
 import { parseApiKey } from "../src/keys/api-key.js";
 import { ensureInitialAdminKey } from "../src/keys/initial-admin-key.js";
 import { createKeyStore } from "../src/keys/key-store.js";
 import { createTestClock } from "./support/test-clock.js";
 
 let dir: string;
-let database: Database;
+let storage: SqliteStorage;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "liveops-keys-"));
-  database = openDatabase(join(dir, "liveops.db"));
+  storage = openSqliteStorage(join(dir, "liveops.db"));
 });
-afterEach(() => {
-  database.close();
+afterEach(async () => {
+  await storage.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 describe("the initial admin key", () => {
-  it("is kept only if its file could be written", () => {
-    const keys = createKeyStore(database.db);
+  it("is kept only if its file could be written", async () => {
+    const keys = createKeyStore(storage);
     const clock = createTestClock();
-    expect(() => ensureInitialAdminKey(keys, clock, join(dir, "missing-folder", "key"))).toThrow();
+    await expect(ensureInitialAdminKey(keys, clock, join(dir, "missing-folder", "key"))).rejects.toThrow();
     const file = join(dir, "initial-admin-key");
-    const id = ensureInitialAdminKey(keys, clock, file);
+    const id = await ensureInitialAdminKey(keys, clock, file);
     expect(id).toBeDefined();
     const key = readFileSync(file, "utf8").trim();
     expect(parseApiKey(key)?.id).toBe(id);
-    expect(keys.findKeyById(id ?? "")?.role).toBe("admin");
+    expect((await keys.findKeyById(id ?? ""))?.role).toBe("admin");
   });
 
-  it("tightens the mode of a file left from before, and is made only once", () => {
-    const keys = createKeyStore(database.db);
+  it("tightens the mode of a file left from before, and is made only once", async () => {
+    const keys = createKeyStore(storage);
     const file = join(dir, "initial-admin-key");
     writeFileSync(file, "stale", { mode: 0o644 });
-    expect(ensureInitialAdminKey(keys, createTestClock(), file)).toBeDefined();
+    expect(await ensureInitialAdminKey(keys, createTestClock(), file)).toBeDefined();
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    expect(ensureInitialAdminKey(keys, createTestClock(), file)).toBeUndefined();
+    expect(await ensureInitialAdminKey(keys, createTestClock(), file)).toBeUndefined();
   });
 });
 

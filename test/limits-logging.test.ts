@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventService } from "../gen/liveops/v1/event_service_pb.js";
 import { bearer, connectClients } from "./support/clients.js";
 import { jsonOf } from "./support/http.js";
-import { startTestServer, type TestServer } from "./support/server.js";
+import { sqliteOf, startTestServer, type TestServer } from "./support/server.js";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -102,7 +102,7 @@ describe("unexpected errors", () => {
         event: { title: "before", startTime: timestampFromMs(now), endTime: timestampFromMs(now + 1000) },
       });
       // Break the events table behind the service's back.
-      broken.app.database.sqlite.exec("ALTER TABLE events RENAME TO events_gone");
+      sqliteOf(broken.app).exec("ALTER TABLE events RENAME TO events_gone");
       const err = await events.getEvent({ id: created.event?.id ?? "" }).then(
         () => undefined,
         (e: unknown) => ConnectError.from(e),
@@ -119,7 +119,7 @@ describe("unexpected errors", () => {
       expect(rest.status).toBe(500);
       expect(await rest.text()).not.toContain("events");
     } finally {
-      broken.app.database.sqlite.exec("ALTER TABLE events_gone RENAME TO events");
+      sqliteOf(broken.app).exec("ALTER TABLE events_gone RENAME TO events");
       await broken.close();
     }
   });
@@ -127,7 +127,7 @@ describe("unexpected errors", () => {
   it("readiness turns 503 when the database is closed, liveness stays 200", async () => {
     const closing = await startTestServer();
     try {
-      closing.app.database.close();
+      await closing.app.storage.close();
       expect((await fetch(`${closing.baseUrl}/health/ready`)).status).toBe(503);
       expect((await fetch(`${closing.baseUrl}/health`)).status).toBe(200);
     } finally {

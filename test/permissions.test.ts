@@ -115,7 +115,7 @@ describe("the permission table", () => {
 
   it("refuses expired and revoked keys with UNAUTHENTICATED", async () => {
     const now = server.clock.now();
-    const expiring = server.app.keys.createKey(
+    const expiring = await server.app.keys.createKey(
       { name: "short", role: "admin", expireTime: now + 1000 },
       now,
       testActor,

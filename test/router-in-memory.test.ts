@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { EventAdminService } from "../gen/liveops/v1/event_admin_service_pb.js";
 import { EventService } from "../gen/liveops/v1/event_service_pb.js";
 import { loadConfig } from "../src/config.js";
-import { openDatabase } from "../src/db/database.js";
+import { openSqliteStorage } from "../src/db/sqlite-storage.js";
 import { createMetrics } from "../src/metrics/metrics.js";
 import { createRpcRouter, createServices } from "../src/rpc-router.js";
 import { createCallObserver } from "../src/server/call-observer.js";
@@ -15,13 +15,13 @@ import { createTestClock } from "./support/test-clock.js";
 
 // The router with its interceptors over an in-memory transport and an in-memory database: the fast loop for
 // service behaviour. The real sockets are covered by the other files.
-const database = openDatabase(":memory:");
-afterAll(() => database.close());
+const storage = openSqliteStorage(":memory:");
+afterAll(() => storage.close());
 const clock = createTestClock();
 const config = loadConfig({});
 const metrics = createMetrics();
 const logger = pino({ level: "silent" });
-const services = createServices(database, {
+const services = createServices(storage, {
   clock,
   config,
   metrics,
@@ -34,8 +34,10 @@ const router = createRpcRouter(services, {
   config,
 });
 
-function clientsFor(role: "viewer" | "operator") {
-  const { key } = services.keys.createKey({ name: role, role }, clock.now(), testActor);
+await services.start();
+
+async function clientsFor(role: "viewer" | "operator") {
+  const { key } = await services.keys.createKey({ name: role, role }, clock.now(), testActor);
   const transport = createRouterTransport(router.routes, {
     router: router.options,
     transport: { interceptors: [bearer(key)] },
@@ -45,7 +47,7 @@ function clientsFor(role: "viewer" | "operator") {
 
 describe("the router in memory", () => {
   it("creates and reads an event with an operator key", async () => {
-    const { events, admin } = clientsFor("operator");
+    const { events, admin } = await clientsFor("operator");
     const now = clock.now();
     const created = await admin.createEvent({
       event: { title: "in memory", startTime: timestampFromMs(now), endTime: timestampFromMs(now + 1000) },
@@ -54,7 +56,7 @@ describe("the router in memory", () => {
   });
 
   it("applies the permission table", async () => {
-    const { admin } = clientsFor("viewer");
+    const { admin } = await clientsFor("viewer");
     expect(await codeOf(admin.deleteEvent({ id: crypto.randomUUID() }))).toBe(Code.PermissionDenied);
   });
 });

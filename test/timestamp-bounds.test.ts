@@ -16,7 +16,7 @@ import {
   warnOncePerKind,
 } from "../src/timestamps.js";
 import { bearer } from "./support/clients.js";
-import { startTestServer, type TestServer } from "./support/server.js";
+import { sqliteOf, startTestServer, type TestServer } from "./support/server.js";
 import { eventually, watchEvents } from "./support/watch.js";
 
 // The range protobuf-es' JSON encoder accepts, written out here rather than imported: the test states the contract.
@@ -127,7 +127,7 @@ const expressibleInJson = (d: Dur) =>
   Math.abs(d.nanos) <= 999_999_999 && !(d.seconds > 0n && d.nanos < 0) && !(d.seconds < 0n && d.nanos > 0);
 
 const count = (table: string) =>
-  (server.app.database.sqlite.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+  (sqliteOf(server.app).prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
 
 /** Every event listed over Connect JSON, page by page: fails on any error. */
 async function listAllEventsJson(): Promise<Record<string, unknown>[]> {
@@ -214,7 +214,7 @@ describe("RotateApiKey grace_period", () => {
     const id = created.apiKey?.id ?? "";
     const rotateTime = () =>
       (
-        server.app.database.sqlite.prepare("SELECT rotate_time AS t FROM api_keys WHERE id = ?").get(id) as {
+        sqliteOf(server.app).prepare("SELECT rotate_time AS t FROM api_keys WHERE id = ?").get(id) as {
           t: unknown;
         }
       ).t;
@@ -287,8 +287,7 @@ describe("CreateEvent and UpdateEvent times", () => {
     await fc.assert(
       fc.asyncProperty(timestamps, async (end) => {
         const version = () =>
-          (server.app.database.sqlite.prepare("SELECT version AS v FROM events WHERE id = ?").get(id) as { v: number })
-            .v;
+          (sqliteOf(server.app).prepare("SELECT version AS v FROM events WHERE id = ?").get(id) as { v: number }).v;
         const before = version();
         const outcome = await outcomeOf(
           clients.admin.updateEvent({ event: { id, endTime: end }, updateMask: { paths: ["end_time"] } }),
@@ -419,7 +418,7 @@ describe("rows written before the bounds were enforced", () => {
     const id = created.event?.id ?? "";
     const key = await clients.keys.createApiKey({ name: "older", role: Role.VIEWER });
     const beyond = 300_000_000_000_000; // year 11476
-    const sqlite = server.app.database.sqlite;
+    const sqlite = sqliteOf(server.app);
     sqlite.prepare("UPDATE events SET end_time = ? WHERE id = ?").run(beyond, id);
     sqlite.prepare("UPDATE event_runs SET end_time = ? WHERE event_id = ?").run(beyond, id);
     sqlite.prepare("UPDATE api_keys SET expire_time = ? WHERE id = ?").run(beyond, key.apiKey?.id ?? "");

@@ -147,10 +147,14 @@ describe("WatchEvents", () => {
   });
 
   it("ends the stream of a key revoked while it watches", async () => {
-    const made = server.app.keys.createKey({ name: "revoked later", role: "viewer" }, server.clock.now(), testActor);
+    const made = await server.app.keys.createKey(
+      { name: "revoked later", role: "viewer" },
+      server.clock.now(),
+      testActor,
+    );
     const watch = watchEvents(connectClients(server.baseUrl, made.key).events);
     await watch.synced();
-    server.app.keys.revokeKey(made.row.id, server.clock.now(), testActor);
+    await server.app.keys.revokeKey(made.row.id, server.clock.now(), testActor);
     await eventually(() => watch.ended, "the stream to end");
     expect(watch.error?.code).toBe(Code.Unauthenticated);
   });

@@ -1,7 +1,6 @@
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
-import { and, desc, eq, gte, lt, type SQL } from "drizzle-orm";
-import type { Db, Tx } from "../db/database.js";
-import { auditEntries } from "../db/schema.js";
+import { type SQL, sql } from "drizzle-orm";
+import type { SqlClient } from "../db/storage.js";
 
 /** Who is making a change, and through which call: taken from the call's context. */
 export interface AuditActor {
@@ -11,7 +10,17 @@ export interface AuditActor {
 }
 
 /** An audit entry as stored. */
-export type AuditRow = typeof auditEntries.$inferSelect;
+export interface AuditRow {
+  id: number;
+  time: number;
+  actorKeyId: string;
+  method: string;
+  targetType: string;
+  targetId: string;
+  requestId: string;
+  /** JSON: {"field": {"before": …, "after": …}}. */
+  changes: string;
+}
 
 /** {"field": {"before": …, "after": …}}: only the fields that differ; a side is absent when its state is. */
 export type Changes = Record<string, { before?: JsonValue; after?: JsonValue }>;
@@ -36,24 +45,17 @@ export function diffFields(before: JsonObject | undefined, after: JsonObject | u
  * Appends one entry inside the transaction `tx` of the change it records, so that the change and its entry
  * commit or roll back together.
  */
-export function appendAuditEntry(
-  tx: Tx | Db,
+export async function appendAuditEntry(
+  tx: SqlClient,
   actor: AuditActor,
   time: number,
   target: { type: "event" | "api_key"; id: string },
   changes: Changes,
-): void {
-  tx.insert(auditEntries)
-    .values({
-      time,
-      actorKeyId: actor.actorKeyId,
-      method: actor.method,
-      targetType: target.type,
-      targetId: target.id,
-      requestId: actor.requestId,
-      changes: JSON.stringify(changes),
-    })
-    .run();
+): Promise<void> {
+  await tx.run(sql`
+    INSERT INTO audit_entries (time, actor_key_id, method, target_type, target_id, request_id, changes)
+    VALUES (${time}, ${actor.actorKeyId}, ${actor.method}, ${target.type}, ${target.id}, ${actor.requestId},
+      ${JSON.stringify(changes)})`);
 }
 
 /** A filter of audit entries; `beforeId` continues a page. */
@@ -67,23 +69,20 @@ export interface AuditQuery {
 }
 
 /** Reads of the audit log, newest first. There is no update or delete. */
-export function createAuditLog(db: Db) {
+export function createAuditLog(reads: SqlClient) {
   return {
-    listEntries(query: AuditQuery): AuditRow[] {
-      const conditions: (SQL | undefined)[] = [
-        query.targetId ? eq(auditEntries.targetId, query.targetId) : undefined,
-        query.actorKeyId ? eq(auditEntries.actorKeyId, query.actorKeyId) : undefined,
-        query.startTime !== undefined ? gte(auditEntries.time, query.startTime) : undefined,
-        query.endTime !== undefined ? lt(auditEntries.time, query.endTime) : undefined,
-        query.beforeId !== undefined ? lt(auditEntries.id, query.beforeId) : undefined,
-      ];
-      return db
-        .select()
-        .from(auditEntries)
-        .where(and(...conditions))
-        .orderBy(desc(auditEntries.id))
-        .limit(query.limit)
-        .all();
+    listEntries(query: AuditQuery): Promise<AuditRow[]> {
+      const conditions: SQL[] = [sql`TRUE`];
+      if (query.targetId) conditions.push(sql`target_id = ${query.targetId}`);
+      if (query.actorKeyId) conditions.push(sql`actor_key_id = ${query.actorKeyId}`);
+      if (query.startTime !== undefined) conditions.push(sql`time >= ${query.startTime}`);
+      if (query.endTime !== undefined) conditions.push(sql`time < ${query.endTime}`);
+      if (query.beforeId !== undefined) conditions.push(sql`id < ${query.beforeId}`);
+      return reads.all<AuditRow>(sql`
+        SELECT id, time, actor_key_id AS "actorKeyId", method, target_type AS "targetType",
+          target_id AS "targetId", request_id AS "requestId", changes
+        FROM audit_entries WHERE ${sql.join(conditions, sql` AND `)}
+        ORDER BY id DESC LIMIT ${query.limit}`);
     },
   };
 }

@@ -27,7 +27,7 @@ function entryOf(row: AuditRow): AuditEntry {
 /** liveops.v1.AuditService: reads the audit log. */
 export function createAuditService(deps: { auditLog: AuditLog; pageTokens: PageTokens }) {
   return {
-    listAuditEntries(req: ListAuditEntriesRequest): ListAuditEntriesResponse {
+    async listAuditEntries(req: ListAuditEntriesRequest): Promise<ListAuditEntriesResponse> {
       const violations: FieldViolation[] = [];
       const startTime = req.startTime ? timestampToMs(req.startTime, "start_time", violations) : undefined;
       const endTime = req.endTime ? timestampToMs(req.endTime, "end_time", violations) : undefined;
@@ -46,7 +46,7 @@ export function createAuditService(deps: { auditLog: AuditLog; pageTokens: PageT
       const scope = `ListAuditEntries/${JSON.stringify([req.targetId, req.actorKeyId, startTime, endTime])}`;
       const cursor = deps.pageTokens.decode(scope, req.pageToken);
       const beforeId = typeof cursor === "number" ? cursor : undefined;
-      const rows = deps.auditLog.listEntries({
+      const rows = await deps.auditLog.listEntries({
         targetId: req.targetId || undefined,
         actorKeyId: req.actorKeyId || undefined,
         startTime,

@@ -36,7 +36,7 @@ export interface AccessControl {
    * Checks again, for a long-lived stream, that the key it was opened with is still in effect and allowed to call
    * the method: UNAUTHENTICATED or PERMISSION_DENIED like `check`, but no rate limit or failure is counted.
    */
-  verify(authorization: string | null | undefined, path: string): Principal;
+  verify(authorization: string | null | undefined, path: string): Promise<Principal>;
 }
 
 function unauthenticated(reason: string, message: string) {
@@ -50,10 +50,10 @@ interface Match {
 }
 
 /** The stored key whose current or previous secret the presented key carries. */
-function match(keys: KeyStore, token: string): Match {
+async function match(keys: KeyStore, token: string): Promise<Match> {
   const presented = parseApiKey(token);
   if (!presented) throw unauthenticated("API_KEY_MALFORMED", "the API key is not of the form lo_<id>_<secret>");
-  const row = keys.findKeyById(presented.id);
+  const row = await keys.findKeyById(presented.id);
   if (row && secretHashesEqual(row.secretHash, presented.secretHash)) return { row, previousSecret: false };
   if (row?.previousSecretHash && secretHashesEqual(row.previousSecretHash, presented.secretHash)) {
     return { row, previousSecret: true };
@@ -85,14 +85,15 @@ export function createAccessControl(keys: KeyStore, clock: Clock, limits: RateLi
   const lastWritten = new Map<string, number>();
   const matches = new Map<string, Match>();
   let mark: KeysMark | undefined;
-  const matchOf = (token: string): Match => {
-    const since = keys.keysChangedSince(mark);
+  const matchOf = async (token: string): Promise<Match> => {
+    const since = await keys.keysChangedSince(mark);
     mark = since.mark;
     if (since.changed || matches.size >= MATCHES_KEPT) matches.clear();
     let found = matches.get(token);
     if (!found) {
-      found = match(keys, token);
-      matches.set(token, found);
+      found = await match(keys, token);
+      // Kept only if no key changed while it was read.
+      if (mark === since.mark) matches.set(token, found);
     }
     return found;
   };
@@ -100,17 +101,22 @@ export function createAccessControl(keys: KeyStore, clock: Clock, limits: RateLi
     const last = lastWritten.get(row.id) ?? row.lastUsedTime ?? Number.NEGATIVE_INFINITY;
     if (now - last < LAST_USED_RESOLUTION_MS) return;
     lastWritten.set(row.id, now);
-    keys.touchKey(row.id, now);
+    // Best effort, off the call's path: a failure only leaves the last use older.
+    keys.touchKey(row.id, now).catch(() => lastWritten.delete(row.id));
   };
 
   /** The key row of a header allowed to call `path` at `now`. */
-  const allowedRow = (authorization: string | null | undefined, path: string, now: number): ApiKeyRow => {
+  const allowedRow = async (
+    authorization: string | null | undefined,
+    path: string,
+    now: number,
+  ): Promise<ApiKeyRow> => {
     if (!authorization) throw unauthenticated("API_KEY_MISSING", 'missing "Authorization: Bearer <api key>" header');
     const token = BEARER.exec(authorization)?.[1];
     if (!token) {
       throw unauthenticated("AUTHORIZATION_MALFORMED", 'malformed Authorization header: expected "Bearer <api key>"');
     }
-    const row = inEffect(matchOf(token), now);
+    const row = inEffect(await matchOf(token), now);
     if (!mayCall(row.role, path)) {
       throw serviceError(Code.PermissionDenied, "ROLE_NOT_ALLOWED", `the ${row.role} role may not call ${path}`, {
         metadata: { role: row.role, method: path },
@@ -124,7 +130,7 @@ export function createAccessControl(keys: KeyStore, clock: Clock, limits: RateLi
       const now = clock.now();
       let row: ApiKeyRow;
       try {
-        row = allowedRow(authorization, path, now);
+        row = await allowedRow(authorization, path, now);
       } catch (err) {
         // Only a well-formed key that matches nothing is a guess. A missing or malformed key guesses nothing (and
         // is refused without a lookup); an expired or revoked one was issued. Counting those would let one
@@ -141,8 +147,8 @@ export function createAccessControl(keys: KeyStore, clock: Clock, limits: RateLi
       return { keyId: row.id, role: row.role };
     },
 
-    verify(authorization, path) {
-      const row = allowedRow(authorization, path, clock.now());
+    async verify(authorization, path) {
+      const row = await allowedRow(authorization, path, clock.now());
       return { keyId: row.id, role: row.role };
     },
   };

@@ -1,6 +1,5 @@
-import { and, count, eq, sql } from "drizzle-orm";
-import type { Tx } from "../db/database.js";
-import { eventCounters, events } from "../db/schema.js";
+import { sql } from "drizzle-orm";
+import type { Transaction } from "../db/storage.js";
 
 /** The outcome of adding to a counter: its new value, or why it was not changed. */
 export type CounterIncrement =
@@ -9,28 +8,34 @@ export type CounterIncrement =
   | { kind: "too_many_counters" }
   | { kind: "overflow" };
 
-/** Adds `delta` to the counter `name` of event `eventId` inside `tx`, creating it (at most `maxCounters` an event). */
-export function incrementCounter(
-  tx: Tx,
+/**
+ * Adds `delta` to the counter `name` of event `eventId` inside `tx`, creating it (at most `maxCounters` an event).
+ * The event's row is locked first (it counts the change for readers' caches), so concurrent increments of one
+ * event on PostgreSQL take turns, and a new counter is counted against the limit by one of them at a time.
+ */
+export async function incrementCounter(
+  tx: Transaction,
   counter: { eventId: string; name: string; delta: number; maxCounters: number },
-): CounterIncrement {
+): Promise<CounterIncrement> {
   const { eventId, name, delta, maxCounters } = counter;
-  const event = tx.select({ id: events.id }).from(events).where(eq(events.id, eventId)).get();
-  if (!event) return { kind: "no_event" };
-  const where = and(eq(eventCounters.eventId, eventId), eq(eventCounters.name, name));
-  const current = tx.select().from(eventCounters).where(where).get();
+  // Readers of the event (GetEvent keeps responses) learn that its counters changed.
+  const event = await tx.run(sql`UPDATE events SET counters_revision = counters_revision + 1 WHERE id = ${eventId}`);
+  if (event === 0) return { kind: "no_event" };
+  const current = await tx.get<{ value: number }>(
+    sql`SELECT value FROM event_counters WHERE event_id = ${eventId} AND name = ${name}`,
+  );
   if (!current) {
-    const existing = tx.select({ n: count() }).from(eventCounters).where(eq(eventCounters.eventId, eventId)).get();
-    if ((existing?.n ?? 0) >= maxCounters) return { kind: "too_many_counters" };
+    const existing = await tx.get<{ n: number }>(
+      sql`SELECT count(*) AS n FROM event_counters WHERE event_id = ${eventId}`,
+    );
+    if (Number(existing?.n ?? 0) >= maxCounters) return { kind: "too_many_counters" };
   }
   const value = (current?.value ?? 0) + delta;
   if (!Number.isSafeInteger(value)) return { kind: "overflow" };
-  if (current) tx.update(eventCounters).set({ value }).where(where).run();
-  else tx.insert(eventCounters).values({ eventId, name, value }).run();
-  // Readers of the event (GetEvent keeps responses) learn that its counters changed.
-  tx.update(events)
-    .set({ countersRevision: sql`${events.countersRevision} + 1` })
-    .where(eq(events.id, eventId))
-    .run();
+  if (current) {
+    await tx.run(sql`UPDATE event_counters SET value = ${value} WHERE event_id = ${eventId} AND name = ${name}`);
+  } else {
+    await tx.run(sql`INSERT INTO event_counters (event_id, name, value) VALUES (${eventId}, ${name}, ${value})`);
+  }
   return { kind: "ok", value };
 }

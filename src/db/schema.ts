@@ -59,6 +59,11 @@ export const eventRuns = sqliteTable(
     endAnnounced: integer("end_announced", { mode: "boolean" }).notNull(),
     /** Set in the transaction that ranked the run's board for good and made its reward grants. */
     finalized: integer("finalized", { mode: "boolean" }).notNull().default(false),
+    /**
+     * How many players have an entry (joined or scored) in the run. Kept in the transaction that adds each entry, so
+     * that `max_participants` is enforced by one conditional UPDATE instead of a count.
+     */
+    participants: integer("participants").notNull().default(0),
   },
   (t) => [
     primaryKey({ columns: [t.eventId, t.runNumber] }),

@@ -182,7 +182,7 @@ const END_REFUSALS: Record<EndRefusal, [string, string]> = {
 
 /** liveops.v1.EventAdminService: creates, changes and deletes events. */
 export function createEventAdminService({ store, runs, expander, clock }: EventDeps) {
-  const eventNow = (row: EventRow, now: number) => rowToEvent(row, store.stateAt(row, now));
+  const eventNow = async (row: EventRow, now: number) => rowToEvent(row, await store.stateAt(row, now));
   return {
     async createEvent(req: CreateEventRequest, ctx: HandlerContext): Promise<CreateEventResponse> {
       const violations: FieldViolation[] = [];
@@ -228,9 +228,9 @@ export function createEventAdminService({ store, runs, expander, clock }: EventD
               `request_id ${req.requestId} created event ${result.eventId}, which has since been deleted`,
             );
           }
-          return create(CreateEventResponseSchema, { event: eventNow(result.row, now) });
+          return create(CreateEventResponseSchema, { event: await eventNow(result.row, now) });
         case "created":
-          return create(CreateEventResponseSchema, { event: eventNow(result.row, now) });
+          return create(CreateEventResponseSchema, { event: await eventNow(result.row, now) });
       }
     },
 
@@ -248,13 +248,13 @@ export function createEventAdminService({ store, runs, expander, clock }: EventD
       const id = event.id.toLowerCase();
       for (let attempt = 1; ; attempt++) {
         // Checked and planned from the event as read now; the write is refused as stale if it changed meanwhile.
-        const current = store.findEventById(id);
+        const current = await store.findEventById(id);
         if (!current) throw notFound("event", id);
         if (event.etag !== "" && event.etag !== eventEtag(current.id, current.version)) throw etagMismatch("event", id);
         const now = clock.now();
         const before = rowToFields(current);
         const next = { ...before, ...read.values };
-        checkScheduleChange(before, next, store.stateAt(current, now), now);
+        checkScheduleChange(before, next, await store.stateAt(current, now), now);
         assertValid(validateEventFields(next, "event"));
         const schedule = scheduleChanged(before, next);
         let plan: RunPlan | undefined;
@@ -268,7 +268,7 @@ export function createEventAdminService({ store, runs, expander, clock }: EventD
         }
         const result = await store.updateEvent(current, event.etag, now, auditActorOf(ctx), { next, plan }, ctx.signal);
         if (result.kind !== "stale") {
-          return create(UpdateEventResponseSchema, { event: eventNow(throwUnlessOk(result, id), now) });
+          return create(UpdateEventResponseSchema, { event: await eventNow(throwUnlessOk(result, id), now) });
         }
         if (attempt === UPDATE_ATTEMPTS) {
           throw serviceError(
@@ -298,7 +298,7 @@ export function createEventAdminService({ store, runs, expander, clock }: EventD
       if (result.kind === "not_found") throw notFound("event", id);
       if (result.kind === "etag_mismatch") throw etagMismatch("event", id);
       if (result.kind !== "ended") throw new Error(`EndEvent wrote no end: ${result.kind}`);
-      return create(EndEventResponseSchema, { event: eventNow(result.row, result.now) });
+      return create(EndEventResponseSchema, { event: await eventNow(result.row, result.now) });
     },
 
     async deleteEvent(req: DeleteEventRequest, ctx: HandlerContext): Promise<DeleteEventResponse> {

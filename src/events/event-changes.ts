@@ -1,15 +1,17 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { asc, gt, lte, sql } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import type { EventChangeType } from "../../gen/liveops/v1/event_service_pb.js";
 import { type WatchEventsResponse, WatchEventsResponseSchema } from "../../gen/liveops/v1/event_service_pb.js";
-import type { Db, Tx } from "../db/database.js";
-import { eventChanges } from "../db/schema.js";
+import type { SqlClient, Transaction } from "../db/storage.js";
 import { type EventRow, eventStateAt, type RunRow, rowToEvent, runToMessage } from "./event-record.js";
 import type { RunQueries } from "./event-runs.js";
 
 /** Old changes are pruned every this many appends. */
 const PRUNE_EVERY = 64;
+
+/** The setting that holds the highest sequence number pruned so far. */
+const PRUNED_THROUGH = "event_changes_pruned_through";
 
 /** The outcome of reading the changes after a sequence number. */
 export type ChangesSince =
@@ -20,35 +22,46 @@ export type ChangesSince =
 /**
  * The persisted change log of events: appended in the transaction of each change, so a change is logged exactly
  * when it happens, and pruned to the newest `retain` changes.
+ *
+ * Sequence numbers may have gaps (PostgreSQL does not give back the numbers of rolled-back transactions), so a
+ * missing number never means "pruned": what was pruned is recorded. Appends hold the change log's lock until
+ * their transaction ends, so changes commit in sequence order: a reader that has seen sequence N has seen
+ * everything below it, and "everything above my cursor" skips nothing.
  */
-export function createChangeLog(db: Db, runs: RunQueries, options: { retain: number }) {
-  const latestSequence = (): number =>
-    db
-      .select({ latest: sql<number | null>`max(${eventChanges.sequence})` })
-      .from(eventChanges)
-      .get()?.latest ?? 0;
+export function createChangeLog(reads: SqlClient, runs: RunQueries, options: { retain: number }) {
+  const latestSequence = async (): Promise<number> =>
+    (await reads.get<{ latest: number | null }>(sql`SELECT max(sequence) AS latest FROM event_changes`))?.latest ?? 0;
 
   return {
     /**
      * Logs a change of `row` that happened at `at`, with the event as it is then, and returns the change with its
-     * sequence number. Runs inside the change's transaction.
+     * sequence number. Runs inside the change's transaction, as its last statement but the audit's: the change
+     * log stays locked until the commit.
      */
-    append(tx: Tx, type: EventChangeType, row: EventRow, at: number, run?: RunRow): WatchEventsResponse {
+    async append(
+      tx: Transaction,
+      type: EventChangeType,
+      row: EventRow,
+      at: number,
+      run?: RunRow,
+    ): Promise<WatchEventsResponse> {
       const change = create(WatchEventsResponseSchema, {
         type,
         time: timestampFromMs(at),
-        event: rowToEvent(row, eventStateAt(row, runs.runsEndingAfter(row.id, at), at)),
+        event: rowToEvent(row, eventStateAt(row, await runs.runsEndingAfter(row.id, at, tx), at)),
         run: run && runToMessage(run),
       });
-      const { sequence } = tx
-        .insert(eventChanges)
-        .values({ time: at, message: Buffer.from(toBinary(WatchEventsResponseSchema, change)) })
-        .returning({ sequence: eventChanges.sequence })
-        .get();
-      if (sequence % PRUNE_EVERY === 0) {
-        tx.delete(eventChanges)
-          .where(lte(eventChanges.sequence, sequence - options.retain))
-          .run();
+      await tx.lockChangeLog();
+      const inserted = await tx.get<{ sequence: number }>(sql`
+        INSERT INTO event_changes (time, message)
+        VALUES (${at}, ${Buffer.from(toBinary(WatchEventsResponseSchema, change))}) RETURNING sequence`);
+      if (!inserted) throw new Error("a logged change was not returned");
+      const { sequence } = inserted;
+      if (sequence % PRUNE_EVERY === 0 && sequence > options.retain) {
+        const through = sequence - options.retain;
+        await tx.run(sql`DELETE FROM event_changes WHERE sequence <= ${through}`);
+        await tx.run(sql`INSERT INTO settings (name, value) VALUES (${PRUNED_THROUGH}, ${String(through)})
+          ON CONFLICT (name) DO UPDATE SET value = excluded.value`);
       }
       change.sequence = BigInt(sequence);
       return change;
@@ -58,17 +71,15 @@ export function createChangeLog(db: Db, runs: RunQueries, options: { retain: num
     latestSequence,
 
     /** Every logged change after `after`, in order; `pruned` when some of them are no longer kept. */
-    changesSince(after: number): ChangesSince {
-      const latest = latestSequence();
+    async changesSince(after: number): Promise<ChangesSince> {
+      const pruned = await reads.get<{ value: string }>(sql`SELECT value FROM settings WHERE name = ${PRUNED_THROUGH}`);
+      const prunedThrough = Number(pruned?.value ?? 0);
+      const rows = await reads.all<{ sequence: number; message: Uint8Array }>(
+        sql`SELECT sequence, message FROM event_changes WHERE sequence > ${after} ORDER BY sequence`,
+      );
+      const latest = Math.max(await latestSequence(), rows.at(-1)?.sequence ?? 0);
       if (after > latest) return { kind: "ahead", latest };
-      const rows = db
-        .select()
-        .from(eventChanges)
-        .where(gt(eventChanges.sequence, after))
-        .orderBy(asc(eventChanges.sequence))
-        .all();
-      const first = rows[0]?.sequence;
-      if (after < latest && first !== after + 1) return { kind: "pruned", oldest: first ?? latest + 1 };
+      if (after < prunedThrough) return { kind: "pruned", oldest: rows[0]?.sequence ?? prunedThrough + 1 };
       const changes = rows.map((row) => {
         const change = fromBinary(WatchEventsResponseSchema, row.message);
         change.sequence = BigInt(row.sequence);

@@ -1,6 +1,5 @@
-import { and, asc, desc, eq, gt, lte, sql } from "drizzle-orm";
-import type { Db, Tx } from "../db/database.js";
-import { eventRuns, events } from "../db/schema.js";
+import { type SQL, sql } from "drizzle-orm";
+import { flag, type SqlClient, type Transaction } from "../db/storage.js";
 import type { FieldViolation } from "../errors.js";
 import { type EventFields, type EventRow, OPEN_END, type RunRow, recurrenceOf } from "./event-record.js";
 import { type Recurrence, ruleIsBounded } from "./recurrence.js";
@@ -52,7 +51,7 @@ export async function prepareRunPlan(
   check: ScheduleCheck | undefined,
   walk: WalkOptions = {},
 ): Promise<{ violations: FieldViolation[]; plan: RunPlan | undefined }> {
-  const last = eventId === undefined ? undefined : runs.lastStartedRun(eventId, now);
+  const last = eventId === undefined ? undefined : await runs.lastStartedRun(eventId, now);
   const { recurrence } = fields;
   if (!recurrence) {
     const planned = last ? [] : [{ runNumber: 1, startTime: fields.startTime, endTime: fields.endTime as number }];
@@ -83,52 +82,40 @@ export async function prepareRunPlan(
  * last run (OPEN_END for an open-ended rule): later runs are replaced, and a live run ends at its planned end or at
  * the event's new end, whichever is first.
  */
-export function applyRunPlan(
-  tx: Tx,
+export async function applyRunPlan(
+  tx: Transaction,
   runs: RunQueries,
   eventId: string,
   fields: EventFields,
   now: number,
   plan: RunPlan,
-): number {
-  const last = tx
-    .select()
-    .from(eventRuns)
-    .where(and(eq(eventRuns.eventId, eventId), lte(eventRuns.startTime, now)))
-    .orderBy(desc(eventRuns.runNumber))
-    .limit(1)
-    .get();
-  tx.delete(eventRuns)
-    .where(and(eq(eventRuns.eventId, eventId), gt(eventRuns.startTime, now)))
-    .run();
+): Promise<number> {
+  const last = await runs.lastStartedRun(eventId, now, tx);
+  await tx.run(sql`DELETE FROM event_runs WHERE event_id = ${eventId} AND start_time > ${now}`);
   if (last && isLive(last, now)) {
     last.endTime = liveRunEnd(last, fields);
-    tx.update(eventRuns)
-      .set({ endTime: last.endTime })
-      .where(and(eq(eventRuns.eventId, eventId), eq(eventRuns.runNumber, last.runNumber)))
-      .run();
+    await tx.run(
+      sql`UPDATE event_runs SET end_time = ${last.endTime} WHERE event_id = ${eventId} AND run_number = ${last.runNumber}`,
+    );
   }
-  runs.insertRuns(eventId, plan.runs, now);
+  await runs.insertRuns(tx, eventId, plan.runs, now);
   const { recurrence } = fields;
   if (recurrence && !ruleIsBounded(recurrence.rule) && fields.endTime === undefined) return OPEN_END;
   return (plan.runs.at(-1) ?? last)?.endTime ?? fields.startTime;
 }
 
 /** Ends a live run now, as ended early (its ENDED change is logged by the caller, so it counts as announced). */
-export function endRunNow(tx: Tx, run: RunRow, now: number): RunRow {
-  return tx
-    .update(eventRuns)
-    .set({ endTime: now, endedEarly: true, endAnnounced: true })
-    .where(and(eq(eventRuns.eventId, run.eventId), eq(eventRuns.runNumber, run.runNumber)))
-    .returning()
-    .get() as RunRow;
+export async function endRunNow(tx: Transaction, run: RunRow, now: number): Promise<RunRow> {
+  const ended = await tx.get<RunColumns>(sql`
+    UPDATE event_runs SET end_time = ${now}, ended_early = ${true}, end_announced = ${true}
+    WHERE event_id = ${run.eventId} AND run_number = ${run.runNumber} RETURNING ${RUN_COLUMNS}`);
+  if (!ended) throw new Error(`run ${run.runNumber} of event ${run.eventId} vanished inside its transaction`);
+  return runOf(ended);
 }
 
 /** Drops the runs of an event that start after `now` and returns the end of its last remaining run. */
-export function dropRunsAfter(tx: Tx, eventId: string, now: number): number {
-  tx.delete(eventRuns)
-    .where(and(eq(eventRuns.eventId, eventId), gt(eventRuns.startTime, now)))
-    .run();
+export async function dropRunsAfter(tx: Transaction, eventId: string, now: number): Promise<number> {
+  await tx.run(sql`DELETE FROM event_runs WHERE event_id = ${eventId} AND start_time > ${now}`);
   return lastRunEnd(tx, eventId, OPEN_END, now);
 }
 
@@ -136,31 +123,15 @@ export function dropRunsAfter(tx: Tx, eventId: string, now: number): number {
  * The event's end after one of its runs ended early: `eventEnd` while runs follow `now`, else the end of the run
  * that ended last.
  */
-export function lastRunEnd(tx: Tx, eventId: string, eventEnd: number, now: number): number {
-  const following = tx
-    .select({ start: eventRuns.startTime })
-    .from(eventRuns)
-    .where(and(eq(eventRuns.eventId, eventId), gt(eventRuns.startTime, now)))
-    .limit(1)
-    .get();
+export async function lastRunEnd(tx: Transaction, eventId: string, eventEnd: number, now: number): Promise<number> {
+  const following = await tx.get(
+    sql`SELECT 1 AS one FROM event_runs WHERE event_id = ${eventId} AND start_time > ${now} LIMIT 1`,
+  );
   if (following) return eventEnd;
-  const last = tx
-    .select({ end: sql<number | null>`max(${eventRuns.endTime})` })
-    .from(eventRuns)
-    .where(eq(eventRuns.eventId, eventId))
-    .get();
+  const last = await tx.get<{ end: number | null }>(
+    sql`SELECT max(end_time) AS "end" FROM event_runs WHERE event_id = ${eventId}`,
+  );
   return last?.end ?? now;
-}
-
-/** The last run of an event that is stored: the end of what is planned. */
-function lastPlannedRun(db: Tx | Db, eventId: string): RunRow | undefined {
-  return db
-    .select()
-    .from(eventRuns)
-    .where(eq(eventRuns.eventId, eventId))
-    .orderBy(desc(eventRuns.runNumber))
-    .limit(1)
-    .get();
 }
 
 /** A plan that continues the open-ended rule of `row` from its run `from`, chosen by `policy`. */
@@ -196,7 +167,7 @@ export async function prepareExtension(
 ): Promise<RunExtension | undefined> {
   const recurrence = recurrenceOf(row);
   if (!recurrence || row.endTime !== OPEN_END) return undefined;
-  const last = runs.lastPlannedRun(row.id);
+  const last = await runs.lastPlannedRun(row.id);
   if (!last || last.startTime > now) return undefined;
   const planned = await expander.planRuns(continuation(row, recurrence, last, { kind: "extend", now }));
   return { eventId: row.id, version: row.version, runsRevision: row.runsRevision, runs: planned };
@@ -206,44 +177,38 @@ export async function prepareExtension(
  * Stores an extension, unless the event changed since it was computed (an EndEvent or an update ends or replans
  * its runs). Returns whether it was stored.
  */
-export function storeExtension(tx: Tx, runs: RunQueries, extension: RunExtension, now: number): boolean {
-  const row = tx
-    .select({ version: events.version, runsRevision: events.runsRevision, endTime: events.endTime })
-    .from(events)
-    .where(eq(events.id, extension.eventId))
-    .get();
+export async function storeExtension(
+  tx: Transaction,
+  runs: RunQueries,
+  extension: RunExtension,
+  now: number,
+): Promise<boolean> {
+  const row = await tx.get<{ version: number; runsRevision: number; endTime: number }>(sql`
+    SELECT version, runs_revision AS "runsRevision", end_time AS "endTime" FROM events
+    WHERE id = ${extension.eventId}${tx.forUpdate}`);
   if (row?.version !== extension.version || row.runsRevision !== extension.runsRevision) return false;
   if (row.endTime !== OPEN_END) return false;
-  runs.insertRuns(extension.eventId, extension.runs, now);
-  tx.update(events)
-    .set({ runsRevision: sql`${events.runsRevision} + 1` })
-    .where(eq(events.id, extension.eventId))
-    .run();
+  await runs.insertRuns(tx, extension.eventId, extension.runs, now);
+  await tx.run(sql`UPDATE events SET runs_revision = runs_revision + 1 WHERE id = ${extension.eventId}`);
   return true;
 }
 
-/** The columns of event_runs as SQLite returns them. */
-interface RunColumns {
-  event_id: string;
-  run_number: number;
-  start_time: number;
-  end_time: number;
-  ended_early: number;
-  start_announced: number;
-  end_announced: number;
-  finalized: number;
-}
+/** A run as either database returns it: booleans as 0/1 (SQLite) or booleans (PostgreSQL). */
+type RunColumns = { [K in keyof RunRow]: RunRow[K] extends boolean ? unknown : RunRow[K] };
 
-function runOf(c: RunColumns): RunRow {
+/** The columns of a {@link RunRow}. */
+export const RUN_COLUMNS = sql.raw(`event_id AS "eventId", run_number AS "runNumber", start_time AS "startTime",
+  end_time AS "endTime", ended_early AS "endedEarly", start_announced AS "startAnnounced",
+  end_announced AS "endAnnounced", finalized, participants`);
+
+/** A run from its columns. */
+export function runOf(c: RunColumns): RunRow {
   return {
-    eventId: c.event_id,
-    runNumber: c.run_number,
-    startTime: c.start_time,
-    endTime: c.end_time,
-    endedEarly: c.ended_early === 1,
-    startAnnounced: c.start_announced === 1,
-    endAnnounced: c.end_announced === 1,
-    finalized: c.finalized === 1,
+    ...c,
+    endedEarly: flag(c.endedEarly),
+    startAnnounced: flag(c.startAnnounced),
+    endAnnounced: flag(c.endAnnounced),
+    finalized: flag(c.finalized),
   };
 }
 
@@ -257,62 +222,73 @@ export interface RunCursor {
 export type ListedRun = Pick<RunRow, "runNumber" | "startTime" | "endTime" | "endedEarly">;
 
 /** Queries of runs; open-ended rules' runs beyond the planned ones are computed by `expander`. */
-export function createRunQueries(db: Db, expander: RecurrenceExpander) {
-  // The hottest run read (every event of every read): a plain better-sqlite3 statement, a third of the cost of the
-  // same query through drizzle's row mapping.
-  const firstEndingAfter = db.$client.prepare<[string, number], RunColumns>(
-    "SELECT event_id, run_number, start_time, end_time, ended_early, start_announced, end_announced, finalized FROM event_runs WHERE event_id = ? AND end_time > ? ORDER BY end_time LIMIT 2",
-  );
-  const byNumber = db.$client.prepare<[string, number], RunColumns>(
-    "SELECT event_id, run_number, start_time, end_time, ended_early, start_announced, end_announced, finalized FROM event_runs WHERE event_id = ? AND run_number = ?",
-  );
-  const lastStarted = db.$client.prepare<[string, number], RunColumns>(
-    "SELECT event_id, run_number, start_time, end_time, ended_early, start_announced, end_announced, finalized FROM event_runs WHERE event_id = ? AND start_time <= ? ORDER BY run_number DESC LIMIT 1",
-  );
-  const announced = db.$client.prepare<[string, number, number]>(
-    "SELECT 1 FROM event_runs WHERE event_id = ? AND ((start_time > ? AND start_announced = 1) OR (end_time > ? AND end_announced = 1)) LIMIT 1",
-  );
-  // A plan may hold a thousand runs: one prepared row at a time costs a quarter of drizzle's multi-row INSERT.
-  const insertRun = db.$client.prepare<[string, number, number, number, number, number]>(
-    "INSERT INTO event_runs (event_id, run_number, start_time, end_time, start_announced, end_announced) VALUES (?, ?, ?, ?, ?, ?)",
-  );
+export function createRunQueries(reads: SqlClient, expander: RecurrenceExpander) {
+  const runs = async (query: SQL, client: SqlClient) => (await client.all<RunColumns>(query)).map(runOf);
+  const run = async (query: SQL, client: SqlClient) => {
+    const c = await client.get<RunColumns>(query);
+    return c && runOf(c);
+  };
+  const lastPlannedRun = (eventId: string, client: SqlClient = reads) =>
+    run(
+      sql`SELECT ${RUN_COLUMNS} FROM event_runs WHERE event_id = ${eventId} ORDER BY run_number DESC LIMIT 1`,
+      client,
+    );
   return {
     /**
-     * Inserts planned runs, inside the caller's transaction (on the same connection); boundaries at or before `now`
-     * count as announced (they happened with this write).
+     * Inserts planned runs inside the caller's transaction; boundaries at or before `now` count as announced (they
+     * happened with this write).
      */
-    insertRuns(eventId: string, planned: readonly PlannedRun[], now: number) {
-      for (const run of planned) {
-        const { runNumber, startTime, endTime } = run;
-        insertRun.run(eventId, runNumber, startTime, endTime, startTime <= now ? 1 : 0, endTime <= now ? 1 : 0);
+    async insertRuns(tx: Transaction, eventId: string, planned: readonly PlannedRun[], now: number) {
+      // A plan may hold thousands of runs: inserted in chunks (SQLite binds at most 32,766 parameters a statement).
+      for (let i = 0; i < planned.length; i += 500) {
+        const rows = planned
+          .slice(i, i + 500)
+          .map(
+            ({ runNumber, startTime, endTime }) =>
+              sql`(${eventId}, ${runNumber}, ${startTime}, ${endTime}, ${startTime <= now}, ${endTime <= now})`,
+          );
+        await tx.run(sql`
+          INSERT INTO event_runs (event_id, run_number, start_time, end_time, start_announced, end_announced)
+          VALUES ${sql.join(rows, sql`, `)}`);
       }
     },
 
     /** Whether a boundary of an event's runs later than `at` has been announced (the scheduler ran past `at`). */
-    announcedAfter(eventId: string, at: number): boolean {
-      return announced.get(eventId, at, at) !== undefined;
+    async announcedAfter(eventId: string, at: number, client: SqlClient = reads): Promise<boolean> {
+      const found = await client.get(sql`
+        SELECT 1 AS one FROM event_runs WHERE event_id = ${eventId}
+          AND ((start_time > ${at} AND start_announced = ${true}) OR (end_time > ${at} AND end_announced = ${true}))
+        LIMIT 1`);
+      return found !== undefined;
     },
 
     /** The last run of an event that is stored: the end of what is planned. */
-    lastPlannedRun(eventId: string): RunRow | undefined {
-      return lastPlannedRun(db, eventId);
-    },
+    lastPlannedRun,
 
     /** One run of an event by its number. */
-    runByNumber(eventId: string, runNumber: number): RunRow | undefined {
-      const c = byNumber.get(eventId, runNumber);
-      return c && runOf(c);
+    runByNumber(eventId: string, runNumber: number, client: SqlClient = reads): Promise<RunRow | undefined> {
+      return run(
+        sql`SELECT ${RUN_COLUMNS} FROM event_runs WHERE event_id = ${eventId} AND run_number = ${runNumber}`,
+        client,
+      );
     },
 
     /** The last run of an event that started at or before `at`. */
-    lastStartedRun(eventId: string, at: number): RunRow | undefined {
-      const c = lastStarted.get(eventId, at);
-      return c && runOf(c);
+    lastStartedRun(eventId: string, at: number, client: SqlClient = reads): Promise<RunRow | undefined> {
+      return run(
+        sql`SELECT ${RUN_COLUMNS} FROM event_runs WHERE event_id = ${eventId} AND start_time <= ${at}
+          ORDER BY run_number DESC LIMIT 1`,
+        client,
+      );
     },
 
     /** The (at most two) first runs of an event that end after `at`: the live one, if any, and the next. */
-    runsEndingAfter(eventId: string, at: number): RunRow[] {
-      return firstEndingAfter.all(eventId, at).map(runOf);
+    runsEndingAfter(eventId: string, at: number, client: SqlClient = reads): Promise<RunRow[]> {
+      return runs(
+        sql`SELECT ${RUN_COLUMNS} FROM event_runs WHERE event_id = ${eventId} AND end_time > ${at}
+          ORDER BY end_time LIMIT 2`,
+        client,
+      );
     },
 
     /**
@@ -327,25 +303,18 @@ export function createRunQueries(db: Db, expander: RecurrenceExpander) {
       limit: number,
       walk: WalkOptions = {},
     ): Promise<{ runs: ListedRun[]; resumeAt: RunCursor | undefined }> {
-      const stored = db
-        .select()
-        .from(eventRuns)
-        .where(
-          and(
-            eq(eventRuns.eventId, row.id),
-            gt(eventRuns.runNumber, cursor?.runNumber ?? 0),
-            gt(eventRuns.endTime, window.from),
-            sql`${eventRuns.startTime} < ${window.to}`,
-          ),
-        )
-        .orderBy(asc(eventRuns.runNumber))
-        .limit(limit + 1)
-        .all();
+      const stored: ListedRun[] = await runs(
+        sql`SELECT ${RUN_COLUMNS} FROM event_runs WHERE event_id = ${row.id}
+          AND run_number > ${cursor?.runNumber ?? 0} AND end_time > ${boundOf(window.from)}
+          AND start_time < ${boundOf(window.to)}
+          ORDER BY run_number LIMIT ${limit + 1}`,
+        reads,
+      );
       const recurrence = recurrenceOf(row);
       if (stored.length > limit || !recurrence || row.endTime !== OPEN_END) {
         return { runs: stored, resumeAt: undefined };
       }
-      const lastPlanned = lastPlannedRun(db, row.id);
+      const lastPlanned = await lastPlannedRun(row.id);
       if (!lastPlanned) return { runs: stored, resumeAt: undefined };
       const from = cursor && cursor.runNumber > lastPlanned.runNumber ? cursor : lastPlanned;
       const wanted = limit + 1 - stored.length;
@@ -364,6 +333,13 @@ export function createRunQueries(db: Db, expander: RecurrenceExpander) {
       return { runs: [...stored, ...unplanned], resumeAt };
     },
   };
+}
+
+/** A window's bound as a storable integer: an open side (±Infinity) becomes the widest one either database holds. */
+function boundOf(ms: number): number {
+  if (ms === Number.NEGATIVE_INFINITY) return Number.MIN_SAFE_INTEGER;
+  if (ms === Number.POSITIVE_INFINITY) return Number.MAX_SAFE_INTEGER;
+  return ms;
 }
 
 /** The run queries the services use. */

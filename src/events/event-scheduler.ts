@@ -43,7 +43,7 @@ export function createEventScheduler(deps: {
   const extendOpenEnded = async (now: number) => {
     const done = new Set<string>();
     for (let round = 0; round < MAX_EXTENSION_ROUNDS; round++) {
-      const behind = boundaries.eventsToExtend(now).filter((row) => !done.has(row.id));
+      const behind = (await boundaries.eventsToExtend(now)).filter((row) => !done.has(row.id));
       if (behind.length === 0) return;
       const extensions: RunExtension[] = [];
       for (const row of behind) {
@@ -56,8 +56,8 @@ export function createEventScheduler(deps: {
           done.add(row.id);
         }
       }
-      await store.write((tx) => {
-        for (const extension of extensions) storeExtension(tx, runs, extension, now);
+      await store.write(async (tx) => {
+        for (const extension of extensions) await storeExtension(tx, runs, extension, now);
       });
     }
   };
@@ -66,17 +66,17 @@ export function createEventScheduler(deps: {
   const pass = async () => {
     const now = clock.now();
     await extendOpenEnded(now);
-    await store.write((tx, changes) => {
+    await store.write(async (tx, changes) => {
       const rows = new Map<string, EventRow | undefined>();
-      for (const boundary of boundaries.dueBoundaries(now)) {
+      for (const boundary of await boundaries.dueBoundaries(tx, now)) {
         const { run } = boundary;
         const started = boundary.type === EventChangeType.STARTED;
-        boundaries.markAnnounced(tx, boundary);
-        if (!rows.has(run.eventId)) rows.set(run.eventId, store.findEventById(run.eventId));
+        if (!(await boundaries.markAnnounced(tx, boundary))) continue;
+        if (!rows.has(run.eventId)) rows.set(run.eventId, await store.findEventById(run.eventId, tx));
         const row = rows.get(run.eventId);
         if (!row) continue;
-        if (!started) store.runEnded(tx, row, run, boundary.at);
-        changes.push(changeLog.append(tx, boundary.type, row, boundary.at, run));
+        if (!started) await store.runEnded(tx, row, run, boundary.at);
+        changes.push(await changeLog.append(tx, boundary.type, row, boundary.at, run));
       }
     });
   };
@@ -98,8 +98,9 @@ export function createEventScheduler(deps: {
       return;
     }
     running = pass()
+      .then(async () => schedule(await boundaries.nextBoundary()))
       .then(
-        () => schedule(boundaries.nextBoundary()),
+        () => {},
         (err) => {
           if (stopped) return;
           logger.error({ err }, "the event scheduler failed; retrying");
@@ -123,9 +124,13 @@ export function createEventScheduler(deps: {
     },
 
     /** Looks again for the next boundary: after a write that may have planned an earlier one. */
-    reschedule() {
+    async reschedule() {
       if (stopped) return;
-      const next = boundaries.nextBoundary();
+      const next = await boundaries.nextBoundary().catch((err: unknown) => {
+        logger.error({ err }, "the next run boundary could not be read; retrying");
+        return clock.now() + RETRY_MS;
+      });
+      if (stopped) return;
       if (next !== undefined && next <= clock.now()) wake();
       else schedule(next);
     },

@@ -93,7 +93,7 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
     }
   >();
   return {
-    listEvents(req: ListEventsRequest): ListEventsResponse {
+    async listEvents(req: ListEventsRequest): Promise<ListEventsResponse> {
       if (!(req.status in EventStatus)) {
         throw invalidArgument([
           { field: "status", description: `unknown status ${req.status}`, reason: "UNKNOWN_ENUM" },
@@ -105,7 +105,7 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
       if (after !== undefined && !isCursor(after)) throw new Error("a signed page token holds no cursor");
       const now = clock.now();
       // One extra row tells whether another page follows.
-      const rows = store.listEvents({ status: req.status, now, after, limit: limit + 1 });
+      const rows = await store.listEvents({ status: req.status, now, after, limit: limit + 1 });
       let bytes = 0;
       const { page, last } = takePage(rows, limit, (row) => {
         bytes += encodedSizeBound(row);
@@ -113,14 +113,14 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
       });
       const next: EventCursor | undefined = last && { startTime: last.startTime, id: last.id };
       return create(ListEventsResponseSchema, {
-        events: page.map((row) => rowToEvent(row, store.stateAt(row, now))),
+        events: await Promise.all(page.map(async (row) => rowToEvent(row, await store.stateAt(row, now)))),
         nextPageToken: next ? pageTokens.encode(scope, next) : "",
       });
     },
 
-    getEvent(req: GetEventRequest): GetEventResponse {
+    async getEvent(req: GetEventRequest): Promise<GetEventResponse> {
       assertValid(checkEventId(req.id, "id"));
-      const row = store.findEventById(req.id.toLowerCase());
+      const row = await store.findEventById(req.id.toLowerCase());
       if (!row) {
         responses.delete(req.id.toLowerCase());
         throw notFound("event", req.id);
@@ -136,7 +136,7 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
       ) {
         return cached.response;
       }
-      const state = store.stateAt(row, now);
+      const state = await store.stateAt(row, now);
       const response = immutableMessage(create(GetEventResponseSchema, { event: rowToEvent(row, state) }));
       if (responses.size >= RESPONSE_CACHE_ENTRIES) responses.delete(responses.keys().next().value as string);
       responses.set(row.id, {
@@ -158,7 +158,7 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
       const scope = `ListEventRuns/${id}/${window.from}/${window.to}`;
       const after = pageTokens.decode(scope, req.pageToken);
       if (after !== undefined && !isRunCursor(after)) throw new Error("a signed page token holds no run cursor");
-      const row = store.findEventById(id);
+      const row = await store.findEventById(id);
       if (!row) throw notFound("event", req.eventId);
       const found = await runs
         .runsInWindow(row, window, after, limit, {

@@ -1,10 +1,8 @@
-import { and, asc, eq, gt, lte, or, type SQL, sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { EventStatus } from "../../gen/liveops/v1/event_pb.js";
 import { EventChangeType, type WatchEventsResponse } from "../../gen/liveops/v1/event_service_pb.js";
 import { type AuditActor, appendAuditEntry, diffFields } from "../audit/audit-log.js";
-import type { Db, Tx } from "../db/database.js";
-import { createRequests, eventRuns, events } from "../db/schema.js";
-import type { WriteBatcher } from "../db/write-batcher.js";
+import type { SqlClient, Storage, Transaction } from "../db/storage.js";
 import type { ChangeLog } from "./event-changes.js";
 import {
   type EventFields,
@@ -35,7 +33,7 @@ export type EndRefusal = "not_started" | "ended" | "no_live_run";
 export type ChangeListener = (changes: readonly WatchEventsResponse[]) => void;
 
 /** Called inside the transaction in which a run ends (at its boundary, or early by EndEvent). */
-export type RunEndHook = (tx: Tx, row: EventRow, run: RunRow, at: number) => void;
+export type RunEndHook = (tx: Transaction, row: EventRow, run: RunRow, at: number) => Promise<void>;
 
 /** The outcome of an insert with an idempotency key. */
 export type EventInsertResult =
@@ -43,48 +41,67 @@ export type EventInsertResult =
   | { kind: "replayed"; row: EventRow | undefined; eventId: string }
   | { kind: "request_id_reused" };
 
+/** The columns of an {@link EventRow}. */
+export const EVENT_COLUMNS = sql.raw(`id, title, description, start_time AS "startTime", end_time AS "endTime",
+  rewards, metadata, version, create_time AS "createTime", update_time AS "updateTime",
+  recurrence_rule AS "recurrenceRule", run_duration_ms AS "runDurationMs", end_limit AS "endLimit",
+  runs_revision AS "runsRevision", leaderboard, counters_revision AS "countersRevision"`);
+
 function statusCondition(status: EventStatus, now: number): SQL | undefined {
-  const liveRun = sql`EXISTS (SELECT 1 FROM ${eventRuns} WHERE ${eventRuns.eventId} = ${events.id} AND ${eventRuns.endTime} > ${now} AND ${eventRuns.startTime} <= ${now})`;
+  const liveRun = sql`EXISTS (SELECT 1 FROM event_runs r WHERE r.event_id = events.id AND r.end_time > ${now} AND r.start_time <= ${now})`;
   switch (status) {
     case EventStatus.UPCOMING:
-      return gt(events.startTime, now);
+      return sql`start_time > ${now}`;
     case EventStatus.ACTIVE:
-      return and(lte(events.startTime, now), gt(events.endTime, now), liveRun);
+      return sql`start_time <= ${now} AND end_time > ${now} AND ${liveRun}`;
     case EventStatus.BETWEEN_RUNS:
-      return and(lte(events.startTime, now), gt(events.endTime, now), sql`NOT ${liveRun}`);
+      return sql`start_time <= ${now} AND end_time > ${now} AND NOT ${liveRun}`;
     case EventStatus.ENDED:
-      return lte(events.endTime, now);
+      return sql`end_time <= ${now}`;
     default:
       return undefined;
   }
 }
 
-/** The event an operator's write names, unless it does not exist or has changed since `etag` (when given). */
-function eventToChange(tx: Tx, id: string, etag: string): EventRow | { kind: "not_found" } | { kind: "etag_mismatch" } {
-  const current = tx.select().from(events).where(eq(events.id, id)).get();
+const findEvent = (client: SqlClient, id: string, lock: SQL = sql.empty()) =>
+  client.get<EventRow>(sql`SELECT ${EVENT_COLUMNS} FROM events WHERE id = ${id}${lock}`);
+
+/**
+ * The event an operator's write names, locked until the write ends, unless it does not exist or has changed since
+ * `etag` (when given).
+ */
+async function eventToChange(
+  tx: Transaction,
+  id: string,
+  etag: string,
+): Promise<EventRow | { kind: "not_found" } | { kind: "etag_mismatch" }> {
+  const current = await findEvent(tx, id, tx.forUpdate);
   if (!current) return { kind: "not_found" };
   if (etag !== "" && etag !== eventEtag(current.id, current.version)) return { kind: "etag_mismatch" };
   return current;
 }
 
+/** The SET list of an event's columns. */
+function columnsSet(fields: EventFields, endTime: number): SQL {
+  const c = fieldsToColumns(fields, endTime);
+  return sql`title = ${c.title}, description = ${c.description}, start_time = ${c.startTime},
+    end_time = ${c.endTime}, rewards = ${c.rewards}, metadata = ${c.metadata}, recurrence_rule = ${c.recurrenceRule},
+    run_duration_ms = ${c.runDurationMs}, end_limit = ${c.endLimit}, leaderboard = ${c.leaderboard}`;
+}
+
 /** Writes an operator's change of an event: its fields, the end of its last run, a new version. */
-function saveChange(
-  tx: Tx,
+async function saveChange(
+  tx: Transaction,
   current: EventRow,
   next: EventFields,
   change: { endTime: number; now: number; runsChanged: boolean },
-): EventRow {
-  return tx
-    .update(events)
-    .set({
-      ...fieldsToColumns(next, change.endTime),
-      version: current.version + 1,
-      updateTime: change.now,
-      runsRevision: current.runsRevision + (change.runsChanged ? 1 : 0),
-    })
-    .where(eq(events.id, current.id))
-    .returning()
-    .get() as EventRow;
+): Promise<EventRow> {
+  const row = await tx.get<EventRow>(sql`
+    UPDATE events SET ${columnsSet(next, change.endTime)}, version = ${current.version + 1},
+      update_time = ${change.now}, runs_revision = ${current.runsRevision + (change.runsChanged ? 1 : 0)}
+    WHERE id = ${current.id} RETURNING ${EVENT_COLUMNS}`);
+  if (!row) throw new Error(`event ${current.id} vanished inside its transaction`);
+  return row;
 }
 
 /** Whether a change of fields changes when the event's runs are (`runs`), and walks its rule anew (`rule`). */
@@ -97,43 +114,44 @@ export function scheduleChanged(before: EventFields, after: EventFields): { runs
 }
 
 /**
- * Drizzle queries of events. Writes go through the group-commit batcher (one IMMEDIATE transaction and one fsync
- * for the writes queued together, each in its savepoint), so read-then-write never races, a burst of writes costs
- * few commits and reads are served between batches; each write appends its audit entry in its own savepoint.
+ * Queries of events. Writes are units of work (on SQLite, group-committed: one IMMEDIATE transaction and one fsync
+ * for the writes queued together, each in its savepoint; on PostgreSQL, each locks the event's row), so
+ * read-then-write never races; each write appends its audit entry in its own transaction.
  */
-export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog, batcher: WriteBatcher) {
-  // The hottest read (GetEvent, GET /events/{id}): prepared once rather than built and prepared per call.
-  const byId = db
-    .select()
-    .from(events)
-    .where(eq(events.id, sql.placeholder("id")))
-    .prepare();
+export function createEventStore(storage: Storage, runs: RunQueries, changeLog: ChangeLog) {
+  const { reads } = storage;
   const listeners: ChangeListener[] = [];
   const runEndHooks: RunEndHook[] = [];
 
-  /** Runs a write that may log changes in the next batch, and tells the listeners once it has committed. */
+  /** Runs a write that may log changes, and tells the listeners once it has committed. */
   function write<Result>(
-    body: (tx: Tx, changes: WatchEventsResponse[]) => Result,
+    body: (tx: Transaction, changes: WatchEventsResponse[]) => Promise<Result>,
     signal?: AbortSignal,
   ): Promise<Result> {
-    const changes: WatchEventsResponse[] = [];
-    return batcher.run(
-      (tx) => body(tx, changes),
-      () => {
-        if (changes.length > 0) for (const listener of listeners) listener(changes);
+    let changes: WatchEventsResponse[] = [];
+    return storage.withTransaction(
+      (tx) => {
+        // A unit retried (PostgreSQL, after a deadlock) logs its changes anew.
+        changes = [];
+        return body(tx, changes);
       },
-      signal,
+      {
+        signal,
+        committed: () => {
+          if (changes.length > 0) for (const listener of listeners) listener(changes);
+        },
+      },
     );
   }
 
-  const countersOf = db.$client.prepare<[string], { name: string; value: number }>(
-    "SELECT name, value FROM event_counters WHERE event_id = ? ORDER BY name",
-  );
   /** Where an event is at `at`, with its counters (read only for an event that has had any). */
-  const stateAt = (row: EventRow, at: number): EventState => {
-    const state = eventStateAt(row, runs.runsEndingAfter(row.id, at), at);
+  const stateAt = async (row: EventRow, at: number, client: SqlClient = reads): Promise<EventState> => {
+    const state = eventStateAt(row, await runs.runsEndingAfter(row.id, at, client), at);
     if (row.countersRevision > 0) {
-      state.counters = Object.fromEntries(countersOf.all(row.id).map((c) => [c.name, BigInt(c.value)]));
+      const counters = await client.all<{ name: string; value: number }>(
+        sql`SELECT name, value FROM event_counters WHERE event_id = ${row.id} ORDER BY name`,
+      );
+      state.counters = Object.fromEntries(counters.map((c) => [c.name, BigInt(c.value)]));
     }
     return state;
   };
@@ -150,33 +168,37 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog,
     },
 
     /** For the scheduler: a run ended at `at`, inside `tx`. */
-    runEnded(tx: Tx, row: EventRow, run: RunRow, at: number) {
-      for (const hook of runEndHooks) hook(tx, row, run, at);
+    async runEnded(tx: Transaction, row: EventRow, run: RunRow, at: number) {
+      for (const hook of runEndHooks) await hook(tx, row, run, at);
     },
 
     /** For the scheduler: a writing transaction whose logged changes reach the listeners. */
     write,
 
-    findEventById(id: string): EventRow | undefined {
-      return byId.get({ id });
+    /** An event by its id; inside a transaction when `client` is one. */
+    findEventById(id: string, client: SqlClient = reads): Promise<EventRow | undefined> {
+      return findEvent(client, id);
     },
 
     /** Where an event is at `at`. */
     stateAt,
 
     /** Up to `limit` events after `after` in (start time, id) order, optionally with one status at `now`. */
-    listEvents(query: { status: EventStatus; now: number; after: EventCursor | undefined; limit: number }): EventRow[] {
+    listEvents(query: {
+      status: EventStatus;
+      now: number;
+      after: EventCursor | undefined;
+      limit: number;
+    }): Promise<EventRow[]> {
       const { after } = query;
-      const afterCursor = after
-        ? or(gt(events.startTime, after.startTime), and(eq(events.startTime, after.startTime), gt(events.id, after.id)))
-        : undefined;
-      return db
-        .select()
-        .from(events)
-        .where(and(statusCondition(query.status, query.now), afterCursor))
-        .orderBy(asc(events.startTime), asc(events.id))
-        .limit(query.limit)
-        .all();
+      const conditions = [
+        statusCondition(query.status, query.now),
+        after && sql`(start_time > ${after.startTime} OR (start_time = ${after.startTime} AND id > ${after.id}))`,
+      ].filter((c): c is SQL => c !== undefined);
+      const where = conditions.length > 0 ? sql`WHERE ${sql.join(conditions, sql` AND `)}` : sql.empty();
+      return reads.all<EventRow>(
+        sql`SELECT ${EVENT_COLUMNS} FROM events ${where} ORDER BY start_time, id LIMIT ${query.limit}`,
+      );
     },
 
     /**
@@ -192,30 +214,36 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog,
       plan: RunPlan,
       signal?: AbortSignal,
     ): Promise<EventInsertResult> {
-      return write((tx, changes) => {
+      return write(async (tx, changes) => {
         if (request) {
-          const previous = tx
-            .select()
-            .from(createRequests)
-            .where(eq(createRequests.requestId, request.requestId))
-            .get();
-          if (previous) {
+          // On PostgreSQL a concurrent insert of the same request id waits here until the first one commits.
+          const claimed = await tx.run(sql`
+            INSERT INTO create_requests (request_id, fingerprint, event_id, create_time)
+            VALUES (${request.requestId}, ${request.fingerprint}, ${id}, ${now})
+            ON CONFLICT (request_id) DO NOTHING`);
+          if (claimed === 0) {
+            const previous = await tx.get<{ fingerprint: string; eventId: string }>(sql`
+              SELECT fingerprint, event_id AS "eventId" FROM create_requests WHERE request_id = ${request.requestId}`);
+            if (!previous) throw new Error("a create request vanished inside its transaction");
             if (previous.fingerprint !== request.fingerprint) return { kind: "request_id_reused" };
-            const row = tx.select().from(events).where(eq(events.id, previous.eventId)).get();
+            const row = await findEvent(tx, previous.eventId);
             return { kind: "replayed", row, eventId: previous.eventId };
           }
-          tx.insert(createRequests)
-            .values({ requestId: request.requestId, fingerprint: request.fingerprint, eventId: id, createTime: now })
-            .run();
         }
         // Inserted with a provisional end, then given the end of its last run once the runs are planned.
-        tx.insert(events)
-          .values({ id, ...fieldsToColumns(fields, fields.startTime), version: 1, createTime: now, updateTime: now })
-          .run();
-        const endTime = applyRunPlan(tx, runs, id, fields, now, plan);
-        const row = tx.update(events).set({ endTime }).where(eq(events.id, id)).returning().get() as EventRow;
-        appendAuditEntry(tx, actor, now, { type: "event", id }, diffFields(undefined, fieldsToAuditJson(fields)));
-        changes.push(changeLog.append(tx, EventChangeType.CREATED, row, now));
+        const c = fieldsToColumns(fields, fields.startTime);
+        await tx.run(sql`
+          INSERT INTO events (id, title, description, start_time, end_time, rewards, metadata, version, create_time,
+            update_time, recurrence_rule, run_duration_ms, end_limit, leaderboard)
+          VALUES (${id}, ${c.title}, ${c.description}, ${c.startTime}, ${c.endTime}, ${c.rewards}, ${c.metadata}, 1,
+            ${now}, ${now}, ${c.recurrenceRule}, ${c.runDurationMs}, ${c.endLimit}, ${c.leaderboard})`);
+        const endTime = await applyRunPlan(tx, runs, id, fields, now, plan);
+        const row = await tx.get<EventRow>(
+          sql`UPDATE events SET end_time = ${endTime} WHERE id = ${id} RETURNING ${EVENT_COLUMNS}`,
+        );
+        if (!row) throw new Error(`event ${id} vanished inside its transaction`);
+        await appendAuditEntry(tx, actor, now, { type: "event", id }, diffFields(undefined, fieldsToAuditJson(fields)));
+        changes.push(await changeLog.append(tx, EventChangeType.CREATED, row, now));
         return { kind: "created", row };
       }, signal);
     },
@@ -234,27 +262,27 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog,
       signal?: AbortSignal,
     ): Promise<EventWriteResult | { kind: "stale" }> {
       const { id } = basis;
-      return write((tx, changes) => {
-        const current = eventToChange(tx, id, etag);
+      return write(async (tx, changes) => {
+        const current = await eventToChange(tx, id, etag);
         if ("kind" in current) return current;
         if (current.version !== basis.version || current.runsRevision !== basis.runsRevision) return { kind: "stale" };
         // The scheduler may have announced a boundary after `now` meanwhile (announcing changes neither): the plan
         // would replace or move a run the watchers have seen start or end.
-        if (change.plan && runs.announcedAfter(id, now)) return { kind: "stale" };
+        if (change.plan && (await runs.announcedAfter(id, now, tx))) return { kind: "stale" };
         const before = rowToFields(current);
         const { next, plan } = change;
         const schedule = scheduleChanged(before, next);
         if (schedule.runs && !plan) throw new Error("a change of schedule comes with its plan of runs");
-        const endTime = schedule.runs && plan ? applyRunPlan(tx, runs, id, next, now, plan) : current.endTime;
-        const row = saveChange(tx, current, next, { endTime, now, runsChanged: schedule.runs });
-        appendAuditEntry(
+        const endTime = schedule.runs && plan ? await applyRunPlan(tx, runs, id, next, now, plan) : current.endTime;
+        const row = await saveChange(tx, current, next, { endTime, now, runsChanged: schedule.runs });
+        await appendAuditEntry(
           tx,
           actor,
           now,
           { type: "event", id },
           diffFields(fieldsToAuditJson(before), fieldsToAuditJson(next)),
         );
-        changes.push(changeLog.append(tx, EventChangeType.UPDATED, row, now));
+        changes.push(await changeLog.append(tx, EventChangeType.UPDATED, row, now));
         return { kind: "ok", row };
       }, signal);
     },
@@ -273,29 +301,31 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog,
     ): Promise<
       EventWriteResult | { kind: "ended"; row: EventRow; now: number } | { kind: "refused"; why: EndRefusal }
     > {
-      return write((tx, changes) => {
+      return write(async (tx, changes) => {
         // Read in the transaction: a boundary announced since the call came cannot be dropped unannounced.
         const now = clock();
-        const current = eventToChange(tx, id, etag);
+        const current = await eventToChange(tx, id, etag);
         if ("kind" in current) return current;
-        const state = stateAt(current, now);
+        const state = await stateAt(current, now, tx);
         if (state.status === EventStatus.UPCOMING) return { kind: "refused", why: "not_started" };
         if (state.status === EventStatus.ENDED) return { kind: "refused", why: "ended" };
         const live = state.currentRun;
         if (runOnly && !live) return { kind: "refused", why: "no_live_run" };
-        const ended = live && endRunNow(tx, live, now);
+        const ended = live && (await endRunNow(tx, live, now));
         const before = rowToFields(current);
         const next = runOnly ? before : { ...before, endTime: now };
-        const endTime = runOnly ? lastRunEnd(tx, id, current.endTime, now) : dropRunsAfter(tx, id, now);
-        const row = saveChange(tx, current, next, { endTime, now, runsChanged: true });
+        const endTime = runOnly ? await lastRunEnd(tx, id, current.endTime, now) : await dropRunsAfter(tx, id, now);
+        const row = await saveChange(tx, current, next, { endTime, now, runsChanged: true });
         const audit = diffFields(fieldsToAuditJson(before), fieldsToAuditJson(next));
         if (live) {
           const times = { before: new Date(live.endTime).toISOString(), after: new Date(now).toISOString() };
           audit[`run_${live.runNumber}_end_time`] = times;
         }
-        appendAuditEntry(tx, actor, now, { type: "event", id }, audit);
-        if (ended) for (const hook of runEndHooks) hook(tx, row, ended, now);
-        changes.push(changeLog.append(tx, ended ? EventChangeType.ENDED : EventChangeType.UPDATED, row, now, ended));
+        await appendAuditEntry(tx, actor, now, { type: "event", id }, audit);
+        if (ended) for (const hook of runEndHooks) await hook(tx, row, ended, now);
+        changes.push(
+          await changeLog.append(tx, ended ? EventChangeType.ENDED : EventChangeType.UPDATED, row, now, ended),
+        );
         return { kind: "ended", row, now };
       }, signal);
     },
@@ -308,14 +338,14 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog,
       actor: AuditActor,
       signal?: AbortSignal,
     ): Promise<EventWriteResult> {
-      return write((tx, changes) => {
+      return write(async (tx, changes) => {
         const now = clock();
-        const current = eventToChange(tx, id, etag);
+        const current = await eventToChange(tx, id, etag);
         if ("kind" in current) return current;
         // Logged before the delete, while the event's runs still say where it was.
-        changes.push(changeLog.append(tx, EventChangeType.DELETED, current, now));
-        tx.delete(events).where(eq(events.id, id)).run();
-        appendAuditEntry(
+        changes.push(await changeLog.append(tx, EventChangeType.DELETED, current, now));
+        await tx.run(sql`DELETE FROM events WHERE id = ${id}`);
+        await appendAuditEntry(
           tx,
           actor,
           now,
@@ -327,13 +357,10 @@ export function createEventStore(db: Db, runs: RunQueries, changeLog: ChangeLog,
     },
 
     /** Every event that has not ended at `now`, in (start time, id) order: the current state for watchers. */
-    eventsNotEnded(now: number): EventRow[] {
-      return db
-        .select()
-        .from(events)
-        .where(gt(events.endTime, now))
-        .orderBy(asc(events.startTime), asc(events.id))
-        .all();
+    eventsNotEnded(now: number): Promise<EventRow[]> {
+      return reads.all<EventRow>(
+        sql`SELECT ${EVENT_COLUMNS} FROM events WHERE end_time > ${now} ORDER BY start_time, id`,
+      );
     },
   };
 }

@@ -1,8 +1,9 @@
-import { and, asc, eq, lte, sql } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import { EventChangeType } from "../../gen/liveops/v1/event_service_pb.js";
-import type { Db, Tx } from "../db/database.js";
-import { eventRuns, events } from "../db/schema.js";
+import type { SqlClient, Transaction } from "../db/storage.js";
 import { type EventRow, OPEN_END, type RunRow } from "./event-record.js";
+import { RUN_COLUMNS, runOf } from "./event-runs.js";
+import { EVENT_COLUMNS } from "./event-store.js";
 
 /** A run boundary to announce. */
 export interface Boundary {
@@ -11,66 +12,54 @@ export interface Boundary {
   at: number;
 }
 
-/** Drizzle queries of the scheduler: the boundaries of runs not announced yet, and the events to plan further. */
-export function createBoundaryQueries(db: Db) {
+/** Queries of the scheduler: the boundaries of runs not announced yet, and the events to plan further. */
+export function createBoundaryQueries(reads: SqlClient) {
   return {
     /** The earliest start or end of a run not announced yet. */
-    nextBoundary(): number | undefined {
-      const start = db
-        .select({ at: sql<number | null>`min(${eventRuns.startTime})` })
-        .from(eventRuns)
-        .where(eq(eventRuns.startAnnounced, false))
-        .get()?.at;
-      const end = db
-        .select({ at: sql<number | null>`min(${eventRuns.endTime})` })
-        .from(eventRuns)
-        .where(eq(eventRuns.endAnnounced, false))
-        .get()?.at;
-      const times = [start, end].filter((t): t is number => typeof t === "number");
+    async nextBoundary(): Promise<number | undefined> {
+      const next = await reads.get<{ start: number | null; end: number | null }>(sql`
+        SELECT (SELECT min(start_time) FROM event_runs WHERE start_announced = ${false}) AS start,
+          (SELECT min(end_time) FROM event_runs WHERE end_announced = ${false}) AS "end"`);
+      const times = [next?.start, next?.end].filter((t): t is number => typeof t === "number");
       return times.length > 0 ? Math.min(...times) : undefined;
     },
 
     /** Open-ended events whose last planned run has started. */
-    eventsToExtend(now: number): EventRow[] {
-      return db
-        .select()
-        .from(events)
-        .where(
-          and(
-            eq(events.endTime, OPEN_END),
-            sql`(SELECT max(${eventRuns.startTime}) FROM ${eventRuns} WHERE ${eventRuns.eventId} = ${events.id}) <= ${now}`,
-          ),
-        )
-        .all();
+    eventsToExtend(now: number): Promise<EventRow[]> {
+      return reads.all<EventRow>(sql`
+        SELECT ${EVENT_COLUMNS} FROM events WHERE end_time = ${OPEN_END}
+          AND (SELECT max(start_time) FROM event_runs WHERE event_runs.event_id = events.id) <= ${now}`);
     },
 
     /** The boundaries not announced yet at or before `now`, in time order (at one instant, an end first). */
-    dueBoundaries(now: number): Boundary[] {
-      const due = (type: Boundary["type"]) => {
-        const start = type === EventChangeType.STARTED;
-        const [time, announced] = start
-          ? [eventRuns.startTime, eventRuns.startAnnounced]
-          : [eventRuns.endTime, eventRuns.endAnnounced];
-        return db
-          .select()
-          .from(eventRuns)
-          .where(and(eq(announced, false), lte(time, now)))
-          .orderBy(asc(time))
-          .all()
-          .map((run): Boundary => ({ run, type, at: start ? run.startTime : run.endTime }));
-      };
+    async dueBoundaries(tx: Transaction, now: number): Promise<Boundary[]> {
+      const starts = await tx.all(sql`SELECT ${RUN_COLUMNS} FROM event_runs
+        WHERE start_announced = ${false} AND start_time <= ${now} ORDER BY start_time`);
+      const ends = await tx.all(sql`SELECT ${RUN_COLUMNS} FROM event_runs
+        WHERE end_announced = ${false} AND end_time <= ${now} ORDER BY end_time`);
+      const due = (rows: unknown[], type: Boundary["type"]) =>
+        rows.map((c): Boundary => {
+          const run = runOf(c as Parameters<typeof runOf>[0]);
+          return { run, type, at: type === EventChangeType.STARTED ? run.startTime : run.endTime };
+        });
       const endsFirst = (b: Boundary) => (b.type === EventChangeType.ENDED ? -1 : 1);
-      return [...due(EventChangeType.STARTED), ...due(EventChangeType.ENDED)].sort(
+      return [...due(starts, EventChangeType.STARTED), ...due(ends, EventChangeType.ENDED)].sort(
         (a, b) => a.at - b.at || endsFirst(a) - endsFirst(b),
       );
     },
 
-    /** Marks a boundary announced, inside the transaction that logs it. */
-    markAnnounced(tx: Tx, { run, type }: Boundary) {
-      tx.update(eventRuns)
-        .set(type === EventChangeType.STARTED ? { startAnnounced: true } : { endAnnounced: true })
-        .where(and(eq(eventRuns.eventId, run.eventId), eq(eventRuns.runNumber, run.runNumber)))
-        .run();
+    /**
+     * Marks a boundary announced, inside the transaction that logs it. False when it already was (by a concurrent
+     * transaction): it must not be announced twice.
+     */
+    async markAnnounced(tx: Transaction, { run, type }: Boundary): Promise<boolean> {
+      const changed =
+        type === EventChangeType.STARTED
+          ? await tx.run(sql`UPDATE event_runs SET start_announced = ${true}
+              WHERE event_id = ${run.eventId} AND run_number = ${run.runNumber} AND start_announced = ${false}`)
+          : await tx.run(sql`UPDATE event_runs SET end_announced = ${true}
+              WHERE event_id = ${run.eventId} AND run_number = ${run.runNumber} AND end_announced = ${false}`);
+      return changed > 0;
     },
   };
 }

@@ -32,17 +32,21 @@ export interface WatchDeps {
 const watchPath = methodPath(EventService.method.watchEvents);
 
 /**
- * The messages a watch starts with, read in one synchronous step so that nothing can commit in between: the events
- * that have not ended or the changes missed since `after_sequence`, then SYNCED. Changes committed later reach the
- * watcher's subscription, which was opened before.
+ * The messages a watch starts with: the events that have not ended or the changes missed since `after_sequence`, then
+ * SYNCED. Changes committed while they are read reach the watcher's subscription too, which was opened before: those
+ * at or below the sequence number the opening messages end with are not sent again, and a later one repeats at most
+ * what a CURRENT message already showed.
  */
-function openingMessages(req: WatchEventsRequest, { store, changeLog, clock }: WatchDeps): WatchEventsResponse[] {
+async function openingMessages(
+  req: WatchEventsRequest,
+  { store, changeLog, clock }: WatchDeps,
+): Promise<WatchEventsResponse[]> {
   const now = clock.now();
   const time = timestampFromMs(now);
   const messages: WatchEventsResponse[] = [];
-  let sequence = changeLog.latestSequence();
+  let sequence = await changeLog.latestSequence();
   if (req.afterSequence > 0n) {
-    const since = changeLog.changesSince(Number(req.afterSequence));
+    const since = await changeLog.changesSince(Number(req.afterSequence));
     if (since.kind === "ahead") {
       throw invalidArgument([
         {
@@ -64,13 +68,13 @@ function openingMessages(req: WatchEventsRequest, { store, changeLog, clock }: W
     sequence = since.latest;
   }
   if (req.includeCurrent) {
-    for (const row of store.eventsNotEnded(now)) {
+    for (const row of await store.eventsNotEnded(now)) {
       messages.push(
         create(WatchEventsResponseSchema, {
           type: EventChangeType.CURRENT,
           sequence: BigInt(sequence),
           time,
-          event: rowToEvent(row, store.stateAt(row, now)),
+          event: rowToEvent(row, await store.stateAt(row, now)),
         }),
       );
     }
@@ -107,7 +111,7 @@ export function createWatchEvents(deps: WatchDeps) {
     const signal = AbortSignal.any([ctx.signal, streamsShutdown]);
     const subscription = feed.subscribe();
     try {
-      const opening = openingMessages(req, deps);
+      const opening = await openingMessages(req, deps);
       let sent = (opening.at(-1) as WatchEventsResponse).sequence;
       for (const message of opening) yield message;
       let heartbeatAt = clock.now() + heartbeatMs;
@@ -124,7 +128,7 @@ export function createWatchEvents(deps: WatchDeps) {
         if (change) {
           // Changes committed while the opening messages were read are already in them.
           if (change.sequence <= sent) continue;
-          access.verify(authorization, watchPath);
+          await access.verify(authorization, watchPath);
           sent = change.sequence;
           heartbeatAt = clock.now() + heartbeatMs;
           yield change;
@@ -132,7 +136,7 @@ export function createWatchEvents(deps: WatchDeps) {
         }
         const why = await subscription.wait(signal, heartbeatAt);
         if (why === "aborted") break;
-        access.verify(authorization, watchPath);
+        await access.verify(authorization, watchPath);
         if (why === "time" && clock.now() >= heartbeatAt) {
           const now = clock.now();
           heartbeatAt = now + heartbeatMs;

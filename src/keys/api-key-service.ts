@@ -60,7 +60,7 @@ export function createApiKeyService(deps: { keys: KeyStore; clock: Clock; pageTo
   };
 
   return {
-    createApiKey(req: CreateApiKeyRequest, ctx: HandlerContext): CreateApiKeyResponse {
+    async createApiKey(req: CreateApiKeyRequest, ctx: HandlerContext): Promise<CreateApiKeyResponse> {
       const now = clock.now();
       const role = roleFromProto(req.role);
       const violations: FieldViolation[] = [];
@@ -72,7 +72,7 @@ export function createApiKeyService(deps: { keys: KeyStore; clock: Clock; pageTo
         ...(req.rateLimit ? checkRateLimit(rateLimitOf(req.rateLimit), "rate_limit") : []),
       );
       assertValid(violations);
-      const { row, key } = keys.createKey(
+      const { row, key } = await keys.createKey(
         {
           name: req.name.trim(),
           role: role ?? "viewer",
@@ -85,11 +85,11 @@ export function createApiKeyService(deps: { keys: KeyStore; clock: Clock; pageTo
       return create(CreateApiKeyResponseSchema, { apiKey: rowToApiKey(row, now), secret: key });
     },
 
-    listApiKeys(req: ListApiKeysRequest): ListApiKeysResponse {
+    async listApiKeys(req: ListApiKeysRequest): Promise<ListApiKeysResponse> {
       const limit = pageSizeOf(req.pageSize);
       const after = pageTokens.decode("ListApiKeys", req.pageToken);
       if (after !== undefined && !isCursor(after)) throw new Error("a signed page token holds no cursor");
-      const { page, last } = takePage(keys.listKeys(after, limit + 1), limit);
+      const { page, last } = takePage(await keys.listKeys(after, limit + 1), limit);
       const now = clock.now();
       return create(ListApiKeysResponseSchema, {
         apiKeys: page.map((row) => rowToApiKey(row, now)),
@@ -97,14 +97,14 @@ export function createApiKeyService(deps: { keys: KeyStore; clock: Clock; pageTo
       });
     },
 
-    getApiKey(req: GetApiKeyRequest): GetApiKeyResponse {
+    async getApiKey(req: GetApiKeyRequest): Promise<GetApiKeyResponse> {
       assertValid(checkKeyId(req.id, "id"));
-      const row = keys.findKeyById(req.id);
+      const row = await keys.findKeyById(req.id);
       if (!row) throw notFound("api_key", req.id);
       return create(GetApiKeyResponseSchema, { apiKey: rowToApiKey(row, clock.now()) });
     },
 
-    updateApiKey(req: UpdateApiKeyRequest, ctx: HandlerContext): UpdateApiKeyResponse {
+    async updateApiKey(req: UpdateApiKeyRequest, ctx: HandlerContext): Promise<UpdateApiKeyResponse> {
       const apiKey = req.apiKey;
       const id = apiKey?.id ?? "";
       const violations = checkKeyId(id, "api_key.id");
@@ -127,21 +127,21 @@ export function createApiKeyService(deps: { keys: KeyStore; clock: Clock; pageTo
       if (paths.includes("rate_limit") && limit) violations.push(...checkRateLimit(limit, "api_key.rate_limit"));
       assertValid(violations);
       const now = clock.now();
-      const result = keys.updateKey(id, now, auditActorOf(ctx), {
+      const result = await keys.updateKey(id, now, auditActorOf(ctx), {
         ...(name !== undefined ? { name: name.trim() } : {}),
         ...(paths.includes("rate_limit") ? { rateLimit: limit } : {}),
       });
       return create(UpdateApiKeyResponseSchema, { apiKey: rowToApiKey(written(result, id).row, now) });
     },
 
-    revokeApiKey(req: RevokeApiKeyRequest, ctx: HandlerContext): RevokeApiKeyResponse {
+    async revokeApiKey(req: RevokeApiKeyRequest, ctx: HandlerContext): Promise<RevokeApiKeyResponse> {
       assertValid(checkKeyId(req.id, "id"));
       const now = clock.now();
-      const result = written(keys.revokeKey(req.id, now, auditActorOf(ctx)), req.id);
+      const result = written(await keys.revokeKey(req.id, now, auditActorOf(ctx)), req.id);
       return create(RevokeApiKeyResponseSchema, { apiKey: rowToApiKey(result.row, now) });
     },
 
-    rotateApiKey(req: RotateApiKeyRequest, ctx: HandlerContext): RotateApiKeyResponse {
+    async rotateApiKey(req: RotateApiKeyRequest, ctx: HandlerContext): Promise<RotateApiKeyResponse> {
       const violations = checkKeyId(req.id, "id");
       const graceMs = req.gracePeriod ? durationToMs(req.gracePeriod, "grace_period", violations) : 0;
       if (graceMs !== undefined && (graceMs < 0 || graceMs > ROTATION_GRACE_MAX_MS)) {
@@ -153,7 +153,7 @@ export function createApiKeyService(deps: { keys: KeyStore; clock: Clock; pageTo
         violations.push({ field: "grace_period", description, reason: "OUT_OF_RANGE" });
       }
       assertValid(violations);
-      const result = written(keys.rotateKey(req.id, now, graceMs ?? 0, auditActorOf(ctx)), req.id);
+      const result = written(await keys.rotateKey(req.id, now, graceMs ?? 0, auditActorOf(ctx)), req.id);
       return create(RotateApiKeyResponseSchema, { apiKey: rowToApiKey(result.row, now), secret: result.key ?? "" });
     },
   };

@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
+import { pino } from "pino";
 import { ApiKeyService } from "../../gen/liveops/v1/api_key_service_pb.js";
 import type { AuditActor } from "../audit/audit-log.js";
 import { methodPath, type Role, roles } from "../auth/roles.js";
 import { systemClock } from "../clock.js";
 import { ConfigError, loadConfig } from "../config.js";
-import { openDatabase } from "../db/database.js";
+import { openStorage } from "../db/open-storage.js";
 import type { FieldViolation } from "../errors.js";
 import { KEY_ID_FORMAT } from "./api-key.js";
 import { keyStateAt } from "./api-key-record.js";
@@ -71,7 +72,11 @@ function keyIdArgument(positionals: string[]): string {
   return id;
 }
 
-function run(keys: KeyStore, positionals: string[], values: Record<string, string | boolean | undefined>) {
+async function run(
+  keys: KeyStore,
+  positionals: string[],
+  values: Record<string, string | boolean | undefined>,
+): Promise<void> {
   const now = systemClock.now();
   const command = positionals[0];
   switch (command) {
@@ -93,23 +98,23 @@ function run(keys: KeyStore, positionals: string[], values: Record<string, strin
         rateLimit = { perSecond: perSecond ?? Number.NaN, burst: burst ?? Number.NaN };
         failOnViolations(checkRateLimit(rateLimit, "--rate"));
       }
-      const { row, key } = keys.createKey({ name, role, expireTime, rateLimit }, now, actorFor("createApiKey"));
+      const { row, key } = await keys.createKey({ name, role, expireTime, rateLimit }, now, actorFor("createApiKey"));
       process.stderr.write(`created ${row.role} key "${row.name}" (id ${row.id}); it is shown only once:\n`);
       process.stdout.write(`${key}\n`);
       return;
     }
     case "list": {
-      let rows = keys.listKeys(undefined, 500);
+      let rows = await keys.listKeys(undefined, 500);
       while (rows.length > 0) {
         for (const row of rows) process.stdout.write(`${describe(row, now)}\n`);
         const last = rows.at(-1);
-        rows = last ? keys.listKeys({ createTime: last.createTime, id: last.id }, 500) : [];
+        rows = last ? await keys.listKeys({ createTime: last.createTime, id: last.id }, 500) : [];
       }
       return;
     }
     case "revoke": {
       const id = keyIdArgument(positionals);
-      const result = keys.revokeKey(id, now, actorFor("revokeApiKey"));
+      const result = await keys.revokeKey(id, now, actorFor("revokeApiKey"));
       if (result.kind !== "ok") fail(`no key ${id}`);
       process.stderr.write(`revoked ${id}\n`);
       return;
@@ -120,7 +125,7 @@ function run(keys: KeyStore, positionals: string[], values: Record<string, strin
       // Stored to the millisecond, like every time.
       const graceMs = hours === undefined ? Number.NaN : Math.round(hours * 3_600_000);
       if (!(graceMs >= 0 && graceMs <= ROTATION_GRACE_MAX_MS)) fail("--grace-hours must be a number from 0 to 720");
-      const result = keys.rotateKey(id, now, graceMs, actorFor("rotateApiKey"));
+      const result = await keys.rotateKey(id, now, graceMs, actorFor("rotateApiKey"));
       if (result.kind === "not_found") fail(`no key ${id}`);
       if (result.kind === "revoked") fail(`key ${id} is revoked; create a new one`);
       process.stderr.write(`rotated ${id}; the old secret works until ${iso(now + graceMs)}. New key:\n`);
@@ -132,7 +137,7 @@ function run(keys: KeyStore, positionals: string[], values: Record<string, strin
   }
 }
 
-function main() {
+async function main() {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
     options: {
@@ -155,12 +160,15 @@ function main() {
     if (err instanceof ConfigError) fail(err.message);
     throw err;
   }
-  const database = openDatabase(config.dbPath, { synchronous: config.dbSynchronous });
+  const storage = await openStorage(config, pino({ level: "warn" }, pino.destination(2)), { server: false });
   try {
-    run(createKeyStore(database.db), positionals, values);
+    await run(createKeyStore(storage), positionals, values);
   } finally {
-    database.close();
+    await storage.close();
   }
 }
 
-main();
+main().catch((err: unknown) => {
+  process.stderr.write(`keys: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

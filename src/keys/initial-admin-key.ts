@@ -7,7 +7,7 @@ import type { KeyStore } from "./key-store.js";
  * the user running the server) rather than to the log, where it would end up in log storage. Returns the key's
  * id when one was made.
  */
-export function ensureInitialAdminKey(keys: KeyStore, clock: Clock, file: string): string | undefined {
+export function ensureInitialAdminKey(keys: KeyStore, clock: Clock, file: string): Promise<string | undefined> {
   // Written inside the key's transaction: a key nobody can read is never kept.
   return keys.createFirstAdminKey(clock.now(), (key) => {
     writeFileSync(file, `${key}\n`, { mode: 0o600 });

@@ -1,15 +1,28 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import { and, count, desc, eq, lt, or, sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { type AuditActor, appendAuditEntry, diffFields } from "../audit/audit-log.js";
 import type { RateSetting } from "../auth/rate-limits.js";
 import type { Role } from "../auth/roles.js";
-import type { Db, Tx } from "../db/database.js";
-import { apiKeys } from "../db/schema.js";
+import type { SqlClient, Storage, Transaction } from "../db/storage.js";
 import { isTimestampMs } from "../timestamps.js";
 import { generateApiKey } from "./api-key.js";
 
 /** An API key as stored (never its secret). */
-export type ApiKeyRow = typeof apiKeys.$inferSelect;
+export interface ApiKeyRow {
+  id: string;
+  name: string;
+  role: Role;
+  secretHash: string;
+  createTime: number;
+  expireTime: number | null;
+  revokeTime: number | null;
+  rotateTime: number | null;
+  previousSecretHash: string | null;
+  previousSecretExpireTime: number | null;
+  lastUsedTime: number | null;
+  rateLimitPerSecond: number | null;
+  rateLimitBurst: number | null;
+}
 
 /** A key's own rate limit. */
 export type KeyRateLimit = RateSetting;
@@ -44,7 +57,7 @@ function assertStorableTime(ms: number | undefined, what: string): void {
   if (ms !== undefined && !isTimestampMs(ms)) throw new RangeError(`a key's ${what} of ${ms} ms cannot be stored`);
 }
 
-/** How stale another connection's key change may be when it is noticed, in milliseconds. */
+/** How stale another process's key change may be when it is noticed, in milliseconds. */
 const EXTERNAL_CHECK_MS = 1;
 
 /** A point in the history of stored keys, see `keysChangedSince`. */
@@ -53,79 +66,114 @@ export interface KeysMark {
   external: number;
 }
 
-/** Drizzle queries of API keys. Every change appends its audit entry in its own transaction. */
-export function createKeyStore(db: Db) {
-  // Runs on every call: prepared once.
-  const findById = db
-    .select()
-    .from(apiKeys)
-    .where(eq(apiKeys.id, sql.placeholder("id")))
-    .prepare();
-  /** Changes when another connection (the keys CLI, another process) commits to the database. */
-  const dataVersion = db.$client.prepare("PRAGMA data_version").pluck();
+const KEY_COLUMNS = sql.raw(`id, name, role, secret_hash AS "secretHash", create_time AS "createTime",
+  expire_time AS "expireTime", revoke_time AS "revokeTime", rotate_time AS "rotateTime",
+  previous_secret_hash AS "previousSecretHash", previous_secret_expire_time AS "previousSecretExpireTime",
+  last_used_time AS "lastUsedTime", rate_limit_per_second AS "rateLimitPerSecond",
+  rate_limit_burst AS "rateLimitBurst"`);
+
+/** The setting every change of a stored key bumps, in its transaction: how other processes notice it. */
+const KEYS_REVISION = "keys_revision";
+
+/** Counts a change of the stored keys, inside its transaction. */
+async function bumpKeysRevision(tx: SqlClient) {
+  await tx.run(sql`INSERT INTO settings (name, value) VALUES (${KEYS_REVISION}, '1')
+    ON CONFLICT (name) DO UPDATE SET value = CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)`);
+}
+
+/** Queries of API keys. Every change appends its audit entry in its own transaction. */
+export function createKeyStore(storage: Storage) {
+  const { reads } = storage;
   /** Changes made to existing keys through this store. */
   let localChanges = 0;
   let external = 0;
   let externalCheckedAt = Number.NEGATIVE_INFINITY;
+  let externalRead: Promise<void> | undefined;
 
-  const insertKey = (
-    tx: Tx,
+  const findKeyById = (client: SqlClient, id: string, lock: SQL = sql.empty()) =>
+    client.get<ApiKeyRow>(sql`SELECT ${KEY_COLUMNS} FROM api_keys WHERE id = ${id}${lock}`);
+
+  const insertKey = async (
+    tx: Transaction,
     input: { name: string; role: Role; expireTime?: number | undefined; rateLimit?: KeyRateLimit | undefined },
     now: number,
     actor: AuditActor,
   ) => {
     assertStorableTime(input.expireTime, "expire time");
     const made = generateApiKey();
-    const row = tx
-      .insert(apiKeys)
-      .values({
-        id: made.id,
-        name: input.name,
-        role: input.role,
-        secretHash: made.secretHash,
-        createTime: now,
-        expireTime: input.expireTime ?? null,
-        rateLimitPerSecond: input.rateLimit?.perSecond ?? null,
-        rateLimitBurst: input.rateLimit?.burst ?? null,
-      })
-      .returning()
-      .get();
-    appendAuditEntry(tx, actor, now, { type: "api_key", id: row.id }, diffFields(undefined, auditJson(row)));
+    const row = await tx.get<ApiKeyRow>(sql`
+      INSERT INTO api_keys (id, name, role, secret_hash, create_time, expire_time, rate_limit_per_second,
+        rate_limit_burst)
+      VALUES (${made.id}, ${input.name}, ${input.role}, ${made.secretHash}, ${now}, ${input.expireTime ?? null},
+        ${input.rateLimit?.perSecond ?? null}, ${input.rateLimit?.burst ?? null})
+      RETURNING ${KEY_COLUMNS}`);
+    if (!row) throw new Error("an inserted key was not returned");
+    await bumpKeysRevision(tx);
+    await appendAuditEntry(tx, actor, now, { type: "api_key", id: row.id }, diffFields(undefined, auditJson(row)));
     return { row, key: made.key };
   };
 
   /** Reads a key, lets `change` compute new columns, writes them and audits the difference. */
   const changeListeners = new Set<() => void>();
-  const changeKey = (
+  const changeKey = async (
     id: string,
     now: number,
     actor: AuditActor,
     change: (current: ApiKeyRow) => Partial<ApiKeyRow> | "revoked" | "unchanged",
     key?: string,
-  ): KeyWriteResult => {
-    const before = localChanges;
-    const result: KeyWriteResult = db.transaction(
-      (tx) => {
-        const current = tx.select().from(apiKeys).where(eq(apiKeys.id, id)).get();
+  ): Promise<KeyWriteResult> => {
+    const result = await storage.withTransaction(
+      async (tx): Promise<KeyWriteResult & { changed?: boolean }> => {
+        const current = await findKeyById(tx, id, tx.forUpdate);
         if (!current) return { kind: "not_found" };
         const columns = change(current);
         if (columns === "revoked") return { kind: "revoked" };
         if (columns === "unchanged") return { kind: "ok", row: current };
-        const row = tx.update(apiKeys).set(columns).where(eq(apiKeys.id, id)).returning().get();
+        const next = { ...current, ...columns };
+        const row = await tx.get<ApiKeyRow>(sql`
+          UPDATE api_keys SET name = ${next.name}, secret_hash = ${next.secretHash}, revoke_time = ${next.revokeTime},
+            rotate_time = ${next.rotateTime}, previous_secret_hash = ${next.previousSecretHash},
+            previous_secret_expire_time = ${next.previousSecretExpireTime},
+            rate_limit_per_second = ${next.rateLimitPerSecond}, rate_limit_burst = ${next.rateLimitBurst}
+          WHERE id = ${id} RETURNING ${KEY_COLUMNS}`);
         if (!row) throw new Error(`api key ${id} vanished inside its transaction`);
-        localChanges++;
-        appendAuditEntry(tx, actor, now, { type: "api_key", id }, diffFields(auditJson(current), auditJson(row)));
-        return key === undefined ? { kind: "ok", row } : { kind: "ok", row, key };
+        await bumpKeysRevision(tx);
+        await appendAuditEntry(tx, actor, now, { type: "api_key", id }, diffFields(auditJson(current), auditJson(row)));
+        const done = { kind: "ok" as const, row, changed: true };
+        return key === undefined ? done : { ...done, key };
       },
-      { behavior: "immediate" },
+      {
+        committed: (outcome) => {
+          if (outcome.changed) localChanges++;
+        },
+      },
     );
-    if (localChanges !== before) for (const listener of changeListeners) listener();
-    return result;
+    if (result.changed) for (const listener of changeListeners) listener();
+    const { changed: _, ...outcome } = result;
+    return outcome;
+  };
+
+  const readExternal = () => {
+    externalRead ??= reads
+      .get<{ value: string }>(sql`SELECT value FROM settings WHERE name = ${KEYS_REVISION}`)
+      .then(
+        (row) => {
+          external = Number(row?.value ?? 0);
+        },
+        () => {
+          // Unknown: whatever was kept is dropped.
+          external = Number.NaN;
+        },
+      )
+      .finally(() => {
+        externalRead = undefined;
+      });
+    return externalRead;
   };
 
   return {
     /**
-     * Calls `listener` after each committed change of a stored key through this store (not other connections);
+     * Calls `listener` after each committed change of a stored key through this store (not other processes);
      * returns the function that stops it.
      */
     onKeyChange(listener: () => void): () => void {
@@ -133,42 +181,34 @@ export function createKeyStore(db: Db) {
       return () => changeListeners.delete(listener);
     },
 
-    findKeyById(id: string): ApiKeyRow | undefined {
-      return findById.get({ id });
+    findKeyById(id: string): Promise<ApiKeyRow | undefined> {
+      return findKeyById(reads, id);
     },
 
     /**
      * Whether a stored key may have changed since `mark` (a value this returned before; undefined: unknown), and the
-     * mark to compare with next time: a change through this store (its counter is bumped inside the transaction,
-     * before anyone can observe the change) or a commit by another database connection (SQLite's data_version,
-     * read at most once per {@link EXTERNAL_CHECK_MS}: the pragma costs as much as the key read it saves), such as
-     * the keys CLI. Lets callers keep verified keys in memory.
+     * mark to compare with next time: a change through this store (counted once committed, before its caller
+     * learns of it) or a change by another process, such as the keys CLI, which bumps the stored keys revision
+     * (read at most once per {@link EXTERNAL_CHECK_MS}). Lets callers keep verified keys in memory.
      */
-    keysChangedSince(mark: KeysMark | undefined): { changed: boolean; mark: KeysMark } {
+    async keysChangedSince(mark: KeysMark | undefined): Promise<{ changed: boolean; mark: KeysMark }> {
       const now = performance.now();
       if (now - externalCheckedAt >= EXTERNAL_CHECK_MS) {
-        external = dataVersion.get() as number;
         externalCheckedAt = now;
+        await readExternal();
       }
       if (mark?.local === localChanges && mark.external === external) return { changed: false, mark };
       return { changed: true, mark: { local: localChanges, external } };
     },
 
     /** Up to `limit` keys after `after`, newest first. */
-    listKeys(after: KeyCursor | undefined, limit: number): ApiKeyRow[] {
+    listKeys(after: KeyCursor | undefined, limit: number): Promise<ApiKeyRow[]> {
       const afterCursor = after
-        ? or(
-            lt(apiKeys.createTime, after.createTime),
-            and(eq(apiKeys.createTime, after.createTime), lt(apiKeys.id, after.id)),
-          )
-        : undefined;
-      return db
-        .select()
-        .from(apiKeys)
-        .where(afterCursor)
-        .orderBy(desc(apiKeys.createTime), desc(apiKeys.id))
-        .limit(limit)
-        .all();
+        ? sql`WHERE create_time < ${after.createTime} OR (create_time = ${after.createTime} AND id < ${after.id})`
+        : sql.empty();
+      return reads.all<ApiKeyRow>(
+        sql`SELECT ${KEY_COLUMNS} FROM api_keys ${afterCursor} ORDER BY create_time DESC, id DESC LIMIT ${limit}`,
+      );
     },
 
     /** Creates a key and returns it with the only copy of its secret. */
@@ -177,7 +217,7 @@ export function createKeyStore(db: Db) {
       now: number,
       actor: AuditActor,
     ) {
-      return db.transaction((tx) => insertKey(tx, input, now, actor), { behavior: "immediate" });
+      return storage.withTransaction((tx) => insertKey(tx, input, now, actor));
     },
 
     /** Renames a key or changes its rate limit (null: back to the role's default). */
@@ -223,9 +263,9 @@ export function createKeyStore(db: Db) {
       );
     },
 
-    /** Records that a key was used at `now`. */
-    touchKey(id: string, now: number): void {
-      db.update(apiKeys).set({ lastUsedTime: now }).where(eq(apiKeys.id, id)).run();
+    /** Records that a key was used at `now` (no audit entry, no revision: nothing a cache depends on). */
+    async touchKey(id: string, now: number): Promise<void> {
+      await storage.withTransaction((tx) => tx.run(sql`UPDATE api_keys SET last_used_time = ${now} WHERE id = ${id}`));
     },
 
     /**
@@ -233,18 +273,17 @@ export function createKeyStore(db: Db) {
      * make one key between them. `deliver` receives the key inside the transaction: if it throws, no key is kept.
      * Returns the new key's id, or undefined when keys already exist.
      */
-    createFirstAdminKey(now: number, deliver: (key: string) => void): string | undefined {
-      return db.transaction(
-        (tx) => {
-          const existing = tx.select({ n: count() }).from(apiKeys).get()?.n ?? 0;
-          if (existing > 0) return undefined;
-          const actor = { actorKeyId: "server", method: "first start", requestId: "" };
-          const { row, key } = insertKey(tx, { name: "initial-admin", role: "admin" }, now, actor);
-          deliver(key);
-          return row.id;
-        },
-        { behavior: "immediate" },
-      );
+    createFirstAdminKey(now: number, deliver: (key: string) => void): Promise<string | undefined> {
+      return storage.withTransaction(async (tx) => {
+        // Taken first: it locks the revision's row, so a concurrent first start waits here until this one commits.
+        await bumpKeysRevision(tx);
+        const existing = await tx.get<{ n: number }>(sql`SELECT count(*) AS n FROM api_keys`);
+        if (Number(existing?.n ?? 0) > 0) return undefined;
+        const actor = { actorKeyId: "server", method: "first start", requestId: "" };
+        const { row, key } = await insertKey(tx, { name: "initial-admin", role: "admin" }, now, actor);
+        deliver(key);
+        return row.id;
+      });
     },
   };
 }

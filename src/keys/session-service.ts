@@ -9,9 +9,9 @@ import type { KeyStore } from "./key-store.js";
 /** liveops.v1.SessionService: who the caller is, for clients that adapt to the key's role. */
 export function createSessionService(keys: KeyStore) {
   return {
-    getSession(_req: unknown, ctx: HandlerContext): GetSessionResponse {
+    async getSession(_req: unknown, ctx: HandlerContext): Promise<GetSessionResponse> {
       const principal = ctx.values.get(principalKey);
-      const row = principal && keys.findKeyById(principal.keyId);
+      const row = principal && (await keys.findKeyById(principal.keyId));
       if (!principal || !row) throw notFound("api_key", principal?.keyId ?? "");
       return create(GetSessionResponseSchema, { keyId: row.id, name: row.name, role: roleToProto(principal.role) });
     },

@@ -45,6 +45,8 @@ export function createBoard(order: LeaderboardOrder, records: Iterable<ScoreReco
   const listeners = new Set<() => void>();
   const put = (record: ScoreRecord) => {
     const previous = participants.get(record.playerId);
+    // Transactions may commit out of the order they were applied in: an entry never goes back to fewer submissions.
+    if (previous && previous.submissions > record.submissions) return;
     if (previous && isRanked(previous)) ranked.eraseElementByKey(previous);
     participants.set(record.playerId, record);
     if (isRanked(record)) ranked.insert(record);

@@ -22,8 +22,7 @@ import {
   SubmitScoreResponseSchema,
 } from "../../gen/liveops/v1/leaderboard_service_pb.js";
 import type { Clock } from "../clock.js";
-import type { Tx } from "../db/database.js";
-import type { WriteBatcher } from "../db/write-batcher.js";
+import type { SqlClient, Storage, Transaction } from "../db/storage.js";
 import { assertValid, type FieldViolation, invalidArgument, notFound, serviceError } from "../errors.js";
 import { type EventRow, leaderboardOf, type RunRow } from "../events/event-record.js";
 import type { RunQueries } from "../events/event-runs.js";
@@ -39,7 +38,7 @@ export interface LeaderboardDeps {
   store: EventStore;
   runs: RunQueries;
   scores: ScoreStore;
-  batcher: WriteBatcher;
+  storage: Storage;
   clock: Clock;
   pageTokens: PageTokens;
 }
@@ -107,11 +106,11 @@ function applyOperator(
 
 /** liveops.v1.LeaderboardService, but WatchLeaderboard (watch-leaderboard.ts). */
 export function createLeaderboardService(deps: LeaderboardDeps) {
-  const { store, runs, scores: scoreStore, batcher, clock, pageTokens } = deps;
+  const { store, runs, scores: scoreStore, storage, clock, pageTokens } = deps;
 
-  /** The event and its leaderboard; NOT_FOUND or FAILED_PRECONDITION otherwise. */
-  const competition = (eventId: string): { row: EventRow; config: Config } => {
-    const row = store.findEventById(eventId);
+  /** The event and its leaderboard (read inside a write when `client` is its transaction). */
+  const competition = async (eventId: string, client?: SqlClient): Promise<{ row: EventRow; config: Config }> => {
+    const row = await store.findEventById(eventId, client);
     if (!row) throw notFound("event", eventId);
     const config = leaderboardOf(row);
     if (!config) {
@@ -121,14 +120,13 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
   };
 
   /** The run a read names: its number, or 0 for the live run, else the last that started, else the next one. */
-  const runToRead = (row: EventRow, runNumber: bigint): RunRow => {
+  const runToRead = async (row: EventRow, runNumber: bigint): Promise<RunRow> => {
     const now = clock.now();
+    const endingAfter = runNumber > 0n ? [] : await runs.runsEndingAfter(row.id, now);
     const run =
       runNumber > 0n
-        ? runs.runByNumber(row.id, Number(runNumber))
-        : (runs.runsEndingAfter(row.id, now).find((r) => r.startTime <= now) ??
-          runs.lastStartedRun(row.id, now) ??
-          runs.runsEndingAfter(row.id, now)[0]);
+        ? await runs.runByNumber(row.id, Number(runNumber))
+        : (endingAfter.find((r) => r.startTime <= now) ?? (await runs.lastStartedRun(row.id, now)) ?? endingAfter[0]);
     if (!run) throw notFound("run", runNumber > 0n ? `${row.id}/${runNumber}` : row.id);
     return run;
   };
@@ -140,44 +138,39 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
     return eventId.toLowerCase();
   };
 
-  /** Refuses a new participant of a full run. */
-  const checkCapacity = (config: Config, participants: number) => {
-    if (config.maxParticipants > 0 && participants >= config.maxParticipants) {
+  /** Adds a participant without a score; RESOURCE_EXHAUSTED when the run is full. */
+  const addParticipant = async (
+    tx: Transaction,
+    config: Config,
+    at: { eventId: string; runNumber: number; playerId: string; now: number },
+  ): Promise<number> => {
+    const added = await scoreStore.addParticipant(tx, at, config.maxParticipants);
+    if (added.kind === "full") {
       throw serviceError(
         Code.ResourceExhausted,
         "EVENT_FULL",
         `the run has its maximum of ${config.maxParticipants} participants`,
       );
     }
-  };
-
-  /** Inserts a participant without a score, counting it in the batch's scratch. */
-  const insertParticipant = (
-    tx: Tx,
-    scratch: Map<string, number>,
-    at: { eventId: string; runNumber: number; playerId: string; now: number },
-  ) => {
-    scoreStore.insertParticipant(tx, at);
-    const key = `${at.eventId}/${at.runNumber}`;
-    scratch.set(key, (scratch.get(key) ?? 0) + 1);
+    return added.participants;
   };
 
   return {
     async joinEvent(req: JoinEventRequest, ctx: HandlerContext): Promise<JoinEventResponse> {
       const eventId = checkRequest(req.eventId, req.playerId);
-      const result = await batcher.run(
-        (tx, scratch) => {
+      const result = await storage.withTransaction(
+        async (tx) => {
           const now = clock.now();
-          const { row, config } = competition(eventId);
-          const run = runs.runsEndingAfter(row.id, now)[0];
+          const { row, config } = await competition(eventId, tx);
+          const run = (await runs.runsEndingAfter(row.id, now, tx))[0];
           if (!run) throw serviceError(Code.FailedPrecondition, "EVENT_ENDED", `event ${eventId} has no run to join`);
-          const board = scoreStore.boardOf(row.id, run.runNumber, config.order);
-          const participants = board.participants + (scratch.get(`${row.id}/${run.runNumber}`) ?? 0);
-          if (scoreStore.participantRow(tx, row.id, run.runNumber, req.playerId)) {
+          const board = await scoreStore.boardOf(row.id, run.runNumber, config.order);
+          if (await scoreStore.participantRow(tx, row.id, run.runNumber, req.playerId)) {
+            const participants = await scoreStore.participantCount(tx, row.id, run.runNumber);
             return { runNumber: run.runNumber, participants, joined: undefined, board };
           }
-          checkCapacity(config, participants);
-          insertParticipant(tx, scratch, { eventId: row.id, runNumber: run.runNumber, playerId: req.playerId, now });
+          const at = { eventId: row.id, runNumber: run.runNumber, playerId: req.playerId, now };
+          const participants = await addParticipant(tx, config, at);
           const joined: ScoreRecord = {
             playerId: req.playerId,
             score: null,
@@ -187,10 +180,9 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
             metadata: null,
             updateTime: null,
           };
-          return { runNumber: run.runNumber, participants: participants + 1, joined, board };
+          return { runNumber: run.runNumber, participants, joined, board };
         },
-        (result) => result.joined && result.board.apply([result.joined]),
-        ctx.signal,
+        { committed: (result) => result.joined && result.board.apply([result.joined]), signal: ctx.signal },
       );
       return create(JoinEventResponseSchema, {
         runNumber: BigInt(result.runNumber),
@@ -208,16 +200,16 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
       }
       assertValid(violations);
       const submitted = { score: Number(req.score), subscore: Number(req.subscore) };
-      const result = await batcher.run(
-        (tx, scratch) => {
+      const result = await storage.withTransaction(
+        async (tx) => {
           const now = clock.now();
-          const { row, config } = competition(eventId);
-          const run = store.stateAt(row, now).currentRun;
+          const { row, config } = await competition(eventId, tx);
+          const run = (await store.stateAt(row, now, tx)).currentRun;
           if (!run) {
             throw serviceError(Code.FailedPrecondition, "RUN_NOT_LIVE", `event ${eventId} has no live run`);
           }
-          const board = scoreStore.boardOf(row.id, run.runNumber, config.order);
-          let current = scoreStore.participantRow(tx, row.id, run.runNumber, req.playerId);
+          const board = await scoreStore.boardOf(row.id, run.runNumber, config.order);
+          let current = await scoreStore.participantRow(tx, row.id, run.runNumber, req.playerId);
           if (!current) {
             if (config.joinRequired) {
               throw serviceError(
@@ -226,9 +218,13 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
                 `player ${req.playerId} has not joined run ${run.runNumber} (JoinEvent)`,
               );
             }
-            checkCapacity(config, board.participants + (scratch.get(`${row.id}/${run.runNumber}`) ?? 0));
-            insertParticipant(tx, scratch, { eventId: row.id, runNumber: run.runNumber, playerId: req.playerId, now });
-            current = scoreStore.participantRow(tx, row.id, run.runNumber, req.playerId);
+            await addParticipant(tx, config, {
+              eventId: row.id,
+              runNumber: run.runNumber,
+              playerId: req.playerId,
+              now,
+            });
+            current = await scoreStore.participantRow(tx, row.id, run.runNumber, req.playerId);
           }
           if (!current) throw new Error("a participant vanished inside its transaction");
           if (config.maxSubmissions > 0 && current.submissions >= config.maxSubmissions) {
@@ -246,37 +242,36 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
             playerId: req.playerId,
             score: next?.score ?? current.score,
             subscore: next?.subscore ?? current.subscore,
-            seq: next ? scoreStore.nextSeq() : current.reachedSeq,
+            seq: next ? await scoreStore.nextSeq() : current.seq,
             submissions: current.submissions + 1,
             metadata: metadata ?? current.metadata,
             updateTime: now,
           };
-          scoreStore.updateScore(tx, row.id, run.runNumber, record);
+          await scoreStore.updateScore(tx, row.id, run.runNumber, record);
           return { runNumber: run.runNumber, record, board };
         },
-        (result) => result.board.apply([result.record]),
-        ctx.signal,
+        { committed: (result) => result.board.apply([result.record]), signal: ctx.signal },
       );
       const entry = result.board.entryOf(req.playerId);
       if (!entry) throw new Error("a submitted score is not on its board");
       return create(SubmitScoreResponseSchema, { runNumber: BigInt(result.runNumber), entry: entryToMessage(entry) });
     },
 
-    listScores(req: ListScoresRequest): ListScoresResponse {
+    async listScores(req: ListScoresRequest): Promise<ListScoresResponse> {
       const eventId = checkRequest(req.eventId);
       if (req.runNumber < 0n) {
         throw invalidArgument([{ field: "run_number", description: "must not be negative", reason: "NEGATIVE" }]);
       }
       const limit = pageSizeOf(req.pageSize);
-      const { row, config } = competition(eventId);
-      const run = runToRead(row, req.runNumber);
+      const { row, config } = await competition(eventId);
+      const run = await runToRead(row, req.runNumber);
       const scope = `ListScores/${eventId}/${run.runNumber}`;
       const after = pageTokens.decode(scope, req.pageToken);
       if (after !== undefined && !Number.isSafeInteger(after)) throw new Error("a signed page token holds no offset");
       const offset = (after as number | undefined) ?? 0;
       const entries = run.finalized
-        ? scoreStore.finalEntries(eventId, run.runNumber, offset, limit + 1)
-        : scoreStore.boardOf(eventId, run.runNumber, config.order).page(offset, limit + 1);
+        ? await scoreStore.finalEntries(eventId, run.runNumber, offset, limit + 1)
+        : (await scoreStore.boardOf(eventId, run.runNumber, config.order)).page(offset, limit + 1);
       const page = entries.slice(0, limit);
       return create(ListScoresResponseSchema, {
         runNumber: BigInt(run.runNumber),
@@ -286,38 +281,40 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
       });
     },
 
-    listScoresAroundPlayer(req: ListScoresAroundPlayerRequest): ListScoresAroundPlayerResponse {
+    async listScoresAroundPlayer(req: ListScoresAroundPlayerRequest): Promise<ListScoresAroundPlayerResponse> {
       const eventId = checkRequest(req.eventId, req.playerId);
       if (req.count < 0 || req.runNumber < 0n) {
         const field = req.count < 0 ? "count" : "run_number";
         throw invalidArgument([{ field, description: "must not be negative", reason: "NEGATIVE" }]);
       }
       const count = Math.min(req.count === 0 ? AROUND_DEFAULT : req.count, AROUND_MAX);
-      const { row, config } = competition(eventId);
-      const run = runToRead(row, req.runNumber);
-      const board = run.finalized ? undefined : scoreStore.boardOf(eventId, run.runNumber, config.order);
-      const entry = board ? board.entryOf(req.playerId) : scoreStore.finalEntryOf(eventId, run.runNumber, req.playerId);
+      const { row, config } = await competition(eventId);
+      const run = await runToRead(row, req.runNumber);
+      const board = run.finalized ? undefined : await scoreStore.boardOf(eventId, run.runNumber, config.order);
+      const entry = board
+        ? board.entryOf(req.playerId)
+        : await scoreStore.finalEntryOf(eventId, run.runNumber, req.playerId);
       if (!entry) throw notFound("score", req.playerId);
       const from = Math.max(0, entry.rank - 1 - count);
       const entries = board
         ? board.page(from, entry.rank - from + count)
-        : scoreStore.finalEntries(eventId, run.runNumber, from, entry.rank - from + count);
+        : await scoreStore.finalEntries(eventId, run.runNumber, from, entry.rank - from + count);
       return create(ListScoresAroundPlayerResponseSchema, {
         runNumber: BigInt(run.runNumber),
         scores: entries.map(entryToMessage),
       });
     },
 
-    getPlayerScore(req: GetPlayerScoreRequest): GetPlayerScoreResponse {
+    async getPlayerScore(req: GetPlayerScoreRequest): Promise<GetPlayerScoreResponse> {
       const eventId = checkRequest(req.eventId, req.playerId);
       if (req.runNumber < 0n) {
         throw invalidArgument([{ field: "run_number", description: "must not be negative", reason: "NEGATIVE" }]);
       }
-      const { row, config } = competition(eventId);
-      const run = runToRead(row, req.runNumber);
+      const { row, config } = await competition(eventId);
+      const run = await runToRead(row, req.runNumber);
       const entry = run.finalized
-        ? scoreStore.finalEntryOf(eventId, run.runNumber, req.playerId)
-        : scoreStore.boardOf(eventId, run.runNumber, config.order).entryOf(req.playerId);
+        ? await scoreStore.finalEntryOf(eventId, run.runNumber, req.playerId)
+        : (await scoreStore.boardOf(eventId, run.runNumber, config.order)).entryOf(req.playerId);
       if (!entry) throw notFound("score", req.playerId);
       return create(GetPlayerScoreResponseSchema, { runNumber: BigInt(run.runNumber), entry: entryToMessage(entry) });
     },

@@ -1,41 +1,21 @@
 import { randomUUID } from "node:crypto";
-import { and, eq, sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { LeaderboardOrder } from "../../gen/liveops/v1/event_pb.js";
-import type { Db, Tx } from "../db/database.js";
-import { eventRuns, events, rewardGrants, scores } from "../db/schema.js";
+import type { SqlClient, Storage, Transaction } from "../db/storage.js";
 import { type EventRow, leaderboardOf, type RunRow } from "../events/event-record.js";
 import { rewardsToStored } from "../rewards/reward-codec.js";
 import { type Board, createBoard, type ScoreRecord } from "./board.js";
 import { rewardsOfRank } from "./leaderboard-config.js";
 
-/** A row of `scores` as SQLite returns it. */
-interface ScoreColumns {
-  player_id: string;
-  score: number | null;
-  subscore: number | null;
-  reached_seq: number | null;
-  submissions: number;
-  metadata: string | null;
-  update_time: number | null;
-  final_rank?: number | null;
-}
-
-const recordOf = (c: ScoreColumns): ScoreRecord => ({
-  playerId: c.player_id,
-  score: c.score,
-  subscore: c.subscore,
-  seq: c.reached_seq,
-  submissions: c.submissions,
-  metadata: c.metadata,
-  updateTime: c.update_time,
-});
-
-const COLUMNS = "player_id, score, subscore, reached_seq, submissions, metadata, update_time";
+/** The columns of a {@link ScoreRecord}. */
+const RECORD_COLUMNS = sql.raw(`player_id AS "playerId", score, subscore, reached_seq AS seq, submissions, metadata,
+  update_time AS "updateTime"`);
 
 /** The ORDER BY of a board's ranking; the same order as {@link compareEntries} in board.ts. */
-function rankingOrder(order: LeaderboardOrder): string {
-  const direction = order === LeaderboardOrder.LOWER_FIRST ? "ASC" : "DESC";
-  return `score ${direction}, subscore ${direction}, reached_seq ASC, player_id ASC`;
+function rankingOrder(order: LeaderboardOrder): SQL {
+  return order === LeaderboardOrder.LOWER_FIRST
+    ? sql.raw("score ASC, subscore ASC, reached_seq ASC, player_id ASC")
+    : sql.raw("score DESC, subscore DESC, reached_seq ASC, player_id ASC");
 }
 
 /** Points inside the store's work where a test may act (the crash test of finalization kills the process). */
@@ -44,35 +24,41 @@ export interface ScoreStoreHooks {
   grantWritten?(written: number, total: number): void;
 }
 
+/** The outcome of adding a player to a run. */
+export type ParticipantAdded = { kind: "added"; participants: number } | { kind: "full" };
+
 /**
- * Scores: the boards of runs in memory (rebuilt from SQLite the first time a run is used, and at start-up for the
- * live runs), the ranks of finalized runs in SQLite, and finalization itself.
+ * Scores: the boards of runs in memory (rebuilt from the database the first time a run is used, and at start-up
+ * for the live runs), the ranks of finalized runs in the database, and finalization itself.
  */
-export function createScoreStore(db: Db, hooks: ScoreStoreHooks = {}) {
+export function createScoreStore(storage: Storage, hooks: ScoreStoreHooks = {}) {
+  const { reads } = storage;
   const boards = new Map<string, Board>();
-  const loadRun = db.$client.prepare<[string, number], ScoreColumns>(
-    `SELECT ${COLUMNS} FROM scores WHERE event_id = ? AND run_number = ?`,
-  );
-  const finalPage = db.$client.prepare<[string, number, number, number], ScoreColumns & { final_rank: number }>(
-    `SELECT ${COLUMNS}, final_rank FROM scores WHERE event_id = ? AND run_number = ? AND final_rank > ? ORDER BY final_rank LIMIT ?`,
-  );
-  const finalRankOf = db.$client.prepare<[string, number, string], ScoreColumns & { final_rank: number | null }>(
-    `SELECT ${COLUMNS}, final_rank FROM scores WHERE event_id = ? AND run_number = ? AND player_id = ?`,
-  );
-  let seq =
-    db.$client.prepare<[], { seq: number | null }>("SELECT max(reached_seq) AS seq FROM scores").get()?.seq ?? 0;
+  const loading = new Map<string, Promise<Board>>();
+  let seq: Promise<number> | undefined;
   const key = (eventId: string, runNumber: number) => `${eventId}/${runNumber}`;
 
+  const loadBoard = async (eventId: string, runNumber: number, order: LeaderboardOrder): Promise<Board> => {
+    const records = await reads.all<ScoreRecord>(
+      sql`SELECT ${RECORD_COLUMNS} FROM scores WHERE event_id = ${eventId} AND run_number = ${runNumber}`,
+    );
+    return createBoard(order, records);
+  };
+
   return {
-    /** The board of a run that is not finalized, loaded from SQLite the first time. */
-    boardOf(eventId: string, runNumber: number, order: LeaderboardOrder): Board {
-      let board = boards.get(key(eventId, runNumber));
+    /** The board of a run that is not finalized, loaded from the database the first time. */
+    async boardOf(eventId: string, runNumber: number, order: LeaderboardOrder): Promise<Board> {
+      const k = key(eventId, runNumber);
+      const board = boards.get(k);
       // A board made under another order (the leaderboard changed between runs) is made again.
-      if (!board || board.order !== order) {
-        board = createBoard(order, loadRun.all(eventId, runNumber).map(recordOf));
-        boards.set(key(eventId, runNumber), board);
+      if (board && board.order === order) return board;
+      let load = loading.get(k);
+      if (!load) {
+        load = loadBoard(eventId, runNumber, order).finally(() => loading.delete(k));
+        loading.set(k, load);
+        boards.set(k, await load);
       }
-      return board;
+      return load;
     },
 
     /** Forgets the boards of a deleted event. */
@@ -81,114 +67,134 @@ export function createScoreStore(db: Db, hooks: ScoreStoreHooks = {}) {
     },
 
     /** Loads the boards of every run live at `now`: a restarted server answers its first rank at once. */
-    preloadLiveBoards(now: number): number {
-      const live = db
-        .select({ eventId: eventRuns.eventId, runNumber: eventRuns.runNumber, leaderboard: events.leaderboard })
-        .from(eventRuns)
-        .innerJoin(events, eq(events.id, eventRuns.eventId))
-        .where(
-          and(
-            sql`${eventRuns.startTime} <= ${now}`,
-            sql`${eventRuns.endTime} > ${now}`,
-            sql`${events.leaderboard} IS NOT NULL`,
-          ),
-        )
-        .all();
+    async preloadLiveBoards(now: number): Promise<number> {
+      const live = await reads.all<{ eventId: string; runNumber: number; leaderboard: string }>(sql`
+        SELECT r.event_id AS "eventId", r.run_number AS "runNumber", e.leaderboard
+        FROM event_runs r JOIN events e ON e.id = r.event_id
+        WHERE r.start_time <= ${now} AND r.end_time > ${now} AND e.leaderboard IS NOT NULL`);
       for (const run of live) {
-        const order = (JSON.parse(run.leaderboard as string) as { order: LeaderboardOrder }).order;
-        this.boardOf(run.eventId, run.runNumber, order);
+        const order = (JSON.parse(run.leaderboard) as { order: LeaderboardOrder }).order;
+        await this.boardOf(run.eventId, run.runNumber, order);
       }
       return live.length;
     },
 
     /** The next tie-break number: who reaches a score first ranks first among equals. */
-    nextSeq: () => ++seq,
+    async nextSeq(): Promise<number> {
+      seq ??= reads
+        .get<{ seq: number | null }>(sql`SELECT max(reached_seq) AS seq FROM scores`)
+        .then((row) => row?.seq ?? 0)
+        .catch((err: unknown) => {
+          seq = undefined;
+          throw err;
+        });
+      const next = (await seq) + 1;
+      seq = Promise.resolve(next);
+      return next;
+    },
 
     /** A finalized run's entries from rank `after + 1`, with their final ranks. */
-    finalEntries(eventId: string, runNumber: number, after: number, limit: number) {
-      return finalPage.all(eventId, runNumber, after, limit).map((c) => ({ record: recordOf(c), rank: c.final_rank }));
+    async finalEntries(eventId: string, runNumber: number, after: number, limit: number) {
+      const rows = await reads.all<ScoreRecord & { rank: number }>(sql`
+        SELECT ${RECORD_COLUMNS}, final_rank AS rank FROM scores
+        WHERE event_id = ${eventId} AND run_number = ${runNumber} AND final_rank > ${after}
+        ORDER BY final_rank LIMIT ${limit}`);
+      return rows.map(({ rank, ...record }) => ({ record, rank }));
     },
 
     /** A player's entry of a finalized run with its final rank, if the player scored. */
-    finalEntryOf(eventId: string, runNumber: number, playerId: string) {
-      const c = finalRankOf.get(eventId, runNumber, playerId);
-      return c && c.final_rank !== null ? { record: recordOf(c), rank: c.final_rank } : undefined;
+    async finalEntryOf(eventId: string, runNumber: number, playerId: string) {
+      const row = await reads.get<ScoreRecord & { rank: number | null }>(sql`
+        SELECT ${RECORD_COLUMNS}, final_rank AS rank FROM scores
+        WHERE event_id = ${eventId} AND run_number = ${runNumber} AND player_id = ${playerId}`);
+      if (!row || row.rank === null) return undefined;
+      const { rank, ...record } = row;
+      return { record, rank };
     },
 
     /**
      * Finalizes a run that has ended, inside the transaction that announces its end: final ranks, and one reward
      * grant per ranked player in a prize tier (unique per run and player). All or nothing: a crash in the middle
-     * leaves the run unfinalized, and the scheduler finalizes it after the restart.
+     * leaves the run unfinalized, and the scheduler finalizes it after the restart. Exactly once: the first
+     * transaction to mark the run finalized does it; any other finds it marked.
      */
-    finalizeRun(tx: Tx, row: EventRow, run: RunRow, now: number): void {
-      if (run.finalized) return;
+    async finalizeRun(tx: Transaction, row: EventRow, run: RunRow, now: number): Promise<void> {
+      const marked = await tx.run(sql`
+        UPDATE event_runs SET finalized = ${true}
+        WHERE event_id = ${row.id} AND run_number = ${run.runNumber} AND finalized = ${false}`);
+      if (marked === 0) return;
       const config = leaderboardOf(row);
       if (config) {
-        const ranked = db.$client
-          .prepare<[string, number], { player_id: string }>(
-            `SELECT player_id FROM scores WHERE event_id = ? AND run_number = ? AND score IS NOT NULL ORDER BY ${rankingOrder(config.order)}`,
-          )
-          .all(row.id, run.runNumber);
-        const setRank = db.$client.prepare<[number, string, number, string]>(
-          "UPDATE scores SET final_rank = ? WHERE event_id = ? AND run_number = ? AND player_id = ?",
-        );
-        const winners = ranked.flatMap((entry, i) => {
-          setRank.run(i + 1, row.id, run.runNumber, entry.player_id);
-          const rewards = rewardsOfRank(config, i + 1);
-          return rewards ? [{ playerId: entry.player_id, rank: i + 1, rewards }] : [];
+        const order = rankingOrder(config.order);
+        await tx.run(sql`
+          UPDATE scores SET final_rank = ranked.position
+          FROM (SELECT player_id, row_number() OVER (ORDER BY ${order}) AS position FROM scores
+            WHERE event_id = ${row.id} AND run_number = ${run.runNumber} AND score IS NOT NULL) AS ranked
+          WHERE scores.event_id = ${row.id} AND scores.run_number = ${run.runNumber}
+            AND scores.player_id = ranked.player_id`);
+        const lastPrized = config.prizeTiers.reduce((last, tier) => Math.max(last, tier.rankTo), 0);
+        const ranked = await tx.all<{ playerId: string; rank: number }>(sql`
+          SELECT player_id AS "playerId", final_rank AS rank FROM scores
+          WHERE event_id = ${row.id} AND run_number = ${run.runNumber} AND final_rank <= ${lastPrized}
+          ORDER BY final_rank`);
+        const winners = ranked.flatMap((entry) => {
+          const rewards = rewardsOfRank(config, entry.rank);
+          return rewards ? [{ ...entry, rewards }] : [];
         });
-        winners.forEach((winner, i) => {
-          tx.insert(rewardGrants)
-            .values({
-              id: randomUUID(),
-              eventId: row.id,
-              runNumber: run.runNumber,
-              playerId: winner.playerId,
-              rank: winner.rank,
-              rewards: JSON.stringify(rewardsToStored(winner.rewards)),
-              grantTime: now,
-            })
-            .onConflictDoNothing()
-            .run();
+        for (const [i, winner] of winners.entries()) {
+          await tx.run(sql`
+            INSERT INTO reward_grants (id, event_id, run_number, player_id, rank, rewards, grant_time)
+            VALUES (${randomUUID()}, ${row.id}, ${run.runNumber}, ${winner.playerId}, ${winner.rank},
+              ${JSON.stringify(rewardsToStored(winner.rewards))}, ${now})
+            ON CONFLICT (event_id, run_number, player_id) DO NOTHING`);
           hooks.grantWritten?.(i + 1, winners.length);
-        });
+        }
       }
-      tx.update(eventRuns)
-        .set({ finalized: true })
-        .where(and(eq(eventRuns.eventId, row.id), eq(eventRuns.runNumber, run.runNumber)))
-        .run();
       boards.delete(key(row.id, run.runNumber));
     },
 
-    /** Adds a player to a run without a score, inside a write. */
-    insertParticipant(tx: Tx, entry: { eventId: string; runNumber: number; playerId: string; now: number }) {
-      tx.insert(scores)
-        .values({ eventId: entry.eventId, runNumber: entry.runNumber, playerId: entry.playerId, joinTime: entry.now })
-        .run();
+    /**
+     * Adds a player to a run without a score, inside a write, unless the run has `maxParticipants` (0: no limit)
+     * already: one conditional UPDATE of the run's count, which concurrent joins on PostgreSQL take in turn.
+     */
+    async addParticipant(
+      tx: Transaction,
+      entry: { eventId: string; runNumber: number; playerId: string; now: number },
+      maxParticipants: number,
+    ): Promise<ParticipantAdded> {
+      const counted = await tx.get<{ participants: number }>(sql`
+        UPDATE event_runs SET participants = participants + 1
+        WHERE event_id = ${entry.eventId} AND run_number = ${entry.runNumber}
+          AND (${maxParticipants} = 0 OR participants < ${maxParticipants})
+        RETURNING participants`);
+      if (!counted) return { kind: "full" };
+      await tx.run(sql`
+        INSERT INTO scores (event_id, run_number, player_id, join_time)
+        VALUES (${entry.eventId}, ${entry.runNumber}, ${entry.playerId}, ${entry.now})`);
+      return { kind: "added", participants: counted.participants };
+    },
+
+    /** The number of players with an entry in a run. */
+    async participantCount(client: SqlClient, eventId: string, runNumber: number): Promise<number> {
+      const row = await client.get<{ participants: number }>(
+        sql`SELECT participants FROM event_runs WHERE event_id = ${eventId} AND run_number = ${runNumber}`,
+      );
+      return row?.participants ?? 0;
     },
 
     /** Stores a player's new score in a run (`record.seq` is the order in which its pair was reached), in a write. */
-    updateScore(tx: Tx, eventId: string, runNumber: number, record: ScoreRecord) {
-      tx.update(scores)
-        .set({
-          score: record.score,
-          subscore: record.subscore,
-          reachedSeq: record.seq,
-          submissions: record.submissions,
-          metadata: record.metadata,
-          updateTime: record.updateTime,
-        })
-        .where(and(eq(scores.eventId, eventId), eq(scores.runNumber, runNumber), eq(scores.playerId, record.playerId)))
-        .run();
+    async updateScore(tx: Transaction, eventId: string, runNumber: number, record: ScoreRecord) {
+      await tx.run(sql`
+        UPDATE scores SET score = ${record.score}, subscore = ${record.subscore}, reached_seq = ${record.seq},
+          submissions = ${record.submissions}, metadata = ${record.metadata}, update_time = ${record.updateTime}
+        WHERE event_id = ${eventId} AND run_number = ${runNumber} AND player_id = ${record.playerId}`);
     },
 
-    /** Whether a player has an entry (joined) in a run, read inside a write. */
-    participantRow(tx: Tx, eventId: string, runNumber: number, playerId: string) {
-      return tx
-        .select()
-        .from(scores)
-        .where(and(eq(scores.eventId, eventId), eq(scores.runNumber, runNumber), eq(scores.playerId, playerId)))
-        .get();
+    /** A player's entry in a run, read and locked inside a write (undefined: not a participant). */
+    participantRow(tx: Transaction, eventId: string, runNumber: number, playerId: string) {
+      return tx.get<ScoreRecord>(sql`
+        SELECT ${RECORD_COLUMNS} FROM scores
+        WHERE event_id = ${eventId} AND run_number = ${runNumber} AND player_id = ${playerId}${tx.forUpdate}`);
     },
   };
 }

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
@@ -36,6 +35,20 @@ export interface WatchLeaderboardDeps {
   streamsShutdown: AbortSignal;
 }
 
+/** Waits `ms` on `clock`, or until `signal` aborts. */
+function pause(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const cancel = clock.timer(clock.now() + ms, finish);
+    signal.addEventListener("abort", finish, { once: true });
+    function finish() {
+      cancel();
+      signal.removeEventListener("abort", finish);
+      resolve();
+    }
+  });
+}
+
 /**
  * liveops.v1.LeaderboardService.WatchLeaderboard: sends the live board's top N (and one player's entry) at once,
  * then whenever it changes, at most once per interval — a burst of submissions coalesces into one message — and
@@ -45,17 +58,17 @@ export function createWatchLeaderboard(deps: WatchLeaderboardDeps) {
   const { store, scores, access, onKeyChange, clock, intervalMs, heartbeatMs, streamsShutdown } = deps;
 
   /** The board as it is now; the run and the time when it next changes by itself (a run starts or ends). */
-  const snapshot = (eventId: string, topN: number, playerId: string) => {
-    const row = store.findEventById(eventId);
+  const snapshot = async (eventId: string, topN: number, playerId: string) => {
+    const row = await store.findEventById(eventId);
     if (!row) throw notFound("event", eventId);
     const config = leaderboardOf(row);
     if (!config) throw serviceError(Code.FailedPrecondition, "NO_LEADERBOARD", `event ${eventId} has no leaderboard`);
     const now = clock.now();
-    const state = store.stateAt(row, now);
+    const state = await store.stateAt(row, now);
     const run = state.currentRun;
     const message = create(WatchLeaderboardResponseSchema, { time: timestampFromMs(now) });
     if (!run) return { message, board: undefined, until: state.validUntil };
-    const board = scores.boardOf(eventId, run.runNumber, config.order);
+    const board = await scores.boardOf(eventId, run.runNumber, config.order);
     const view = boardView(board, topN, playerId);
     message.runNumber = BigInt(run.runNumber);
     message.top = view.top.map(entryToMessage);
@@ -90,8 +103,8 @@ export function createWatchLeaderboard(deps: WatchLeaderboardDeps) {
     let sentAt = Number.NEGATIVE_INFINITY;
     try {
       while (!signal.aborted) {
-        access.verify(authorization, watchPath);
-        const { message, board, until } = snapshot(eventId, topN, req.playerId);
+        await access.verify(authorization, watchPath);
+        const { message, board, until } = await snapshot(eventId, topN, req.playerId);
         const content = contentOf(message);
         if (content !== sentContent || clock.now() - sentAt >= heartbeatMs) {
           sentContent = content;
@@ -119,7 +132,7 @@ export function createWatchLeaderboard(deps: WatchLeaderboardDeps) {
           }
         });
         // Coalesce: whatever else arrives meanwhile goes into the next message.
-        if (!signal.aborted && !keysChanged) await sleep(intervalMs, undefined, { signal }).catch(() => undefined);
+        if (!signal.aborted && !keysChanged) await pause(clock, intervalMs, signal);
       }
       if (streamsShutdown.aborted) throw new ConnectError("the server is shutting down", Code.Unavailable);
     } catch (err) {

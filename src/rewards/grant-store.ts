@@ -1,9 +1,18 @@
-import { and, desc, eq, lt, or } from "drizzle-orm";
-import type { Db, Tx } from "../db/database.js";
-import { rewardGrants } from "../db/schema.js";
+import { sql } from "drizzle-orm";
+import type { SqlClient, Transaction } from "../db/storage.js";
 
 /** A reward grant as stored. */
-export type GrantRow = typeof rewardGrants.$inferSelect;
+export interface GrantRow {
+  id: string;
+  eventId: string;
+  runNumber: number;
+  playerId: string;
+  rank: number;
+  /** JSON of the rewards (see reward-codec.ts). */
+  rewards: string;
+  grantTime: number;
+  claimTime: number | null;
+}
 
 /** A position in a player's grants, newest first. */
 export interface GrantCursor {
@@ -11,37 +20,31 @@ export interface GrantCursor {
   id: string;
 }
 
-/** Drizzle queries of reward grants (they are written where runs are finalized: score-store.ts). */
-export function createGrantStore(db: Db) {
+const GRANT_COLUMNS = sql.raw(`id, event_id AS "eventId", run_number AS "runNumber", player_id AS "playerId", rank,
+  rewards, grant_time AS "grantTime", claim_time AS "claimTime"`);
+
+/** Queries of reward grants (they are written where runs are finalized: score-store.ts). */
+export function createGrantStore(reads: SqlClient) {
   return {
     /** Up to `limit` grants of a player after `after`, newest first. */
-    grantsOfPlayer(playerId: string, after: GrantCursor | undefined, limit: number): GrantRow[] {
-      return db
-        .select()
-        .from(rewardGrants)
-        .where(
-          and(
-            eq(rewardGrants.playerId, playerId),
-            after &&
-              or(
-                lt(rewardGrants.grantTime, after.grantTime),
-                and(eq(rewardGrants.grantTime, after.grantTime), lt(rewardGrants.id, after.id)),
-              ),
-          ),
-        )
-        .orderBy(desc(rewardGrants.grantTime), desc(rewardGrants.id))
-        .limit(limit)
-        .all();
+    grantsOfPlayer(playerId: string, after: GrantCursor | undefined, limit: number): Promise<GrantRow[]> {
+      const afterCursor = after
+        ? sql`AND (grant_time < ${after.grantTime} OR (grant_time = ${after.grantTime} AND id < ${after.id}))`
+        : sql.empty();
+      return reads.all<GrantRow>(sql`
+        SELECT ${GRANT_COLUMNS} FROM reward_grants WHERE player_id = ${playerId} ${afterCursor}
+        ORDER BY grant_time DESC, id DESC LIMIT ${limit}`);
     },
 
     /**
-     * Claims a grant inside `tx`: the first claim sets its claim time, and every claim gets the grant as it is then
-     * (undefined when there is no such grant).
+     * Claims a grant inside `tx`: the first claim sets its claim time (one conditional UPDATE, which concurrent
+     * claims take in turn), and every claim gets the grant as it is then (undefined when there is no such grant).
      */
-    claimGrant(tx: Tx, id: string, now: number): GrantRow | undefined {
-      const current = tx.select().from(rewardGrants).where(eq(rewardGrants.id, id)).get();
-      if (!current || current.claimTime !== null) return current;
-      return tx.update(rewardGrants).set({ claimTime: now }).where(eq(rewardGrants.id, id)).returning().get();
+    async claimGrant(tx: Transaction, id: string, now: number): Promise<GrantRow | undefined> {
+      const claimed = await tx.get<GrantRow>(sql`
+        UPDATE reward_grants SET claim_time = ${now} WHERE id = ${id} AND claim_time IS NULL
+        RETURNING ${GRANT_COLUMNS}`);
+      return claimed ?? tx.get<GrantRow>(sql`SELECT ${GRANT_COLUMNS} FROM reward_grants WHERE id = ${id}`);
     },
   };
 }

@@ -12,7 +12,7 @@ import {
   RewardGrantSchema,
 } from "../../gen/liveops/v1/reward_service_pb.js";
 import type { Clock } from "../clock.js";
-import type { WriteBatcher } from "../db/write-batcher.js";
+import type { Storage } from "../db/storage.js";
 import { assertValid, notFound } from "../errors.js";
 import { checkEventId } from "../events/event-validation.js";
 import { checkPlayerId } from "../leaderboards/leaderboard-service.js";
@@ -36,18 +36,18 @@ function grantToMessage(row: GrantRow): RewardGrant {
 /** liveops.v1.RewardService: players' reward grants and their one-time claims. */
 export function createRewardService(deps: {
   grants: GrantStore;
-  batcher: WriteBatcher;
+  storage: Storage;
   clock: Clock;
   pageTokens: PageTokens;
 }) {
-  const { grants, batcher, clock, pageTokens } = deps;
+  const { grants, storage, clock, pageTokens } = deps;
   return {
-    listRewardGrants(req: ListRewardGrantsRequest): ListRewardGrantsResponse {
+    async listRewardGrants(req: ListRewardGrantsRequest): Promise<ListRewardGrantsResponse> {
       assertValid(checkPlayerId(req.playerId));
       const limit = pageSizeOf(req.pageSize);
       const scope = `ListRewardGrants/${req.playerId}`;
       const after = pageTokens.decode(scope, req.pageToken) as GrantCursor | undefined;
-      const rows = grants.grantsOfPlayer(req.playerId, after, limit + 1);
+      const rows = await grants.grantsOfPlayer(req.playerId, after, limit + 1);
       const { page, last } = takePage(rows, limit);
       return create(ListRewardGrantsResponseSchema, {
         grants: page.map(grantToMessage),
@@ -58,8 +58,8 @@ export function createRewardService(deps: {
     async claimReward(req: ClaimRewardRequest, ctx: HandlerContext): Promise<ClaimRewardResponse> {
       assertValid(checkEventId(req.grantId, "grant_id"));
       const id = req.grantId.toLowerCase();
-      // In the group commit: of concurrent claims, the first sets the claim time and every one gets the same grant.
-      const row = await batcher.run((tx) => grants.claimGrant(tx, id, clock.now()), undefined, ctx.signal);
+      // Of concurrent claims, the first sets the claim time and every one gets the same grant.
+      const row = await storage.withTransaction((tx) => grants.claimGrant(tx, id, clock.now()), { signal: ctx.signal });
       if (!row) throw notFound("reward_grant", req.grantId);
       return create(ClaimRewardResponseSchema, { grant: grantToMessage(row) });
     },

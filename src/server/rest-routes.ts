@@ -83,9 +83,10 @@ export function createRestRoutes(deps: {
         pageSize: integerParam(url, "page_size", PAGE_SIZE_MAX),
         pageToken: url.searchParams.get("page_token") ?? "",
       });
-      sendMessage(res, ListEventsResponseSchema, deps.eventService.listEvents(request));
+      sendMessage(res, ListEventsResponseSchema, await deps.eventService.listEvents(request));
     } else {
-      sendMessage(res, GetEventResponseSchema, deps.eventService.getEvent(create(GetEventRequestSchema, { id })));
+      const response = await deps.eventService.getEvent(create(GetEventRequestSchema, { id }));
+      sendMessage(res, GetEventResponseSchema, response);
     }
   }
 

@@ -8,7 +8,7 @@ import { ensureInitialAdminKey } from "../../src/keys/initial-admin-key.js";
 
 const config = loadConfig(process.env);
 const logger = pino({ level: config.logLevel }, pino.destination({ dest: 1, sync: true }));
-const app = createApp({
+const app = await createApp({
   config,
   logger,
   clock: systemClock,
@@ -18,6 +18,6 @@ const app = createApp({
     },
   },
 });
-ensureInitialAdminKey(app.keys, systemClock, config.initialAdminKeyFile);
+await ensureInitialAdminKey(app.keys, systemClock, config.initialAdminKeyFile);
 const address = await app.listen(config.port, config.host);
 logger.info({ port: address.port }, "liveops listening");

@@ -6,6 +6,7 @@ import { pino } from "pino";
 import { type App, createApp } from "../../src/app.js";
 import { type Role, roles } from "../../src/auth/roles.js";
 import { loadConfig } from "../../src/config.js";
+import type { SqliteStorage } from "../../src/db/sqlite-storage.js";
 import { createTestClock, type TestClock } from "./test-clock.js";
 
 /** Limits high enough that only the tests about limits meet them. */
@@ -54,11 +55,11 @@ export async function startTestServer(
     },
   });
   const logger = pino({ level: config.logLevel }, sink);
-  const app = createApp({ config, logger, clock });
+  const app = await createApp({ config, logger, clock });
   const address = await app.listen(0, "127.0.0.1");
   const keys = {} as Record<Role, string>;
   for (const role of roles) {
-    keys[role] = app.keys.createKey({ name: `test-${role}`, role }, clock.now(), testActor).key;
+    keys[role] = (await app.keys.createKey({ name: `test-${role}`, role }, clock.now(), testActor)).key;
   }
   return {
     app,
@@ -75,4 +76,10 @@ export async function startTestServer(
       if (!options.dir) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The SQLite connection of a server on SQLite, for tests that look at the file itself. */
+export function sqliteOf(app: App): SqliteStorage["sqlite"] {
+  if (app.storage.dialect !== "sqlite") throw new Error("this server does not run on SQLite");
+  return (app.storage as SqliteStorage).sqlite;
 }

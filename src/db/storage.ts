@@ -1,0 +1,68 @@
+import type { SQL } from "drizzle-orm";
+
+/** Which database a {@link SqlClient} speaks to, for the few statements the two dialects write differently. */
+export type Dialect = "sqlite" | "postgres";
+
+/**
+ * Runs statements written with drizzle's `sql` template (its parameters are rendered for the dialect), on a
+ * connection or inside a transaction. Rows come back as the database names their columns (snake_case). Stores are
+ * written once against it and run on both backends: times are integer milliseconds (`bigint` on PostgreSQL, read
+ * back as numbers), booleans are written as the TRUE/FALSE literals both dialects accept and read back with
+ * {@link flag}.
+ */
+export interface SqlClient {
+  readonly dialect: Dialect;
+  /** Every row of a query. */
+  all<T>(query: SQL): Promise<T[]>;
+  /** The first row of a query, if any. */
+  get<T>(query: SQL): Promise<T | undefined>;
+  /** Runs a statement and resolves with the number of rows it changed. */
+  run(query: SQL): Promise<number>;
+}
+
+/** The client of one unit of work: its statements run inside one transaction. */
+export interface Transaction extends SqlClient {
+  /**
+   * ` FOR UPDATE` on PostgreSQL, where concurrent transactions lock the rows they read in order to change; empty on
+   * SQLite, whose writers are serialized.
+   */
+  readonly forUpdate: SQL;
+  /**
+   * Serializes, until this transaction ends, the transactions that append to the change log, so that its sequence
+   * order is its commit order (PostgreSQL; a no-op on SQLite, whose writers are serialized anyway).
+   */
+  lockChangeLog(): Promise<void>;
+}
+
+/** How a unit of work is run. */
+export interface TransactionOptions<T> {
+  /** A work whose caller has gone (deadline, cancel) before it started is not run: the promise rejects. */
+  signal?: AbortSignal | undefined;
+  /** Runs after the commit and before the promise resolves, in commit order: to update memory with what is durable. */
+  committed?: ((value: T) => void) | undefined;
+}
+
+/**
+ * The database port: reads of committed data, units of work, readiness. SQLite (src/db/sqlite-storage.ts) and
+ * PostgreSQL (src/db/postgres-storage.ts) implement it.
+ */
+export interface Storage {
+  readonly dialect: Dialect;
+  /** Reads outside any unit of work: they see committed data only. */
+  readonly reads: SqlClient;
+  /**
+   * Runs `work` in a transaction that commits when it resolves and rolls back when it throws. On SQLite the units of
+   * work queued together share one transaction (group commit), each in a savepoint of its own, and must await only
+   * the statements of `tx` (which better-sqlite3 runs synchronously): never a timer, a worker or the network.
+   */
+  withTransaction<T>(work: (tx: Transaction) => Promise<T>, options?: TransactionOptions<T>): Promise<T>;
+  /** Whether the database answered its last check. */
+  isReady(): boolean;
+  /** Closes every connection (SQLite: after a checkpoint of the WAL). */
+  close(): Promise<void>;
+}
+
+/** A boolean column as either database returns it (SQLite: 0/1, PostgreSQL: a boolean). */
+export function flag(value: unknown): boolean {
+  return value === true || value === 1;
+}
