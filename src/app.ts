@@ -13,6 +13,7 @@ import type { Clock } from "./clock.js";
 import type { Config } from "./config.js";
 import { openStorage } from "./db/open-storage.js";
 import type { Storage } from "./db/storage.js";
+import type { EventScheduler } from "./events/event-scheduler.js";
 import type { KeyStore } from "./keys/key-store.js";
 import type { ScoreStoreHooks } from "./leaderboards/score-store.js";
 import { createMetrics, type Metrics } from "./metrics/metrics.js";
@@ -32,6 +33,8 @@ export interface App {
   readonly metrics: Metrics;
   /** The WatchEvents streams open now, and their queues. */
   readonly eventFeed: Services["feed"];
+  /** The scheduler of run boundaries (see {@link EventScheduler.idle}). */
+  readonly scheduler: Pick<EventScheduler, "idle">;
   /** Whether the services have reached the database once (see {@link Services.start}). */
   isStarted(): boolean;
   /** Resolves once the services have reached the database; the app keeps trying until it is closed. */
@@ -135,6 +138,8 @@ export async function createApp({ config, logger, clock, hooks }: AppDeps): Prom
       startRetry.unref();
     }
   };
+  // A database reachable at start-up is used before the server listens; an unreachable one is waited for meanwhile.
+  await Promise.race([storage.migrated(), sleep(config.dbConnectTimeoutMs, undefined, { ref: false })]);
   await start();
 
   const router = createRpcRouter(services, { observer, metrics, config });
@@ -216,6 +221,7 @@ export async function createApp({ config, logger, clock, hooks }: AppDeps): Prom
   return {
     storage,
     keys,
+    scheduler: services.scheduler,
     isStarted: () => started,
     whenStarted: () => whenStarted,
     health,

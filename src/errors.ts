@@ -7,6 +7,7 @@ import {
   ErrorInfoSchema,
   RetryInfoSchema,
 } from "../gen/google/rpc/error_details_pb.js";
+import { StorageTimeoutError, StorageUnavailableError } from "./db/storage-errors.js";
 
 /** The google.rpc.ErrorInfo domain of every error this service raises. */
 export const ERROR_DOMAIN = "liveops";
@@ -120,5 +121,12 @@ export function rateLimited(reason: string, message: string, retryAfterMs: numbe
  */
 export function publicError(err: unknown): ConnectError {
   if (err instanceof ConnectError) return withErrorInfo(err);
+  // The database's own messages hold no SQL or parameters (storage-errors.ts): safe to show.
+  if (err instanceof StorageUnavailableError) {
+    return serviceError(Code.Unavailable, "DATABASE_UNAVAILABLE", err.message, {
+      details: [{ desc: RetryInfoSchema, value: { retryDelay: durationFromMs(1000) } }],
+    });
+  }
+  if (err instanceof StorageTimeoutError) return serviceError(Code.DeadlineExceeded, "DATABASE_TIMEOUT", err.message);
   return serviceError(Code.Internal, "INTERNAL", "internal error");
 }

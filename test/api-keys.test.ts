@@ -4,13 +4,14 @@ import { join } from "node:path";
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { ApiKeyState, Role } from "../gen/liveops/v1/api_key_pb.js";
 import { ApiKeyService } from "../gen/liveops/v1/api_key_service_pb.js";
 import { EventService } from "../gen/liveops/v1/event_service_pb.js";
 import { bearer, codeOf, connectClients, transportsFor } from "./support/clients.js";
-import { sqliteOf, startTestServer, type TestServer } from "./support/server.js";
+import { backendEnv, sqliteOf, startTestServer, type TestServer, testBackend } from "./support/server.js";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -172,9 +173,10 @@ describe("the key lifecycle", () => {
 
 describe("the keys CLI", () => {
   it("creates, lists, rotates and revokes keys in the server's database", async () => {
+    const backend = await backendEnv(server.dbPath);
     const run = (...args: string[]) =>
       execFileSync(process.execPath, ["--import", "tsx", "src/keys/cli.ts", ...args], {
-        env: { ...process.env, DB_PATH: server.dbPath },
+        env: { ...process.env, ...backend },
         encoding: "utf8",
       }).trim();
     const key = run("create", "--role", "viewer", "--name", "cli key", "--rate", "700/900");
@@ -197,10 +199,21 @@ describe("secrets at rest and in logs", () => {
     const rotated = await admin.rotateApiKey({ id: created.apiKey?.id ?? "", gracePeriod: { seconds: 60n } });
     await outcomesEverywhere(created.secret);
     await outcomesEverywhere(rotated.secret);
-    sqliteOf(server.app).pragma("wal_checkpoint(PASSIVE)");
-    const files = readdirSync(server.dir)
-      .filter((f) => f.startsWith("liveops.db"))
-      .map((f) => readFileSync(join(server.dir, f)));
+    // SQLite: the database files as they are on disk; PostgreSQL: every stored row, as text.
+    let files: Buffer[];
+    if (testBackend === "sqlite") {
+      sqliteOf(server.app).pragma("wal_checkpoint(PASSIVE)");
+      files = readdirSync(server.dir)
+        .filter((f) => f.startsWith("liveops.db"))
+        .map((f) => readFileSync(join(server.dir, f)));
+    } else {
+      const tables = ["api_keys", "audit_entries", "settings"];
+      files = await Promise.all(
+        tables.map(async (t) =>
+          Buffer.from(JSON.stringify(await server.app.storage.reads.all(sql`SELECT * FROM ${sql.raw(t)}`))),
+        ),
+      );
+    }
     expect(files.length).toBeGreaterThan(0);
     const secrets = [created.secret, rotated.secret, ...Object.values(server.keys)].map((k) => k.slice(20));
     for (const secret of secrets) {

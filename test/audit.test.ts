@@ -2,12 +2,13 @@ import { toJsonString } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Role } from "../gen/liveops/v1/api_key_pb.js";
 import { ApiKeyService } from "../gen/liveops/v1/api_key_service_pb.js";
 import { AuditEntrySchema, AuditService } from "../gen/liveops/v1/audit_service_pb.js";
 import { bearer, codeOf, connectClients } from "./support/clients.js";
-import { sqliteOf, startTestServer, type TestServer } from "./support/server.js";
+import { startTestServer, type TestServer } from "./support/server.js";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -135,10 +136,14 @@ describe("the audit log", () => {
     expect(await codeOf(bad)).toBe(Code.InvalidArgument);
   });
 
-  it("cannot be changed or deleted, even with SQL", () => {
-    const sqlite = sqliteOf(server.app);
-    expect(() => sqlite.exec("UPDATE audit_entries SET actor_key_id = 'someone else'")).toThrow(/cannot be changed/);
-    expect(() => sqlite.exec("DELETE FROM audit_entries")).toThrow(/cannot be deleted/);
+  it("cannot be changed or deleted, even with SQL", async () => {
+    const { storage } = server.app;
+    await expect(
+      storage.withTransaction((tx) => tx.run(sql`UPDATE audit_entries SET actor_key_id = 'someone else'`)),
+    ).rejects.toThrow(/cannot be changed/);
+    await expect(storage.withTransaction((tx) => tx.run(sql`DELETE FROM audit_entries`))).rejects.toThrow(
+      /cannot be deleted/,
+    );
   });
 
   it("is for admins only", async () => {

@@ -1,3 +1,4 @@
+// The SQLite file itself: its lock, its modes, the tools beside it. Nothing of it applies to PostgreSQL.
 import { execFile } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,6 +10,7 @@ import { DatabaseInUseError } from "../src/db/server-lock.js";
 import { openSqliteStorage } from "../src/db/sqlite-storage.js";
 import { type ChildServer, spawnServer } from "./support/child-server.js";
 import { connectClients } from "./support/clients.js";
+import { testBackend } from "./support/server.js";
 
 const run = promisify(execFile);
 
@@ -28,7 +30,7 @@ const adminKey = (dbPath: string) => readFileSync(join(dirname(dbPath), "initial
 const listEvents = (server: ChildServer, key: string) => connectClients(server.baseUrl, key).events.listEvents({});
 const modeOf = (file: string) => statSync(file).mode & 0o777;
 
-describe("beside a running server", () => {
+describe.skipIf(testBackend === "postgres")("beside a running server", () => {
   let serverDir: string;
   let dbPath: string;
   let server: ChildServer;
@@ -87,7 +89,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-describe("the server lock", () => {
+describe.skipIf(testBackend === "postgres")("the server lock", () => {
   it("dies with its process: after a SIGKILL a new server starts on the file", async () => {
     const dbPath = join(dir, "liveops.db");
     const first = await spawnServer({ DB_PATH: dbPath });
@@ -113,7 +115,7 @@ describe("the server lock", () => {
   });
 });
 
-describe("database file modes", () => {
+describe.skipIf(testBackend === "postgres")("database file modes", () => {
   it("an existing database readable by others is made private on open, with a log line per file", async () => {
     const path = join(dir, "old.db");
     const old = new Sqlite(path);

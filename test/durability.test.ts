@@ -4,11 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import Sqlite from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { EventStatus } from "../gen/liveops/v1/event_pb.js";
 import { type ChildServer, spawnServer } from "./support/child-server.js";
 import { connectClients, eventClients, transportsFor } from "./support/clients.js";
+import { backendEnv, storedRows } from "./support/server.js";
 
 let dir: string;
 let dbPath: string;
@@ -32,12 +32,13 @@ async function start() {
   return server;
 }
 
-function createKey(role: string): string {
+async function createKey(role: string): Promise<string> {
+  const backend = await backendEnv(dbPath);
   return execFileSync(
     process.execPath,
     ["--import", "tsx", "src/keys/cli.ts", "create", "--role", role, "--name", "t"],
     {
-      env: { ...process.env, DB_PATH: dbPath },
+      env: { ...process.env, ...backend },
       encoding: "utf8",
     },
   ).trim();
@@ -71,7 +72,7 @@ describe("first start", () => {
 
   it("the keys CLI prints a key that works with its role", async () => {
     const server = await start();
-    const viewer = createKey("viewer");
+    const viewer = await createKey("viewer");
     const { events, admin } = connectClients(server.baseUrl, viewer);
     await expect(events.listEvents({})).resolves.toBeDefined();
     await expect(admin.createEvent({ event: event("x") })).rejects.toMatchObject({ code: Code.PermissionDenied });
@@ -81,7 +82,7 @@ describe("first start", () => {
 describe("persistence", () => {
   it("everything is still there after a stop and a start on the same file", async () => {
     const first = await start();
-    const operator = createKey("operator");
+    const operator = await createKey("operator");
     const { admin } = connectClients(first.baseUrl, operator);
     const created = [];
     for (let i = 0; i < 5; i++) created.push((await admin.createEvent({ event: event(`persisted ${i}`) })).event);
@@ -111,7 +112,7 @@ describe("persistence", () => {
 describe("durability", () => {
   it("a SIGKILL while writes are in flight loses no acknowledged write and leaves the file intact", async () => {
     const server = await start();
-    const operator = createKey("operator");
+    const operator = await createKey("operator");
     const transports = Object.values(transportsFor(server.baseUrl, operator));
     const acknowledged: string[] = [];
     let stop = false;
@@ -132,10 +133,7 @@ describe("durability", () => {
     await Promise.all(writers);
     await server.exited;
 
-    const sqlite = new Sqlite(dbPath);
-    expect(sqlite.pragma("integrity_check", { simple: true })).toBe("ok");
-    const stored = new Set((sqlite.prepare("SELECT id FROM events").all() as { id: string }[]).map((r) => r.id));
-    sqlite.close();
+    const stored = new Set((await storedRows<{ id: string }>(dbPath, "SELECT id FROM events")).map((r) => r.id));
     const lost = acknowledged.filter((id) => !stored.has(id));
     expect(lost).toEqual([]);
     expect(acknowledged.length).toBeGreaterThanOrEqual(200);

@@ -2,11 +2,10 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import Sqlite from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { type ChildServer, spawnServer } from "./support/child-server.js";
 import { competitionClients, leaderboard } from "./support/competition.js";
-import { eventually } from "./support/watch.js";
+import { storedRows } from "./support/server.js";
 
 const dir = mkdtempSync(join(tmpdir(), "liveops-finalize-"));
 const dbPath = join(dir, "liveops.db");
@@ -20,17 +19,18 @@ const start = async (entry?: string) => {
   children.push(child);
   return child;
 };
-const grantRows = () => {
-  const db = new Sqlite(dbPath, { readonly: true });
-  try {
-    return db.prepare("SELECT player_id, rank FROM reward_grants ORDER BY rank").all() as {
-      player_id: string;
-      rank: number;
-    }[];
-  } finally {
-    db.close();
+const grantRows = () =>
+  storedRows<{ player_id: string; rank: number }>(dbPath, "SELECT player_id, rank FROM reward_grants ORDER BY rank");
+
+/** The rows `read` gives once there are any. */
+async function eventuallyRows<T>(read: () => Promise<T[]>, timeoutMs: number): Promise<T[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rows = await read();
+    if (rows.length > 0 || Date.now() > deadline) return rows;
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
-};
+}
 
 describe("finalization after a crash", () => {
   it("grants every reward exactly once when the server is SIGKILLed in the middle of finalizing", {
@@ -56,14 +56,15 @@ describe("finalization after a crash", () => {
       Array.from({ length: 50 }, (_, i) =>
         clients.boards.submitScore({ eventId: id, playerId: `crash-${i}`, score: BigInt(i) }),
       ),
-    );
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n${first.output.join("\n")}`);
+    });
     expect(await first.exited).toBe("SIGKILL");
-    expect(grantRows()).toEqual([]);
+    expect(await grantRows()).toEqual([]);
 
     // After a restart the scheduler finalizes the run: 40 grants, one per winner.
     const second = await start();
-    await eventually(() => grantRows().length > 0, "the grants", 20_000);
-    const grants = grantRows();
+    const grants = await eventuallyRows(grantRows, 20_000);
     expect(grants).toHaveLength(40);
     expect(new Set(grants.map((g) => g.player_id)).size).toBe(40);
     expect(grants.map((g) => g.rank)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
@@ -77,6 +78,6 @@ describe("finalization after a crash", () => {
     const third = await start();
     third.child.kill("SIGTERM");
     await third.exited;
-    expect(grantRows()).toHaveLength(40);
+    expect(await grantRows()).toHaveLength(40);
   });
 });

@@ -1,5 +1,6 @@
 import { connect } from "node:http2";
 import { Code } from "@connectrpc/connect";
+import { sql } from "drizzle-orm";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
@@ -7,7 +8,7 @@ import { methodPath } from "../src/auth/roles.js";
 import { apiServices } from "../src/rpc-router.js";
 import { connectClients } from "./support/clients.js";
 import { grpcRequestHeaders } from "./support/http.js";
-import { sqliteOf, startTestServer, type TestServer } from "./support/server.js";
+import { startTestServer, type TestServer } from "./support/server.js";
 
 // Random bytes and random JSON to every method, over gRPC, gRPC-Web and Connect (POST and GET): never INTERNAL,
 // never a crash or a hang, and (for calls whose key may not change anything) never a change to stored data.
@@ -43,11 +44,11 @@ const readPaths = paths.filter((p) => /\/(List|Get|Check)[A-Za-z]*$/.test(p));
 const writePaths = paths.filter((p) => !readPaths.includes(p));
 
 /** Everything stored but the keys' last-use times (which reads legitimately update), to compare. */
-function snapshot(): string {
-  const sqlite = sqliteOf(server.app);
-  const rows = ["events", "api_keys", "audit_entries", "create_requests"].map((table) =>
-    sqlite.prepare(`SELECT * FROM ${table} ORDER BY 1`).all(),
-  );
+async function snapshot(): Promise<string> {
+  const rows = [];
+  for (const table of ["events", "api_keys", "audit_entries", "create_requests"]) {
+    rows.push(await server.app.storage.reads.all(sql`SELECT * FROM ${sql.raw(table)} ORDER BY 1`));
+  }
   return JSON.stringify(rows, (name, value) => (name === "last_used_time" ? undefined : value));
 }
 
@@ -236,7 +237,7 @@ const runs = { numRuns: 300 };
 
 describe("random input to every method", () => {
   it("never changes stored data when the key may not change it, and never answers INTERNAL", async () => {
-    const before = snapshot();
+    const before = await snapshot();
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...paths),
@@ -263,7 +264,7 @@ describe("random input to every method", () => {
       ),
       runs,
     );
-    expect(snapshot()).toBe(before);
+    expect(await snapshot()).toBe(before);
   });
 
   it("never answers INTERNAL from the handlers that change data", async () => {
@@ -286,7 +287,7 @@ describe("random input to every method", () => {
   });
 
   it("never answers INTERNAL to a Connect GET, with a key or without one", async () => {
-    const before = snapshot();
+    const before = await snapshot();
     const callsBefore = await server.app.metrics.registry.getSingleMetricAsString("liveops_calls_total");
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...paths), getQuery, fc.boolean(), async (path, query, withKey) => {
@@ -297,7 +298,7 @@ describe("random input to every method", () => {
       }),
       runs,
     );
-    expect(snapshot()).toBe(before);
+    expect(await snapshot()).toBe(before);
     expect(await server.app.metrics.registry.getSingleMetricAsString("liveops_calls_total")).not.toBe(callsBefore);
   });
 
@@ -317,7 +318,7 @@ describe("random input to every method", () => {
   });
 
   it("never answers INTERNAL from a server stream, over gRPC or Connect streaming", async () => {
-    const before = snapshot();
+    const before = await snapshot();
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...streamPaths),
@@ -340,7 +341,7 @@ describe("random input to every method", () => {
       ),
       { numRuns: 40 },
     );
-    expect(snapshot()).toBe(before);
+    expect(await snapshot()).toBe(before);
     // Every stream that opened was cancelled, and freed its watcher.
     await vi.waitFor(() => expect(server.app.eventFeed.size).toBe(0));
   }, 60_000);

@@ -23,7 +23,9 @@ describe("the initial admin key", () => {
   it("is kept only if its file could be written", async () => {
     const keys = createKeyStore(storage);
     const clock = createTestClock();
-    await expect(ensureInitialAdminKey(keys, clock, join(dir, "missing-folder", "key"))).rejects.toThrow();
+    // A folder that cannot be made: a file stands where it would be.
+    writeFileSync(join(dir, "blocker"), "");
+    await expect(ensureInitialAdminKey(keys, clock, join(dir, "blocker", "key"))).rejects.toThrow();
     const file = join(dir, "initial-admin-key");
     const id = await ensureInitialAdminKey(keys, clock, file);
     expect(id).toBeDefined();

@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ChildServer, spawnServer } from "./support/child-server.js";
 import { bearer, eventClients } from "./support/clients.js";
+import { backendEnv, testBackend } from "./support/server.js";
 
 // Hostile recurrence rules and bursts of writes against the real server in its own process: no rule may freeze it
 // (a frozen child cannot freeze the test), every call answers within a deadline, and /health keeps answering.
@@ -22,9 +23,10 @@ let viewer: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "liveops-rules-"));
   const dbPath = join(dir, "liveops.db");
+  const backend = await backendEnv(dbPath);
   const createKey = (role: string) =>
     execFileSync(process.execPath, ["--import", "tsx", "src/keys/cli.ts", "create", "--role", role, "--name", role], {
-      env: { ...process.env, DB_PATH: dbPath },
+      env: { ...process.env, ...backend },
       encoding: "utf8",
     }).trim();
   operator = createKey("operator");
@@ -79,10 +81,19 @@ async function withHealthWatch<T>(work: () => Promise<T>): Promise<{ result: T; 
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
-const createRecurring = (rule: string, startTime: number, runDurationMs: number) =>
-  call("EventAdminService/CreateEvent", {
-    event: { title: "rule", startTime: iso(startTime), recurrence: { rule, runDuration: `${runDurationMs / 1000}s` } },
-  });
+const createRecurring = (rule: string, startTime: number, runDurationMs: number, ms?: number) =>
+  call(
+    "EventAdminService/CreateEvent",
+    {
+      event: {
+        title: "rule",
+        startTime: iso(startTime),
+        recurrence: { rule, runDuration: `${runDurationMs / 1000}s` },
+      },
+    },
+    operator,
+    ms,
+  );
 
 /** A rule part's values, absent three times in four. */
 const list = <T>(arb: fc.Arbitrary<T>, max: number) =>
@@ -205,27 +216,33 @@ async function commits(): Promise<{ transactions: number; writes: number }> {
 }
 
 describe("a burst of writes", () => {
-  it("shares commits: 100 concurrent creates of one-off events take far fewer transactions", async () => {
-    // Over one HTTP/2 connection, as a game backend's client sends them: they arrive together.
-    const { admin } = eventClients(createGrpcTransport({ baseUrl: server.baseUrl, interceptors: [bearer(operator)] }));
-    const now = Date.now();
-    const before = await commits();
-    await Promise.all(
-      Array.from({ length: 100 }, (_, i) =>
-        admin.createEvent({
-          event: {
-            title: `burst ${i}`,
-            startTime: timestampFromMs(now + HOUR),
-            endTime: timestampFromMs(now + 2 * HOUR),
-          },
-        }),
-      ),
-    );
-    const after = await commits();
-    expect(after.writes - before.writes).toBe(100);
-    console.log(`100 one-off creates in ${after.transactions - before.transactions} transactions`);
-    expect(after.transactions - before.transactions).toBeLessThan(50);
-  });
+  // Group commit is SQLite's: on PostgreSQL each unit is a transaction of its own.
+  it.skipIf(testBackend === "postgres")(
+    "shares commits: 100 concurrent creates of one-off events take far fewer transactions",
+    async () => {
+      // Over one HTTP/2 connection, as a game backend's client sends them: they arrive together.
+      const { admin } = eventClients(
+        createGrpcTransport({ baseUrl: server.baseUrl, interceptors: [bearer(operator)] }),
+      );
+      const now = Date.now();
+      const before = await commits();
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          admin.createEvent({
+            event: {
+              title: `burst ${i}`,
+              startTime: timestampFromMs(now + HOUR),
+              endTime: timestampFromMs(now + 2 * HOUR),
+            },
+          }),
+        ),
+      );
+      const after = await commits();
+      expect(after.writes - before.writes).toBe(100);
+      console.log(`100 one-off creates in ${after.transactions - before.transactions} transactions`);
+      expect(after.transactions - before.transactions).toBeLessThan(50);
+    },
+  );
 
   it("never makes reads wait behind a burst of heavy writes", async () => {
     const before = await commits();
@@ -241,8 +258,11 @@ describe("a burst of writes", () => {
       while (writing) reads.push((await call("EventService/GetEvent", { id }, viewer)).ms);
     })();
     // 100 open-ended every-minute events at once: each plans 1,000 runs.
+    // Writes of events take turns on PostgreSQL (they hold the change log's lock): the burst takes longer there,
+    // and what is measured is that reads do not wait behind it.
+    const writeBudgetMs = testBackend === "postgres" ? 30_000 : 5000;
     const writes = await Promise.all(
-      Array.from({ length: 100 }, () => createRecurring("FREQ=MINUTELY", start, 30_000)),
+      Array.from({ length: 100 }, () => createRecurring("FREQ=MINUTELY", start, 30_000, writeBudgetMs)),
     );
     writing = false;
     await reader;

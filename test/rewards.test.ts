@@ -35,6 +35,7 @@ describe("finalizing a run", () => {
     }
     expect(await grantsOf("fin-p0")).toEqual([]);
     setup.server.clock.advance(HOUR);
+    await setup.server.app.scheduler.idle();
     const expected = (i: number) => (i === 0 ? gold : i < 3 ? silver : i < 10 ? bronze : undefined);
     for (let i = 0; i < 12; i++) {
       const grants = await grantsOf(`fin-p${i}`);
@@ -84,12 +85,14 @@ describe("finalizing a run", () => {
     const id = event?.id ?? "";
     await setup.game.boards.submitScore({ eventId: id, playerId: "daily-a", score: 10n });
     setup.server.clock.advance(24 * HOUR);
+    await setup.server.app.scheduler.idle();
     await setup.game.boards.submitScore({ eventId: id, playerId: "daily-b", score: 20n });
     expect((await setup.game.boards.listScores({ eventId: id })).scores.map((s) => s.playerId)).toEqual(["daily-b"]);
     const first = await setup.game.boards.listScores({ eventId: id, runNumber: 1n });
     expect(first).toMatchObject({ runNumber: 1n, final: true });
     expect(first.scores.map((s) => s.playerId)).toEqual(["daily-a"]);
     setup.server.clock.advance(HOUR);
+    await setup.server.app.scheduler.idle();
     const grants = [...(await grantsOf("daily-a")), ...(await grantsOf("daily-b"))];
     expect(grants.map((g) => [g.playerId, g.runNumber])).toEqual([
       ["daily-a", 1n],
@@ -108,9 +111,11 @@ describe("claiming a reward", () => {
     );
     await setup.game.boards.submitScore({ eventId: id, playerId: "claimer", score: 1n });
     setup.server.clock.advance(HOUR);
+    await setup.server.app.scheduler.idle();
     const [grant] = await grantsOf("claimer");
     expect(grant?.claimTime).toBeUndefined();
     setup.server.clock.advance(1000);
+    await setup.server.app.scheduler.idle();
     const answers = await Promise.all(
       Array.from({ length: 10 }, () => setup.game.rewards.claimReward({ grantId: grant?.id ?? "" })),
     );
@@ -118,6 +123,7 @@ describe("claiming a reward", () => {
     expect(claimTimes.size).toBe(1);
     expect(answers.every((a) => a.grant?.id === grant?.id && a.grant?.rewards[0]?.id === "gold")).toBe(true);
     setup.server.clock.advance(60_000);
+    await setup.server.app.scheduler.idle();
     const later = await setup.game.rewards.claimReward({ grantId: grant?.id ?? "" });
     expect(later.grant?.claimTime).toEqual(answers[0]?.grant?.claimTime);
     expect(await grantsOf("claimer")).toHaveLength(1);

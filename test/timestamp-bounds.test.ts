@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { sql } from "drizzle-orm";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Role } from "../gen/liveops/v1/api_key_pb.js";
@@ -16,7 +17,7 @@ import {
   warnOncePerKind,
 } from "../src/timestamps.js";
 import { bearer } from "./support/clients.js";
-import { sqliteOf, startTestServer, type TestServer } from "./support/server.js";
+import { backendEnv, startTestServer, type TestServer } from "./support/server.js";
 import { eventually, watchEvents } from "./support/watch.js";
 
 // The range protobuf-es' JSON encoder accepts, written out here rather than imported: the test states the contract.
@@ -126,8 +127,8 @@ function durationText(d: Dur): string {
 const expressibleInJson = (d: Dur) =>
   Math.abs(d.nanos) <= 999_999_999 && !(d.seconds > 0n && d.nanos < 0) && !(d.seconds < 0n && d.nanos > 0);
 
-const count = (table: string) =>
-  (sqliteOf(server.app).prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+const count = async (table: string) =>
+  Number((await server.app.storage.reads.get<{ n: number }>(sql`SELECT count(*) AS n FROM ${sql.raw(table)}`))?.n);
 
 /** Every event listed over Connect JSON, page by page: fails on any error. */
 async function listAllEventsJson(): Promise<Record<string, unknown>[]> {
@@ -160,7 +161,7 @@ describe("CreateApiKey expire_time", () => {
   it("accepts exactly the in-range future times, stores them readable, and stores nothing else", async () => {
     await fc.assert(
       fc.asyncProperty(timestamps, fc.boolean(), async (t, overJson) => {
-        const before = count("api_keys");
+        const before = await count("api_keys");
         const outcome = overJson
           ? (
               await json("ApiKeyService", "CreateApiKey", {
@@ -172,7 +173,7 @@ describe("CreateApiKey expire_time", () => {
           : await outcomeOf(clients.keys.createApiKey({ name: "k", role: Role.VIEWER, expireTime: t }));
         const accepted = timestampValid(t) && msOf(t) > server.clock.now();
         expect(outcome).toBe(accepted ? "ok" : "invalid_argument");
-        expect(count("api_keys")).toBe(before + (accepted ? 1 : 0));
+        expect(await count("api_keys")).toBe(before + (accepted ? 1 : 0));
       }),
       RUNS,
     );
@@ -212,24 +213,21 @@ describe("RotateApiKey grace_period", () => {
   it("accepts 0 to 30 days of valid Duration and refuses the rest without rotating", async () => {
     const created = await clients.keys.createApiKey({ name: "rotated", role: Role.VIEWER });
     const id = created.apiKey?.id ?? "";
-    const rotateTime = () =>
-      (
-        sqliteOf(server.app).prepare("SELECT rotate_time AS t FROM api_keys WHERE id = ?").get(id) as {
-          t: unknown;
-        }
-      ).t;
+    const rotateTime = async () =>
+      (await server.app.storage.reads.get<{ t: unknown }>(sql`SELECT rotate_time AS t FROM api_keys WHERE id = ${id}`))
+        ?.t;
     await fc.assert(
       fc.asyncProperty(durations, fc.boolean(), async (d, jsonWanted) => {
         const overJson = jsonWanted && expressibleInJson(d);
         server.clock.advance(1);
-        const before = rotateTime();
+        const before = await rotateTime();
         const outcome = overJson
           ? (await json("ApiKeyService", "RotateApiKey", { id, gracePeriod: durationText(d) })).outcome
           : await outcomeOf(clients.keys.rotateApiKey({ id, gracePeriod: d }));
         const ms = durationMsOf(d);
         const accepted = durationValid(d) && ms >= 0 && ms <= 30 * DAY_MS;
         expect(outcome).toBe(accepted ? "ok" : "invalid_argument");
-        if (!accepted) expect(rotateTime()).toEqual(before);
+        if (!accepted) expect(await rotateTime()).toEqual(before);
       }),
       RUNS,
     );
@@ -243,7 +241,7 @@ describe("CreateEvent and UpdateEvent times", () => {
   it("a one-off event is created exactly when both times are in range and ordered, and reads back", async () => {
     await fc.assert(
       fc.asyncProperty(timestamps, timestamps, fc.boolean(), async (start, end, overJson) => {
-        const before = count("events");
+        const before = await count("events");
         const outcome = overJson
           ? (
               await json("EventAdminService", "CreateEvent", {
@@ -253,7 +251,7 @@ describe("CreateEvent and UpdateEvent times", () => {
           : await outcomeOf(clients.admin.createEvent({ event: eventBody(start, end) }));
         const accepted = timestampValid(start) && timestampValid(end) && msOf(end) > msOf(start);
         expect(outcome).toBe(accepted ? "ok" : "invalid_argument");
-        expect(count("events")).toBe(before + (accepted ? 1 : 0));
+        expect(await count("events")).toBe(before + (accepted ? 1 : 0));
       }),
       RUNS,
     );
@@ -286,15 +284,15 @@ describe("CreateEvent and UpdateEvent times", () => {
     const start = BigInt(Math.floor(now / 1000)) + 3600n;
     await fc.assert(
       fc.asyncProperty(timestamps, async (end) => {
-        const version = () =>
-          (sqliteOf(server.app).prepare("SELECT version AS v FROM events WHERE id = ?").get(id) as { v: number }).v;
-        const before = version();
+        const version = async () =>
+          (await server.app.storage.reads.get<{ v: number }>(sql`SELECT version AS v FROM events WHERE id = ${id}`))?.v;
+        const before = await version();
         const outcome = await outcomeOf(
           clients.admin.updateEvent({ event: { id, endTime: end }, updateMask: { paths: ["end_time"] } }),
         );
         const accepted = timestampValid(end) && msOf(end) > Number(start) * 1000;
         expect(outcome).toBe(accepted ? "ok" : "invalid_argument");
-        expect(version()).toBe(before + (accepted ? 1 : 0));
+        expect(await version()).toBe((before ?? 0) + (accepted ? 1 : 0));
       }),
       RUNS,
     );
@@ -315,7 +313,7 @@ describe("CreateEvent and UpdateEvent times", () => {
     );
     await fc.assert(
       fc.asyncProperty(starts, runDurations, async (startSeconds, d) => {
-        const before = count("events");
+        const before = await count("events");
         const outcome = await outcomeOf(
           clients.admin.createEvent({
             event: {
@@ -333,7 +331,7 @@ describe("CreateEvent and UpdateEvent times", () => {
           ms <= 366 * DAY_MS &&
           Number(startSeconds) * 1000 + ms <= Number(MAX_S) * 1000 + 999;
         expect(outcome).toBe(accepted ? "ok" : "invalid_argument");
-        expect(count("events")).toBe(before + (accepted ? 1 : 0));
+        expect(await count("events")).toBe(before + (accepted ? 1 : 0));
       }),
       { numRuns: 40 },
     );
@@ -418,10 +416,11 @@ describe("rows written before the bounds were enforced", () => {
     const id = created.event?.id ?? "";
     const key = await clients.keys.createApiKey({ name: "older", role: Role.VIEWER });
     const beyond = 300_000_000_000_000; // year 11476
-    const sqlite = sqliteOf(server.app);
-    sqlite.prepare("UPDATE events SET end_time = ? WHERE id = ?").run(beyond, id);
-    sqlite.prepare("UPDATE event_runs SET end_time = ? WHERE event_id = ?").run(beyond, id);
-    sqlite.prepare("UPDATE api_keys SET expire_time = ? WHERE id = ?").run(beyond, key.apiKey?.id ?? "");
+    await server.app.storage.withTransaction(async (tx) => {
+      await tx.run(sql`UPDATE events SET end_time = ${beyond} WHERE id = ${id}`);
+      await tx.run(sql`UPDATE event_runs SET end_time = ${beyond} WHERE event_id = ${id}`);
+      await tx.run(sql`UPDATE api_keys SET expire_time = ${beyond} WHERE id = ${key.apiKey?.id ?? ""}`);
+    });
 
     const events = await listAllEventsJson();
     expect(events.find((e) => e.id === id)).toMatchObject({ endTime: "9999-12-31T23:59:59.999Z" });
@@ -445,10 +444,14 @@ describe("rows written before the bounds were enforced", () => {
 });
 
 describe("the keys CLI", () => {
+  let backend: Record<string, string> = {};
+  beforeAll(async () => {
+    backend = await backendEnv(server.dbPath);
+  });
   const run = (...args: string[]) => {
     try {
       execFileSync(process.execPath, ["--import", "tsx", "src/keys/cli.ts", ...args], {
-        env: { ...process.env, DB_PATH: server.dbPath },
+        env: { ...process.env, ...backend },
         encoding: "utf8",
         stdio: "pipe",
       });

@@ -329,10 +329,23 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
     return { value };
   }
 
-  async function withTransaction<T>(
-    work: (tx: Transaction) => Promise<T>,
-    options: TransactionOptions<T> = {},
-  ): Promise<T> {
+  /** The last unit of each queue (see TransactionOptions.queue). */
+  const queues = new Map<string, Promise<unknown>>();
+
+  function withTransaction<T>(work: (tx: Transaction) => Promise<T>, options: TransactionOptions<T> = {}): Promise<T> {
+    const { queue } = options;
+    if (queue === undefined) return runUnit(work, options);
+    const previous = queues.get(queue) ?? Promise.resolve();
+    const unit = previous.then(() => runUnit(work, options));
+    const settled = unit.catch(() => {});
+    queues.set(queue, settled);
+    void settled.then(() => {
+      if (queues.get(queue) === settled) queues.delete(queue);
+    });
+    return unit;
+  }
+
+  async function runUnit<T>(work: (tx: Transaction) => Promise<T>, options: TransactionOptions<T>): Promise<T> {
     for (let tries = 1; ; tries++) {
       if (options.signal?.aborted) throw options.signal.reason;
       admit();
@@ -355,6 +368,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
       void tracked.finally(() => inFlight.delete(tracked));
       return unit;
     },
+    migrated: () => health.migration,
     isReady: () => !closing && health.ready,
     close() {
       closing ??= (async () => {
@@ -374,6 +388,11 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
  */
 class HealthCheck {
   migrated = false;
+  private markMigrated: () => void = () => {};
+  /** Resolves once the migrations are applied. */
+  readonly migration = new Promise<void>((resolve) => {
+    this.markMigrated = resolve;
+  });
   ready = false;
   private client: pg.Client | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -415,6 +434,7 @@ class HealthCheck {
         // Without the pool's statement_timeout: a migration may take long, and so may waiting for another's lock.
         await migratePostgres(this.config, this.logger);
         this.migrated = true;
+        this.markMigrated();
       }
       if (!this.client) {
         const client = new pg.Client({ ...this.config, query_timeout: this.timeoutMs });

@@ -241,6 +241,7 @@ function createStorage(
         });
       });
     },
+    migrated: () => Promise.resolve(),
     isReady() {
       if (!reader.open || !writer.open) return false;
       try {

@@ -38,6 +38,12 @@ export interface Transaction extends SqlClient {
 export interface TransactionOptions<T> {
   /** A work whose caller has gone (deadline, cancel) before it started is not run: the promise rejects. */
   signal?: AbortSignal | undefined;
+  /**
+   * Units with the same queue name run one at a time in this process, each taking its connection only at its turn:
+   * for units that serialize on a lock anyway (the change log's), so that waiting ones never hold every pooled
+   * connection while reads need one. (SQLite's units all run one at a time.)
+   */
+  queue?: string | undefined;
   /** Runs after the commit and before the promise resolves, in commit order: to update memory with what is durable. */
   committed?: ((value: T) => void) | undefined;
 }
@@ -56,6 +62,11 @@ export interface Storage {
    * the statements of `tx` (which better-sqlite3 runs synchronously): never a timer, a worker or the network.
    */
   withTransaction<T>(work: (tx: Transaction) => Promise<T>, options?: TransactionOptions<T>): Promise<T>;
+  /**
+   * Resolves once the database has been reached and migrated (SQLite: at once); until then, on PostgreSQL, reads and
+   * units of work fail at once with StorageUnavailableError. Never rejects: callers race it with their patience.
+   */
+  migrated(): Promise<void>;
   /** Whether the database answered its last check. */
   isReady(): boolean;
   /** Closes every connection (SQLite: after a checkpoint of the WAL). */

@@ -135,6 +135,14 @@ export function createEventScheduler(deps: {
       else schedule(next);
     },
 
+    /**
+     * Resolves once no pass is running or asked for: everything due when it was called (a boundary its clock has
+     * reached) has been announced. For operators' tools and tests that move a clock.
+     */
+    async idle(): Promise<void> {
+      while (running) await running.catch(() => {});
+    },
+
     /** Stops following boundaries; resolves once a pass in progress has ended. */
     async stop() {
       stopped = true;

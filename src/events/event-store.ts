@@ -130,13 +130,18 @@ export function createEventStore(storage: Storage, runs: RunQueries, changeLog: 
   ): Promise<Result> {
     let changes: WatchEventsResponse[] = [];
     return storage.withTransaction(
-      (tx) => {
-        // A unit retried (PostgreSQL, after a deadlock) logs its changes anew.
+      async (tx) => {
+        // A unit retried (PostgreSQL, after a serialization failure) logs its changes anew.
         changes = [];
+        // Writes of events take the change log's lock first: they run one at a time on PostgreSQL (as they do on
+        // SQLite), so a scheduler pass and an operator's write of the same event never deadlock, and the change log
+        // commits in sequence order.
+        await tx.lockChangeLog();
         return body(tx, changes);
       },
       {
         signal,
+        queue: "change-log",
         committed: () => {
           if (changes.length > 0) for (const listener of listeners) listener(changes);
         },

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { ApiKeyService } from "../../gen/liveops/v1/api_key_service_pb.js";
@@ -162,6 +163,11 @@ async function main() {
   }
   const storage = await openStorage(config, pino({ level: "warn" }, pino.destination(2)), { server: false });
   try {
+    const reached = await Promise.race([
+      storage.migrated().then(() => true),
+      sleep(config.dbConnectTimeoutMs, false, { ref: false }),
+    ]);
+    if (!reached) throw new Error(`the database could not be reached within ${config.dbConnectTimeoutMs} ms`);
     await run(createKeyStore(storage), positionals, values);
   } finally {
     await storage.close();

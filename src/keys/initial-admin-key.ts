@@ -1,4 +1,5 @@
-import { chmodSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Clock } from "../clock.js";
 import type { KeyStore } from "./key-store.js";
 
@@ -10,6 +11,8 @@ import type { KeyStore } from "./key-store.js";
 export function ensureInitialAdminKey(keys: KeyStore, clock: Clock, file: string): Promise<string | undefined> {
   // Written inside the key's transaction: a key nobody can read is never kept.
   return keys.createFirstAdminKey(clock.now(), (key) => {
+    // Its folder is the database's on SQLite; on PostgreSQL nothing else made it.
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     writeFileSync(file, `${key}\n`, { mode: 0o600 });
     chmodSync(file, 0o600); // the mode above applies only to a new file
   });

@@ -138,13 +138,17 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
     return eventId.toLowerCase();
   };
 
-  /** Adds a participant without a score; RESOURCE_EXHAUSTED when the run is full. */
+  /**
+   * Adds a participant without a score and returns the run's participants; undefined when a concurrent write added
+   * the player first; RESOURCE_EXHAUSTED when the run is full.
+   */
   const addParticipant = async (
     tx: Transaction,
     config: Config,
     at: { eventId: string; runNumber: number; playerId: string; now: number },
-  ): Promise<number> => {
+  ): Promise<number | undefined> => {
     const added = await scoreStore.addParticipant(tx, at, config.maxParticipants);
+    if (added.kind === "present") return undefined;
     if (added.kind === "full") {
       throw serviceError(
         Code.ResourceExhausted,
@@ -164,13 +168,17 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
           const { row, config } = await competition(eventId, tx);
           const run = (await runs.runsEndingAfter(row.id, now, tx))[0];
           if (!run) throw serviceError(Code.FailedPrecondition, "EVENT_ENDED", `event ${eventId} has no run to join`);
-          const board = await scoreStore.boardOf(row.id, run.runNumber, config.order);
+          const board = await scoreStore.boardOf(row.id, run.runNumber, config.order, tx);
           if (await scoreStore.participantRow(tx, row.id, run.runNumber, req.playerId)) {
             const participants = await scoreStore.participantCount(tx, row.id, run.runNumber);
             return { runNumber: run.runNumber, participants, joined: undefined, board };
           }
           const at = { eventId: row.id, runNumber: run.runNumber, playerId: req.playerId, now };
           const participants = await addParticipant(tx, config, at);
+          if (participants === undefined) {
+            const count = await scoreStore.participantCount(tx, row.id, run.runNumber);
+            return { runNumber: run.runNumber, participants: count, joined: undefined, board };
+          }
           const joined: ScoreRecord = {
             playerId: req.playerId,
             score: null,
@@ -208,7 +216,7 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
           if (!run) {
             throw serviceError(Code.FailedPrecondition, "RUN_NOT_LIVE", `event ${eventId} has no live run`);
           }
-          const board = await scoreStore.boardOf(row.id, run.runNumber, config.order);
+          const board = await scoreStore.boardOf(row.id, run.runNumber, config.order, tx);
           let current = await scoreStore.participantRow(tx, row.id, run.runNumber, req.playerId);
           if (!current) {
             if (config.joinRequired) {
@@ -242,7 +250,7 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
             playerId: req.playerId,
             score: next?.score ?? current.score,
             subscore: next?.subscore ?? current.subscore,
-            seq: next ? await scoreStore.nextSeq() : current.seq,
+            seq: next ? await scoreStore.nextSeq(tx) : current.seq,
             submissions: current.submissions + 1,
             metadata: metadata ?? current.metadata,
             updateTime: now,

@@ -25,7 +25,7 @@ export interface ScoreStoreHooks {
 }
 
 /** The outcome of adding a player to a run. */
-export type ParticipantAdded = { kind: "added"; participants: number } | { kind: "full" };
+export type ParticipantAdded = { kind: "added"; participants: number } | { kind: "present" } | { kind: "full" };
 
 /**
  * Scores: the boards of runs in memory (rebuilt from the database the first time a run is used, and at start-up
@@ -38,23 +38,36 @@ export function createScoreStore(storage: Storage, hooks: ScoreStoreHooks = {}) 
   let seq: Promise<number> | undefined;
   const key = (eventId: string, runNumber: number) => `${eventId}/${runNumber}`;
 
-  const loadBoard = async (eventId: string, runNumber: number, order: LeaderboardOrder): Promise<Board> => {
-    const records = await reads.all<ScoreRecord>(
+  const loadBoard = async (
+    eventId: string,
+    runNumber: number,
+    order: LeaderboardOrder,
+    client: SqlClient,
+  ): Promise<Board> => {
+    const records = await client.all<ScoreRecord>(
       sql`SELECT ${RECORD_COLUMNS} FROM scores WHERE event_id = ${eventId} AND run_number = ${runNumber}`,
     );
     return createBoard(order, records);
   };
 
   return {
-    /** The board of a run that is not finalized, loaded from the database the first time. */
-    async boardOf(eventId: string, runNumber: number, order: LeaderboardOrder): Promise<Board> {
+    /**
+     * The board of a run that is not finalized, loaded from the database the first time (through `client`: a unit of
+     * work reads through its own transaction, never waiting for a second connection while it holds one).
+     */
+    async boardOf(
+      eventId: string,
+      runNumber: number,
+      order: LeaderboardOrder,
+      client: SqlClient = reads,
+    ): Promise<Board> {
       const k = key(eventId, runNumber);
       const board = boards.get(k);
       // A board made under another order (the leaderboard changed between runs) is made again.
       if (board && board.order === order) return board;
       let load = loading.get(k);
       if (!load) {
-        load = loadBoard(eventId, runNumber, order).finally(() => loading.delete(k));
+        load = loadBoard(eventId, runNumber, order, client).finally(() => loading.delete(k));
         loading.set(k, load);
         boards.set(k, await load);
       }
@@ -79,9 +92,9 @@ export function createScoreStore(storage: Storage, hooks: ScoreStoreHooks = {}) 
       return live.length;
     },
 
-    /** The next tie-break number: who reaches a score first ranks first among equals. */
-    async nextSeq(): Promise<number> {
-      seq ??= reads
+    /** The next tie-break number (who reaches a score first ranks first among equals), inside a write. */
+    async nextSeq(tx: Transaction): Promise<number> {
+      seq ??= tx
         .get<{ seq: number | null }>(sql`SELECT max(reached_seq) AS seq FROM scores`)
         .then((row) => row?.seq ?? 0)
         .catch((err: unknown) => {
@@ -155,22 +168,27 @@ export function createScoreStore(storage: Storage, hooks: ScoreStoreHooks = {}) 
 
     /**
      * Adds a player to a run without a score, inside a write, unless the run has `maxParticipants` (0: no limit)
-     * already: one conditional UPDATE of the run's count, which concurrent joins on PostgreSQL take in turn.
+     * already (one conditional UPDATE of the run's count, which concurrent joins on PostgreSQL take in turn) or the
+     * player has an entry already (`present`: added meanwhile by a concurrent write).
      */
     async addParticipant(
       tx: Transaction,
       entry: { eventId: string; runNumber: number; playerId: string; now: number },
       maxParticipants: number,
     ): Promise<ParticipantAdded> {
+      // A concurrent first entry of the same player (PostgreSQL) makes this one wait, then find it there.
+      const inserted = await tx.run(sql`
+        INSERT INTO scores (event_id, run_number, player_id, join_time)
+        VALUES (${entry.eventId}, ${entry.runNumber}, ${entry.playerId}, ${entry.now})
+        ON CONFLICT (event_id, run_number, player_id) DO NOTHING`);
+      if (inserted === 0) return { kind: "present" };
       const counted = await tx.get<{ participants: number }>(sql`
         UPDATE event_runs SET participants = participants + 1
         WHERE event_id = ${entry.eventId} AND run_number = ${entry.runNumber}
           AND (${maxParticipants} = 0 OR participants < ${maxParticipants})
         RETURNING participants`);
+      // Full: the caller's error rolls the entry back.
       if (!counted) return { kind: "full" };
-      await tx.run(sql`
-        INSERT INTO scores (event_id, run_number, player_id, join_time)
-        VALUES (${entry.eventId}, ${entry.runNumber}, ${entry.playerId}, ${entry.now})`);
       return { kind: "added", participants: counted.participants };
     },
 

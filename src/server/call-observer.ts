@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "pino";
+import { StorageTimeoutError, StorageUnavailableError } from "../db/storage-errors.js";
 import { publicError, reasonOf } from "../errors.js";
 import type { Metrics } from "../metrics/metrics.js";
 
@@ -61,9 +62,10 @@ export function createCallObserver(logger: Logger, metrics: Metrics) {
       if ((err as { code?: unknown } | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE") {
         return new ConnectError("the client went away", Code.Canceled);
       }
-      if (!(err instanceof ConnectError)) {
-        logger.error({ err, method, request_id: requestId }, "unexpected error in a call");
-      }
+      // The storage logs an outage once; each call's answer (UNAVAILABLE, DEADLINE_EXCEEDED) is in its access line.
+      const expected =
+        err instanceof ConnectError || err instanceof StorageUnavailableError || err instanceof StorageTimeoutError;
+      if (!expected) logger.error({ err, method, request_id: requestId }, "unexpected error in a call");
       return publicError(err);
     },
 

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
-import { generousLimits } from "./server.js";
+import { backendEnv, generousLimits } from "./server.js";
 
 /** The real server in a child process (`node --import tsx src/main.ts`), for kill and restart tests. */
 export interface ChildServer {
@@ -19,8 +19,10 @@ export interface ChildServer {
  * the same shape (test/support/crash-mid-finalization.ts).
  */
 export async function spawnServer(env: Record<string, string>, entry = "src/main.ts"): Promise<ChildServer> {
+  // On PostgreSQL, the database that stands for the SQLite file the test names (the same one across restarts).
+  const backend = env.DB_PATH !== undefined && env.DATABASE_URL === undefined ? await backendEnv(env.DB_PATH) : {};
   const child = spawn(process.execPath, ["--import", "tsx", entry], {
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...generousLimits, ...env },
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...generousLimits, ...backend, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const output: string[] = [];

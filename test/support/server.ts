@@ -2,12 +2,67 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import Sqlite from "better-sqlite3";
+import pg from "pg";
 import { pino } from "pino";
 import { type App, createApp } from "../../src/app.js";
 import { type Role, roles } from "../../src/auth/roles.js";
 import { loadConfig } from "../../src/config.js";
 import type { SqliteStorage } from "../../src/db/sqlite-storage.js";
+import { createTestDatabase, type TestDatabase } from "./postgres.js";
 import { createTestClock, type TestClock } from "./test-clock.js";
+
+/** The storage backend this test run uses (the vitest project sets it): the same tests run on both. */
+export const testBackend: "sqlite" | "postgres" =
+  process.env.LIVEOPS_TEST_BACKEND === "postgres" ? "postgres" : "sqlite";
+
+const databases = new Map<string, Promise<TestDatabase>>();
+
+/**
+ * The settings that put a server on this run's backend, for a server whose SQLite file would be `dbPath`: on
+ * PostgreSQL, a database of its own for that path (the same one for every server started on it, so that restarts
+ * find their data).
+ */
+export async function backendEnv(dbPath: string): Promise<Record<string, string>> {
+  if (testBackend === "sqlite") return { DB_PATH: dbPath };
+  let database = databases.get(dbPath);
+  if (!database) {
+    database = createTestDatabase();
+    databases.set(dbPath, database);
+  }
+  return { DB_PATH: dbPath, DATABASE_URL: (await database).url };
+}
+
+/**
+ * Rows of a query on what a server on `dbPath` stored, read the way a tool beside it would (the SQLite file itself,
+ * after an integrity check; or its PostgreSQL database), whether or not the server runs.
+ */
+export async function storedRows<T>(dbPath: string, query: string): Promise<T[]> {
+  if (testBackend === "sqlite") {
+    const sqlite = new Sqlite(dbPath);
+    try {
+      const integrity = sqlite.pragma("integrity_check", { simple: true });
+      if (integrity !== "ok") throw new Error(`${dbPath} failed its integrity check: ${integrity}`);
+      return sqlite.prepare(query).all() as T[];
+    } finally {
+      sqlite.close();
+    }
+  }
+  const client = new pg.Client({ connectionString: (await backendEnv(dbPath)).DATABASE_URL });
+  await client.connect();
+  try {
+    return (await client.query(query)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
+/** Drops the PostgreSQL database of `dbPath`, if one was made. */
+export async function dropBackend(dbPath: string): Promise<void> {
+  const database = databases.get(dbPath);
+  databases.delete(dbPath);
+  await (await database)?.drop();
+}
 
 /** Limits high enough that only the tests about limits meet them. */
 export const generousLimits = {
@@ -42,7 +97,13 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "liveops-test-"));
   const dbPath = join(dir, "liveops.db");
-  const config = loadConfig({ PORT: "0", DB_PATH: dbPath, LOG_LEVEL: "info", ...generousLimits, ...env });
+  const config = loadConfig({
+    PORT: "0",
+    ...(await backendEnv(dbPath)),
+    LOG_LEVEL: "info",
+    ...generousLimits,
+    ...env,
+  });
   const clock = options.clock ?? createTestClock();
   const chunks: string[] = [];
   const logs: Record<string, unknown>[] = [];
@@ -73,7 +134,10 @@ export async function startTestServer(
     rawLogs: () => chunks.join(""),
     async close() {
       await app.close(1000);
-      if (!options.dir) rmSync(dir, { recursive: true, force: true });
+      if (!options.dir) {
+        rmSync(dir, { recursive: true, force: true });
+        await dropBackend(dbPath);
+      }
     },
   };
 }
