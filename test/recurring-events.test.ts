@@ -168,12 +168,13 @@ describe("a recurring event", () => {
     for (const day of [0, 40, 75, 200]) {
       server.clock.set(Date.UTC(2026, 5, 1, 19) + day * DAY);
       // The scheduler plans the next runs off the event loop, a moment after the clock moves.
+      await server.app.scheduler.idle();
       await vi.waitFor(async () => {
         const event = await getEvent(id);
         expect(event.status).toBe(EventStatus.ACTIVE);
         expect(event.currentRun?.runNumber).toBe(BigInt(day + 1));
         expect(ms(event.nextRunStartTime)).toBe(Date.UTC(2026, 5, 1, 18) + (day + 1) * DAY);
-      });
+      }, 10_000);
       expect(await activeIds()).toContain(id);
     }
     await client.admin.deleteEvent({ id });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import { openPostgresStorage } from "./postgres-storage.js";
@@ -39,4 +40,20 @@ export async function openStorage(
     logger,
     onBatch: options.onBatch,
   });
+}
+
+/**
+ * Whether the database was reached and migrated within `ms`. Its timer holds the process while it waits (nothing else
+ * may: a server not listening yet, the keys CLI) and is cleared as soon as the database answers.
+ */
+export async function databaseReached(storage: Storage, ms: number): Promise<boolean> {
+  const done = new AbortController();
+  try {
+    return await Promise.race([
+      storage.migrated().then(() => true),
+      sleep(ms, false, { signal: done.signal }).catch(() => false),
+    ]);
+  } finally {
+    done.abort();
+  }
 }

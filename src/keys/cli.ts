@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { ApiKeyService } from "../../gen/liveops/v1/api_key_service_pb.js";
@@ -7,7 +6,7 @@ import type { AuditActor } from "../audit/audit-log.js";
 import { methodPath, type Role, roles } from "../auth/roles.js";
 import { systemClock } from "../clock.js";
 import { ConfigError, loadConfig } from "../config.js";
-import { openStorage } from "../db/open-storage.js";
+import { databaseReached, openStorage } from "../db/open-storage.js";
 import type { FieldViolation } from "../errors.js";
 import { KEY_ID_FORMAT } from "./api-key.js";
 import { keyStateAt } from "./api-key-record.js";
@@ -163,11 +162,8 @@ async function main() {
   }
   const storage = await openStorage(config, pino({ level: "warn" }, pino.destination(2)), { server: false });
   try {
-    const reached = await Promise.race([
-      storage.migrated().then(() => true),
-      sleep(config.dbConnectTimeoutMs, false, { ref: false }),
-    ]);
-    if (!reached) throw new Error(`the database could not be reached within ${config.dbConnectTimeoutMs} ms`);
+    if (!(await databaseReached(storage, config.dbConnectTimeoutMs)))
+      throw new Error(`the database could not be reached within ${config.dbConnectTimeoutMs} ms`);
     await run(createKeyStore(storage), positionals, values);
   } finally {
     await storage.close();

@@ -4,7 +4,6 @@ import { pino } from "pino";
 import { createApp } from "../../src/app.js";
 import { systemClock } from "../../src/clock.js";
 import { loadConfig } from "../../src/config.js";
-import { ensureInitialAdminKey } from "../../src/keys/initial-admin-key.js";
 
 const config = loadConfig(process.env);
 const logger = pino({ level: config.logLevel }, pino.destination({ dest: 1, sync: true }));
@@ -12,12 +11,12 @@ const app = await createApp({
   config,
   logger,
   clock: systemClock,
+  initialAdminKey: true,
   hooks: {
     grantWritten(written, total) {
       if (written * 2 >= total) process.kill(process.pid, "SIGKILL");
     },
   },
 });
-await ensureInitialAdminKey(app.keys, systemClock, config.initialAdminKeyFile);
 const address = await app.listen(config.port, config.host);
 logger.info({ port: address.port }, "liveops listening");
