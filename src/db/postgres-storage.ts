@@ -291,6 +291,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
     const tx: Transaction = {
       ...sqlClient(query),
       forUpdate: sql` FOR UPDATE`,
+      forKeyShare: sql` FOR KEY SHARE`,
       lockChangeLog: async () => {
         await query(`SELECT pg_advisory_xact_lock(${CHANGE_LOG_LOCK_KEY})`, []);
         // Lock order is commit order, and this line runs in lock order: hand out turns for `committed` here.

@@ -150,6 +150,7 @@ function createStorage(
     return {
       dialect: "sqlite",
       forUpdate: sql.empty(),
+      forKeyShare: sql.empty(),
       lockChangeLog: () => inUnit(async () => {}),
       all: (query) => inUnit(() => writes.all(query)),
       get: (query) => inUnit(() => writes.get(query)),

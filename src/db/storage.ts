@@ -28,6 +28,11 @@ export interface Transaction extends SqlClient {
    */
   readonly forUpdate: SQL;
   /**
+   * ` FOR KEY SHARE` on PostgreSQL: holds the row against writers that lock it FOR UPDATE (or delete it) until this
+   * transaction ends, without waiting for or blocking updates of its other columns; empty on SQLite.
+   */
+  readonly forKeyShare: SQL;
+  /**
    * Serializes, until this transaction ends, the transactions that append to the change log, so that its sequence
    * order is its commit order (PostgreSQL; a no-op on SQLite, whose writers are serialized anyway).
    */

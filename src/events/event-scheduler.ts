@@ -71,8 +71,10 @@ export function createEventScheduler(deps: {
       for (const boundary of await boundaries.dueBoundaries(tx, now)) {
         const { run } = boundary;
         const started = boundary.type === EventChangeType.STARTED;
+        // The event first, then its run (the order every write of both takes), held until the pass commits: scores
+        // in flight for the run commit before it is finalized, later ones after.
+        if (!rows.has(run.eventId)) rows.set(run.eventId, await store.lockEvent(tx, run.eventId, "exclusive"));
         if (!(await boundaries.markAnnounced(tx, boundary))) continue;
-        if (!rows.has(run.eventId)) rows.set(run.eventId, await store.findEventById(run.eventId, tx));
         const row = rows.get(run.eventId);
         if (!row) continue;
         if (!started) await store.runEnded(tx, row, run, boundary.at);

@@ -185,6 +185,15 @@ export function createEventStore(storage: Storage, runs: RunQueries, changeLog: 
       return findEvent(client, id);
     },
 
+    /**
+     * An event read inside a write and held until it ends: `exclusive` (writes of the event itself, the end of a
+     * run) or shared (scores and joins, which must not commit into a run being finalized: PostgreSQL makes the
+     * finalizing transaction wait for them, and them for it).
+     */
+    lockEvent(tx: Transaction, id: string, mode: "exclusive" | "shared"): Promise<EventRow | undefined> {
+      return findEvent(tx, id, mode === "exclusive" ? tx.forUpdate : tx.forKeyShare);
+    },
+
     /** Where an event is at `at`. */
     stateAt,
 

@@ -22,7 +22,7 @@ import {
   SubmitScoreResponseSchema,
 } from "../../gen/liveops/v1/leaderboard_service_pb.js";
 import type { Clock } from "../clock.js";
-import type { SqlClient, Storage, Transaction } from "../db/storage.js";
+import type { Storage, Transaction } from "../db/storage.js";
 import { assertValid, type FieldViolation, invalidArgument, notFound, serviceError } from "../errors.js";
 import { type EventRow, leaderboardOf, type RunRow } from "../events/event-record.js";
 import type { RunQueries } from "../events/event-runs.js";
@@ -108,9 +108,12 @@ function applyOperator(
 export function createLeaderboardService(deps: LeaderboardDeps) {
   const { store, runs, scores: scoreStore, storage, clock, pageTokens } = deps;
 
-  /** The event and its leaderboard (read inside a write when `client` is its transaction). */
-  const competition = async (eventId: string, client?: SqlClient): Promise<{ row: EventRow; config: Config }> => {
-    const row = await store.findEventById(eventId, client);
+  /**
+   * The event and its leaderboard; inside a write (`tx`), held until the write ends so that the run cannot be
+   * ended and finalized meanwhile: read the time after this.
+   */
+  const competition = async (eventId: string, tx?: Transaction): Promise<{ row: EventRow; config: Config }> => {
+    const row = await (tx ? store.lockEvent(tx, eventId, "shared") : store.findEventById(eventId));
     if (!row) throw notFound("event", eventId);
     const config = leaderboardOf(row);
     if (!config) {
@@ -164,8 +167,8 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
       const eventId = checkRequest(req.eventId, req.playerId);
       const result = await storage.withTransaction(
         async (tx) => {
-          const now = clock.now();
           const { row, config } = await competition(eventId, tx);
+          const now = clock.now();
           const run = (await runs.runsEndingAfter(row.id, now, tx))[0];
           if (!run) throw serviceError(Code.FailedPrecondition, "EVENT_ENDED", `event ${eventId} has no run to join`);
           const board = await scoreStore.boardOf(row.id, run.runNumber, config.order, tx);
@@ -210,8 +213,8 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
       const submitted = { score: Number(req.score), subscore: Number(req.subscore) };
       const result = await storage.withTransaction(
         async (tx) => {
-          const now = clock.now();
           const { row, config } = await competition(eventId, tx);
+          const now = clock.now();
           const run = (await store.stateAt(row, now, tx)).currentRun;
           if (!run) {
             throw serviceError(Code.FailedPrecondition, "RUN_NOT_LIVE", `event ${eventId} has no live run`);
