@@ -45,6 +45,23 @@ const pairs: [string, [string, string], [string, string]][] = [
   ],
 ];
 
+/** The workloads run on both backends: the SQLite row is server "liveops", the PostgreSQL one "liveops (PostgreSQL)". */
+const backendScenarios: [string, string][] = [
+  ["GetEvent, gRPC (h2c)", "GetEvent gRPC (h2c)"],
+  ["ListEvents, pages of 50, Connect JSON (h2c)", "ListEvents 50 Connect JSON (h2c)"],
+  ["CreateEvent, Connect JSON (h2c), 200 in flight", "CreateEvent Connect JSON (h2c)"],
+  ["durable SubmitScore, one at a time", "SubmitScore one at a time (h2c)"],
+  ["durable SubmitScore, 200 in flight", "SubmitScore 200 in flight (h2c)"],
+];
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
+const medianOf = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
+
+/** The ratio of each round pair (measured minutes apart at most), steadier than the ratio of the medians. */
+function roundRatios(a: Result, b: Result): number[] {
+  return a.roundsRps.map((rps, i) => round2(rps / (b.roundsRps[i] ?? Number.NaN)));
+}
+
 function svgChart(results: Result[]): string {
   const width = 900;
   const barHeight = 22;
@@ -55,6 +72,7 @@ function svgChart(results: Result[]): string {
     "grpc-js": "#f59e0b",
     fastify: "#10b981",
     "bare-h2": "#6b7280",
+    "liveops (PostgreSQL)": "#7c3aed",
   };
   const bars = results.map((r, i) => {
     const y = 40 + i * (barHeight + 8);
@@ -69,14 +87,14 @@ function svgChart(results: Result[]): string {
   const height = 60 + results.length * (barHeight + 8);
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12" role="img">`,
-    "<title>liveops and its peers: requests per second, median of the rounds</title>",
-    `<text x="10" y="22" font-size="15" font-weight="bold">liveops vs peers: requests per second (median)</text>`,
+    "<title>liveops on SQLite and PostgreSQL, and its peers: requests per second, median of the rounds</title>",
+    `<text x="10" y="22" font-size="15" font-weight="bold">liveops (SQLite, PostgreSQL) vs peers: requests per second (median)</text>`,
     ...bars,
     "</svg>",
   ].join("\n");
 }
 
-/** Prints the table and the ratios, and writes bench/results/<name>.json and .svg. */
+/** Prints the table, the ratios to the peers and PostgreSQL against SQLite, and writes bench/results/<name>.json and .svg. */
 export function writeReport(results: Result[], setup: Record<string, unknown> & { quick: boolean }) {
   console.log(`\n| server | scenario | req/s | p50 ms | p99 ms | peak RSS MB |`);
   console.log(`|---|---|---:|---:|---:|---:|`);
@@ -87,15 +105,12 @@ export function writeReport(results: Result[], setup: Record<string, unknown> & 
   }
   const find = ([server, scenario]: [string, string]) =>
     results.find((r) => r.server === server && r.scenario === scenario);
-  const round2 = (x: number) => Math.round(x * 100) / 100;
   const ratios = pairs.map(([name, ours, theirs]) => {
     const a = find(ours);
     const b = find(theirs);
     if (!a || !b) return { name, ratio: undefined, roundRatios: [], medianRoundRatio: undefined };
-    // The ratio of each round pair (measured minutes apart at most) is steadier than the ratio of the medians.
-    const roundRatios = a.roundsRps.map((rps, i) => round2(rps / (b.roundsRps[i] ?? Number.NaN)));
-    const sorted = [...roundRatios].sort((x, y) => x - y);
-    return { name, ratio: round2(a.rps / b.rps), roundRatios, medianRoundRatio: sorted[Math.floor(sorted.length / 2)] };
+    const rounds = roundRatios(a, b);
+    return { name, ratio: round2(a.rps / b.rps), roundRatios: rounds, medianRoundRatio: medianOf(rounds) };
   });
   console.log(`\n| comparison | ratio of medians | median of round ratios | round ratios |`);
   console.log(`|---|---:|---:|---|`);
@@ -104,11 +119,38 @@ export function writeReport(results: Result[], setup: Record<string, unknown> & 
       `| ${r.name} | ${r.ratio ?? "-"}× | ${r.medianRoundRatio ?? "-"}× | ${r.roundRatios.map((x) => `${x}×`).join(", ")} |`,
     );
   }
+  const backends = backendScenarios.flatMap(([name, scenario]) => {
+    const sqlite = find(["liveops", scenario]);
+    const postgres = find(["liveops (PostgreSQL)", scenario]);
+    if (!sqlite || !postgres) return [];
+    const rounds = roundRatios(postgres, sqlite);
+    return [
+      {
+        name,
+        sqliteRps: sqlite.rps,
+        postgresRps: postgres.rps,
+        ratio: round2(postgres.rps / sqlite.rps),
+        roundRatios: rounds,
+        medianRoundRatio: medianOf(rounds),
+        sqliteP50Ms: sqlite.p50Ms,
+        postgresP50Ms: postgres.p50Ms,
+      },
+    ];
+  });
+  console.log(
+    `\n| SQLite vs PostgreSQL | SQLite req/s | PostgreSQL req/s | PostgreSQL/SQLite | median of round ratios | p50 ms SQLite / PostgreSQL |`,
+  );
+  console.log(`|---|---:|---:|---:|---:|---:|`);
+  for (const b of backends) {
+    console.log(
+      `| ${b.name} | ${b.sqliteRps} | ${b.postgresRps} | ${b.ratio}× | ${b.medianRoundRatio ?? "-"}× | ${b.sqliteP50Ms.toFixed(2)} / ${b.postgresP50Ms.toFixed(2)} |`,
+    );
+  }
   mkdirSync("bench/results", { recursive: true });
   const name = setup.quick ? "quick" : "latest";
   writeFileSync(
     `bench/results/${name}.json`,
-    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, setup, results, ratios }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, setup, results, ratios, backends }, null, 2)}\n`,
   );
   writeFileSync(`bench/results/${name}.svg`, svgChart(results));
   console.log(`\nwrote bench/results/${name}.json and bench/results/${name}.svg`);

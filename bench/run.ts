@@ -1,15 +1,20 @@
-// npm run bench [-- --quick]: the product against its peers, side by side, in one run. See bench/README.md.
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { once } from "node:events";
+// npm run bench [-- --quick]: the product against its peers, and on SQLite against PostgreSQL, side by side, in one
+// run. See bench/README.md.
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { type AddressInfo, connect, createServer as createNetServer } from "node:net";
-import { availableParallelism, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
+import { pino } from "pino";
 import { GetEventRequestSchema } from "../gen/liveops/v1/event_service_pb.js";
+import { openPostgresStorage } from "../src/db/postgres-storage.js";
 import { openSqliteStorage } from "../src/db/sqlite-storage.js";
+import type { Storage } from "../src/db/storage.js";
+import { h2load, hasH2load, type Round, type Scenario } from "./h2load.js";
+import { startPostgresServer } from "./postgres-server.js";
+import { cores, peakRssMb, pinned, type Server, startServer, stopServer, waitUntilIdle } from "./processes.js";
 import { type Result, writeReport } from "./report.js";
-import { seedEvents } from "./seed.js";
+import { planSeed, type SeedKeys, seedEvents } from "./seed.js";
 
 const quick = process.argv.includes("--quick");
 const timing = quick
@@ -17,19 +22,14 @@ const timing = quick
   : { warmUp: 2, duration: 5, rounds: 5, roundWarmUp: 1 };
 const load = { connections: 20, streams: 10 };
 const EVENTS = quick ? 2_000 : 10_000;
+const DAY = 86_400_000;
 
-function hasH2load(): boolean {
-  return spawnSync("h2load", ["--version"]).status === 0;
-}
 if (!hasH2load()) {
   console.error("npm run bench needs h2load: apt-get install nghttp2-client");
   process.exit(1);
 }
-const cores = availableParallelism();
-const pinned = cores >= 2;
-/** Runs `command` on one core when the machine has two: the server on core 0, the load generator on core 1. */
-const onCore = (core: number, command: string, args: string[]): [string, string[]] =>
-  pinned ? ["taskset", ["-c", String(core), command, ...args]] : [command, args];
+// Ctrl-C or SIGTERM: exit through the exit handlers, which stop the servers and PostgreSQL and delete their files.
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
 
 const dir = mkdtempSync(join(tmpdir(), "liveops-bench-"));
 const dbPath = join(dir, "liveops.db");
@@ -37,72 +37,49 @@ process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
 
 console.log(`building the production server (npm run build)…`);
 execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit" });
-console.log(`seeding ${EVENTS} events…`);
-const seedStorage = openSqliteStorage(dbPath);
-const { eventId, key, competitionId, gameServerKey } = await seedEvents(seedStorage, EVENTS);
-await seedStorage.close();
+const startedAt = Date.now();
+// Same events, same ids on both backends; each backend gets keys of its own.
+const plan = planSeed(EVENTS);
+const { eventId, competitionId } = plan;
+console.log(`seeding ${EVENTS} events in SQLite…`);
+const sqliteStorage = openSqliteStorage(dbPath);
+const sqliteKeys = await seedEvents(sqliteStorage, plan);
+await sqliteStorage.close();
 
-interface Server {
-  child: ChildProcess;
-  port: number;
-}
+// The database server shares core 0 with the liveops server, as SQLite shares its process: h2load keeps core 1.
+const since = (start: number) => `${((Date.now() - start) / 1000).toFixed(1)} s`;
+const postgresStart = Date.now();
+const postgres = await startPostgresServer({ core: pinned ? 0 : undefined });
+console.log(
+  `PostgreSQL ${postgres.version} (${postgres.source}) started in ${since(postgresStart)}; seeding the same ${EVENTS} events…`,
+);
+const postgresSeed = Date.now();
+const postgresKeys = await seedPostgres(postgres.url);
+console.log(`PostgreSQL migrated and seeded in ${since(postgresSeed)}`);
 
-async function freePort(): Promise<number> {
-  const probe = createNetServer().listen(0, "127.0.0.1");
-  await once(probe, "listening");
-  const { port } = probe.address() as AddressInfo;
-  probe.close();
-  return port;
-}
-
-/** Starts a server on core 0 and waits until it accepts connections on its port. */
-async function start(name: string, command: string, args: string[], env: Record<string, string>): Promise<Server> {
-  const port = await freePort();
-  const [cmd, cmdArgs] = onCore(0, command, args);
-  // Log lines go nowhere, as they would to a log shipper: the cost of writing them is still paid.
-  const child = spawn(cmd, cmdArgs, {
-    env: { ...process.env, PORT: String(port), DB_PATH: dbPath, ...env },
-    stdio: ["ignore", "ignore", "inherit"],
+/** Migrates the database through the product's own storage, then seeds it. */
+async function seedPostgres(url: string): Promise<SeedKeys> {
+  const storage = await openPostgresStorage({
+    url,
+    poolSize: 2,
+    connectTimeoutMs: 10_000,
+    statementTimeoutMs: 120_000,
+    logger: pino({ level: "warn" }),
   });
-  let exited = false;
-  child.once("exit", () => {
-    exited = true;
-  });
-  for (let i = 0; i < 200 && !exited; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, "127.0.0.1", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
-    });
-    if (up) return { child, port };
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  try {
+    await waitFor(storage, 30_000);
+    return await seedEvents(storage, plan);
+  } finally {
+    await storage.close();
   }
-  throw new Error(`${name} did not start`);
 }
 
-async function stop(server: Server) {
-  server.child.kill("SIGKILL");
-  await once(server.child, "exit");
-}
-
-/** The peak resident set size of a process, in MB (VmHWM). */
-function peakRssMb(pid: number | undefined): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
-  return Math.round(kb / 1024);
-}
-
-interface Scenario {
-  name: string;
-  path: string;
-  http1?: boolean;
-  body?: { file: string; contentType: string; grpc?: boolean };
-  /** Another key than the viewer key. */
-  key?: string;
-  /** Other connections × streams than the default load. */
-  load?: { connections: number; streams: number };
+async function waitFor(storage: Storage, ms: number) {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`PostgreSQL was not migrated within ${ms} ms`)), ms);
+  });
+  await Promise.race([storage.migrated(), late]).finally(() => clearTimeout(timer));
 }
 
 const bodies = join(dir, "bodies");
@@ -112,64 +89,34 @@ function bodyFile(name: string, bytes: Uint8Array): string {
   writeFileSync(file, bytes);
   return file;
 }
+const json = (name: string, message: unknown) => ({
+  file: bodyFile(name, Buffer.from(JSON.stringify(message))),
+  contentType: "application/json",
+});
 const getEventProto = toBinary(GetEventRequestSchema, create(GetEventRequestSchema, { id: eventId }));
 const grpcFrame = new Uint8Array(5 + getEventProto.length);
 new DataView(grpcFrame.buffer).setUint32(1, getEventProto.length);
 grpcFrame.set(getEventProto, 5);
 const grpcBody = { file: bodyFile("get-event.grpc", grpcFrame), contentType: "application/grpc", grpc: true };
-const jsonBody = {
-  file: bodyFile("get-event.json", Buffer.from(JSON.stringify({ id: eventId }))),
-  contentType: "application/json",
-};
-const submitBody = {
-  file: bodyFile(
-    "submit-score.json",
-    Buffer.from(JSON.stringify({ eventId: competitionId, playerId: "bench-player", score: "1" })),
-  ),
-  contentType: "application/json",
-};
-const listBody = {
-  file: bodyFile("list-events.json", Buffer.from(JSON.stringify({ pageSize: 50 }))),
-  contentType: "application/json",
-};
-
-/** One h2load round: requests per second and latency percentiles from its per-request log. */
-function h2load(port: number, scenario: Scenario, seconds: number, warmUp: number) {
-  const log = join(dir, "h2load.log");
-  rmSync(log, { force: true });
-  const scenarioLoad = scenario.load ?? load;
-  const args = [
-    "-c",
-    String(scenarioLoad.connections),
-    "-m",
-    String(scenario.http1 ? 1 : scenarioLoad.streams),
-    "-D",
-    String(seconds),
-    `--warm-up-time=${warmUp}`,
-    `--log-file=${log}`,
-    "-H",
-    `authorization: Bearer ${scenario.key ?? key}`,
-  ];
-  if (scenario.http1) args.push("--h1");
-  if (scenario.body) {
-    args.push("-d", scenario.body.file, "-H", `content-type: ${scenario.body.contentType}`);
-    if (scenario.body.grpc) args.push("-H", "te: trailers");
-  }
-  args.push(`http://127.0.0.1:${port}${scenario.path}`);
-  const [cmd, cmdArgs] = onCore(1, "h2load", args);
-  const out = execFileSync(cmd, cmdArgs, { encoding: "utf8" });
-  const rps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out)?.[1] ?? 0);
-  const succeeded = Number(/(\d+) succeeded/.exec(out)?.[1] ?? 0);
-  const failed = Number(/(\d+) failed/.exec(out)?.[1] ?? 0) + Number(/(\d+) errored/.exec(out)?.[1] ?? 0);
-  const micros = readFileSync(log, "utf8")
-    .trim()
-    .split("\n")
-    .map((line) => Number(line.split("\t")[2]))
-    .filter((n) => Number.isFinite(n))
-    .sort((a, b) => a - b);
-  const at = (q: number) => (micros[Math.min(micros.length - 1, Math.floor(q * micros.length))] ?? 0) / 1000;
-  return { rps, p50: at(0.5), p99: at(0.99), succeeded, failed };
-}
+const jsonBody = json("get-event.json", { id: eventId });
+const submitBody = json("submit-score.json", { eventId: competitionId, playerId: "bench-player", score: "1" });
+const listBody = json("list-events.json", { pageSize: 50 });
+// As large as a seeded event, a year ahead: the events it creates sort after ListEvents' first page.
+const createStart = plan.now + 365 * DAY;
+const createBody = json("create-event.json", {
+  event: {
+    title: "Bench created event",
+    description: "Climb the ladder, collect tokens and trade them for seasonal rewards. ".repeat(3),
+    startTime: new Date(createStart).toISOString(),
+    endTime: new Date(createStart + 2 * DAY).toISOString(),
+    rewards: [
+      { id: "gems", name: "Gems", quantity: "250" },
+      { id: "chest.gold", name: "Gold chest", quantity: "1" },
+      { id: "xp_boost", name: "XP boost", quantity: "3" },
+    ],
+    metadata: { theme: "winter", minLevel: 10, regions: ["eu", "na"] },
+  },
+});
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 
@@ -178,25 +125,43 @@ interface Run {
   server: Server;
   serverName: string;
   scenario: Scenario;
-  rounds: ReturnType<typeof h2load>[];
+  key: string;
+  rounds: Round[];
+  /** The processes that serve it, waited for after each round until idle (the product's; peers drop nothing). */
+  processes?: (() => number[]) | undefined;
+}
+
+const logFile = join(dir, "h2load.log");
+/** Seconds spent waiting for servers to finish the requests a round left behind. */
+let drained = 0;
+async function round(run: Run, seconds: number, warmUp: number): Promise<Round> {
+  const result = h2load({
+    port: run.server.port,
+    scenario: run.scenario,
+    key: run.key,
+    load,
+    seconds,
+    warmUp,
+    logFile,
+  });
+  if (run.processes) drained += (await waitUntilIdle(run.processes, 60_000)) / 1000;
+  return result;
 }
 
 /**
  * Measures every run in turn, round after round (A B C … A B C …), so that a slow spell of this shared machine
  * weighs on every server alike instead of on whichever ran during it; then reports medians.
  */
-function measure(runs: Run[], results: Result[]) {
-  for (const run of runs) h2load(run.server.port, run.scenario, timing.warmUp, 0);
+async function measure(runs: Run[], results: Result[]) {
+  for (const run of runs) await round(run, timing.warmUp, 0);
   for (let i = 0; i < timing.rounds; i++) {
     // Each round starts with a second of unmeasured load: the server takes over the core from the previous one.
-    for (const run of runs) {
-      run.rounds.push(h2load(run.server.port, run.scenario, timing.duration, timing.roundWarmUp));
-    }
+    for (const run of runs) run.rounds.push(await round(run, timing.duration, timing.roundWarmUp));
   }
   for (const { server, serverName, scenario, rounds } of runs) {
     const failed = rounds.reduce((n, r) => n + r.failed, 0);
     if (failed > 0 || rounds.some((r) => r.succeeded === 0)) {
-      throw new Error(`${serverName} ${scenario.name}: ${failed} requests failed`);
+      throw new Error(`${serverName} ${scenario.name}: ${failed} requests failed, or none succeeded in a round`);
     }
     const result: Result = {
       scenario: scenario.name,
@@ -209,13 +174,13 @@ function measure(runs: Run[], results: Result[]) {
     };
     results.push(result);
     console.log(
-      `  ${serverName.padEnd(10)} ${scenario.name.padEnd(34)} ${String(result.rps).padStart(7)} req/s  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  (rounds: ${result.roundsRps.join(", ")})`,
+      `  ${serverName.padEnd(20)} ${scenario.name.padEnd(34)} ${String(result.rps).padStart(7)} req/s  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  (rounds: ${result.roundsRps.join(", ")})`,
     );
   }
 }
 
 /** A gRPC response is HTTP 200 even for an error: check one call's grpc-status before loading the server. */
-function checkGrpcStatus(port: number) {
+function checkGrpcStatus(port: number, key: string) {
   const out = spawnSync(
     "node_modules/.bin/buf",
     [
@@ -236,62 +201,141 @@ function checkGrpcStatus(port: number) {
   if (out.status !== 0) throw new Error(`GetEvent over gRPC failed: ${out.stderr}`);
 }
 
+/** One call of a Connect JSON scenario (over HTTP/1.1), so that a wrong body or key fails before any load. */
+async function checkCall(serverName: string, port: number, scenario: Scenario, key: string) {
+  if (!scenario.body || scenario.body.grpc) return;
+  const response = await fetch(`http://127.0.0.1:${port}${scenario.path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": scenario.body.contentType },
+    body: readFileSync(scenario.body.file),
+  });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`${serverName} ${scenario.name}: HTTP ${response.status} ${text}`);
+}
+
 const results: Result[] = [];
 console.log(
-  `\n${timing.rounds} round(s) of ${timing.duration} s after ${timing.warmUp} s of warm-up; ${load.connections} connections × ${load.streams} streams (HTTP/1.1: 1); ${pinned ? "server on core 0, h2load on core 1" : "one core: not pinned"}`,
+  `\n${timing.rounds} round(s) of ${timing.duration} s after ${timing.warmUp} s of warm-up; ${load.connections} connections × ${load.streams} streams (HTTP/1.1: 1); ${pinned ? "servers and PostgreSQL on core 0, h2load on core 1" : "one core: not pinned"}`,
 );
 
 // Every server runs from the start, each pinned to core 0 and idle while another is measured.
-const liveops = await start("liveops", "node", ["dist/src/main.js"], {
+const rateLimits = "viewer=100000/1000000,game_server=100000/1000000,operator=100000/1000000,admin=100000/1000000";
+const liveops = await startServer("liveops", "node", ["dist/src/main.js"], {
   HOST: "127.0.0.1",
-  RATE_LIMITS: "viewer=100000/1000000,game_server=100000/1000000,operator=100000/1000000,admin=100000/1000000",
+  DB_PATH: dbPath,
+  RATE_LIMITS: rateLimits,
 });
-checkGrpcStatus(liveops.port);
+const liveopsPostgres = await startServer("liveops (PostgreSQL)", "node", ["dist/src/main.js"], {
+  HOST: "127.0.0.1",
+  DATABASE_URL: postgres.url,
+  // Unused with DATABASE_URL but for the folder of the initial admin key, which the seeded keys make unnecessary.
+  DB_PATH: join(dir, "postgres", "unused.db"),
+  RATE_LIMITS: rateLimits,
+});
+checkGrpcStatus(liveops.port, sqliteKeys.key);
+checkGrpcStatus(liveopsPostgres.port, postgresKeys.key);
+const peerEnv = { DB_PATH: dbPath };
 const peers = {
-  "grpc-js": await start("grpc-js", "node", ["--import", "tsx", "bench/peers/grpc-js-server.ts"], {}),
-  fastify: await start("fastify", "node", ["--import", "tsx", "bench/peers/fastify-server.ts"], {}),
-  "bare-h2": await start("bare-h2", "node", ["--import", "tsx", "bench/peers/bare-http2-server.ts"], {}),
+  "grpc-js": await startServer("grpc-js", "node", ["--import", "tsx", "bench/peers/grpc-js-server.ts"], peerEnv),
+  fastify: await startServer("fastify", "node", ["--import", "tsx", "bench/peers/fastify-server.ts"], peerEnv),
+  "bare-h2": await startServer("bare-h2", "node", ["--import", "tsx", "bench/peers/bare-http2-server.ts"], peerEnv),
 };
+
 const getEvent = "/liveops.v1.EventService/GetEvent";
 const submitScore = "/liveops.v1.LeaderboardService/SubmitScore";
-// Each peer next to the scenario it is compared with; the heavy ListEvents last.
-const scenarios: [Server, string, Scenario][] = [
-  [liveops, "liveops", { name: "GetEvent gRPC (h2c)", path: getEvent, body: grpcBody }],
-  [peers["grpc-js"], "grpc-js", { name: "GetEvent gRPC (h2c)", path: getEvent, body: grpcBody }],
+const getEventGrpc: Scenario = { name: "GetEvent gRPC (h2c)", path: getEvent, body: grpcBody };
+// 20 in flight, not 200: on PostgreSQL a page is 51 queries (the page, then each event's runs), and 200 pages in
+// flight take longer than a round, and as long again to finish once the load stops.
+const listEvents: Scenario = {
+  name: "ListEvents 50 Connect JSON (h2c)",
+  path: "/liveops.v1.EventService/ListEvents",
+  body: listBody,
+  load: { connections: 20, streams: 1 },
+};
+const createEvent: Scenario = {
+  name: "CreateEvent Connect JSON (h2c)",
+  path: "/liveops.v1.EventAdminService/CreateEvent",
+  body: createBody,
+  key: "operatorKey",
+};
+// Durable writes (SQLite synchronous=FULL, PostgreSQL fsync and synchronous_commit on): one at a time, every request
+// is its own transaction and fsync; with 200 in flight, SQLite's group commit writes many per transaction, while on
+// PostgreSQL each is still its own transaction, and all of them wait in turn for the one player's row.
+const submitOne: Scenario = {
+  name: "SubmitScore one at a time (h2c)",
+  path: submitScore,
+  body: submitBody,
+  key: "gameServerKey",
+  load: { connections: 1, streams: 1 },
+};
+const submitMany: Scenario = {
+  name: "SubmitScore 200 in flight (h2c)",
+  path: submitScore,
+  body: submitBody,
+  key: "gameServerKey",
+};
+
+type Target = [Server, string, Scenario];
+/** The same scenario on SQLite, then on PostgreSQL, back to back. */
+const onBothBackends = (scenario: Scenario): Target[] => [
+  [liveops, "liveops", scenario],
+  [liveopsPostgres, "liveops (PostgreSQL)", scenario],
+];
+// Each peer next to the scenario it is compared with; the heavy ListEvents and the writes last.
+const targets: Target[] = [
+  ...onBothBackends(getEventGrpc),
+  [peers["grpc-js"], "grpc-js", getEventGrpc],
   [liveops, "liveops", { name: "GetEvent Connect JSON (HTTP/1.1)", path: getEvent, body: jsonBody, http1: true }],
   [peers.fastify, "fastify", { name: "GET /events/{id} (HTTP/1.1)", path: `/events/${eventId}`, http1: true }],
   [liveops, "liveops", { name: "GET /events/{id} (HTTP/1.1)", path: `/events/${eventId}`, http1: true }],
   [liveops, "liveops", { name: "GetEvent Connect JSON (h2c)", path: getEvent, body: jsonBody }],
   [peers["bare-h2"], "bare-h2", { name: "fixed response (h2c)", path: "/" }],
   [liveops, "liveops", { name: "GET /events/{id} (h2c)", path: `/events/${eventId}` }],
-  [
-    liveops,
-    "liveops",
-    { name: "ListEvents 50 Connect JSON (h2c)", path: "/liveops.v1.EventService/ListEvents", body: listBody },
-  ],
-  // Durable writes (synchronous=FULL): one at a time, every request is its own transaction and fsync; with 200 in
-  // flight, group commit writes many per transaction.
-  [
-    liveops,
-    "liveops",
-    {
-      name: "SubmitScore one at a time (h2c)",
-      path: submitScore,
-      body: submitBody,
-      key: gameServerKey,
-      load: { connections: 1, streams: 1 },
-    },
-  ],
-  [
-    liveops,
-    "liveops",
-    { name: "SubmitScore 200 in flight (h2c)", path: submitScore, body: submitBody, key: gameServerKey },
-  ],
+  ...onBothBackends(listEvents),
+  ...onBothBackends(createEvent),
+  ...onBothBackends(submitOne),
+  ...onBothBackends(submitMany),
 ];
-measure(
-  scenarios.map(([server, serverName, scenario]) => ({ server, serverName, scenario, rounds: [] })),
-  results,
+const keyFor = (server: Server, scenario: Scenario) =>
+  (server === liveopsPostgres ? postgresKeys : sqliteKeys)[scenario.key ?? "key"];
+const processesOf = (server: Server): (() => number[]) | undefined => {
+  const pid = server.child.pid ?? 0;
+  if (server === liveops) return () => [pid];
+  if (server === liveopsPostgres) return () => [pid, ...postgres.pids()];
+  return undefined;
+};
+const runs: Run[] = targets.map(([server, serverName, scenario]) => ({
+  server,
+  serverName,
+  scenario,
+  key: keyFor(server, scenario),
+  rounds: [],
+  processes: processesOf(server),
+}));
+for (const run of runs) {
+  if (run.server === liveops || run.server === liveopsPostgres) {
+    await checkCall(run.serverName, run.server.port, run.scenario, run.key);
+  }
+}
+await measure(runs, results);
+console.log(
+  `measured in ${since(startedAt)} after the build, of which ${drained.toFixed(1)} s waiting for servers to finish the requests a round left behind`,
 );
-for (const server of [liveops, ...Object.values(peers)]) await stop(server);
+for (const server of [liveops, liveopsPostgres, ...Object.values(peers)]) await stopServer(server);
+postgres.stop();
 
-writeReport(results, { quick, pinned, cores, timing, load, events: EVENTS });
+writeReport(results, {
+  quick,
+  pinned,
+  cores,
+  timing,
+  load,
+  events: EVENTS,
+  postgres: {
+    version: postgres.version,
+    source: postgres.source,
+    settings: "initdb defaults (fsync, synchronous_commit, full_page_writes on), pinned with the server",
+    poolSize: "10 (DB_POOL_SIZE default)",
+  },
+  seconds: Math.round((Date.now() - startedAt) / 1000),
+});

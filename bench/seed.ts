@@ -8,16 +8,37 @@ import { leaderboardToJson } from "../src/leaderboards/leaderboard-config.js";
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
+/** What a seed writes, chosen once so that every backend gets the same events with the same ids. */
+export interface SeedPlan {
+  now: number;
+  /** The events' ids, in start-time order. */
+  eventIds: string[];
+  /** One event in the middle, the one GetEvent reads. */
+  eventId: string;
+  /** The competition live for a day, the one SubmitScore writes to. */
+  competitionId: string;
+}
+
+/** The API keys of one seeded database (each backend has its own). */
+export interface SeedKeys {
+  key: string;
+  gameServerKey: string;
+  operatorKey: string;
+}
+
+/** Chooses the ids and the time of `count` events of realistic size and one live competition. */
+export function planSeed(count: number, now = Date.now()): SeedPlan {
+  const eventIds = Array.from({ length: count }, () => randomUUID());
+  return { now, eventIds, eventId: eventIds[Math.floor(count / 2)] ?? "", competitionId: randomUUID() };
+}
+
 /**
- * Fills a new database with `count` events of realistic size, one competition live for a day, a viewer key and a
- * game_server key; returns one event's id, the competition's id and the keys.
+ * Fills a new database with the plan's events, its competition, and a viewer, a game_server and an operator key;
+ * returns the keys.
  */
-export async function seedEvents(
-  storage: Storage,
-  count: number,
-): Promise<{ eventId: string; key: string; competitionId: string; gameServerKey: string }> {
-  const now = Date.now();
-  const ids: string[] = [];
+export async function seedEvents(storage: Storage, plan: SeedPlan): Promise<SeedKeys> {
+  const { now, eventIds, competitionId } = plan;
+  const count = eventIds.length;
   const rewards = JSON.stringify([
     { id: "gems", name: "Gems", quantity: "250" },
     { id: "chest.gold", name: "Gold chest", quantity: "1" },
@@ -29,8 +50,7 @@ export async function seedEvents(
     const events: SQL[] = [];
     const runs: SQL[] = [];
     for (let i = start; i < Math.min(count, start + 500); i++) {
-      const id = randomUUID();
-      ids.push(id);
+      const id = eventIds[i];
       const begin = now + (i - count / 2) * HOUR;
       const end = begin + 48 * HOUR;
       events.push(
@@ -46,7 +66,6 @@ export async function seedEvents(
         end_announced) VALUES ${sql.join(runs, sql`, `)}`);
     });
   }
-  const competitionId = randomUUID();
   const leaderboard = leaderboardToJson({
     order: LeaderboardOrder.HIGHER_FIRST,
     operator: ScoreOperator.INCR,
@@ -64,7 +83,11 @@ export async function seedEvents(
   });
   const keys = createKeyStore(storage);
   const actor = { actorKeyId: "bench", method: "bench seed", requestId: "" };
-  const { key } = await keys.createKey({ name: "bench", role: "viewer" }, now, actor);
-  const gameServerKey = (await keys.createKey({ name: "bench game server", role: "game_server" }, now, actor)).key;
-  return { eventId: ids[Math.floor(ids.length / 2)] ?? "", key, competitionId, gameServerKey };
+  const keyOf = async (name: string, role: "viewer" | "game_server" | "operator") =>
+    (await keys.createKey({ name, role }, now, actor)).key;
+  return {
+    key: await keyOf("bench", "viewer"),
+    gameServerKey: await keyOf("bench game server", "game_server"),
+    operatorKey: await keyOf("bench operator", "operator"),
+  };
 }

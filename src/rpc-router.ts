@@ -173,6 +173,10 @@ export function createServices(
   store.onChanges((changes) => {
     for (const change of changes) {
       if (change.type === EventChangeType.DELETED && change.event) scores.dropEvent(change.event.id);
+      // A board read while its run was being finalized may have been cached again: the committed end drops it.
+      if (change.type === EventChangeType.ENDED && change.event && change.run) {
+        scores.dropRun(change.event.id, Number(change.run.runNumber));
+      }
     }
   });
   const limits = createRateLimits({ roleDefaults: config.rateLimits, authFailures: config.authFailureLimit });

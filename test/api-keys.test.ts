@@ -166,7 +166,8 @@ describe("the key lifecycle", () => {
       admin.rotateApiKey({ id, gracePeriod: { seconds: 31n * 86_400n } }),
       admin.updateApiKey({ apiKey: { id, role: Role.ADMIN }, updateMask: { paths: ["role"] } }),
     ];
-    for (const call of bad) expect(await codeOf(call)).toBe(Code.InvalidArgument);
+    // Every call's outcome is taken at once: one awaited after another could reject unobserved meanwhile.
+    expect(await Promise.all(bad.map(codeOf))).toEqual(bad.map(() => Code.InvalidArgument));
     expect(await reasonOf(admin.getApiKey({ id: "0123456789abcdef" }))).toBe("API_KEY_NOT_FOUND");
   });
 });

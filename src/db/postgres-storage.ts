@@ -28,6 +28,8 @@ export interface PostgresStorageOptions {
 const MIGRATION_LOCK_KEY = 0x6c766f70732d6d67n;
 /** Transaction advisory lock of the units of work that append to the change log ("lvops-cl"). */
 const CHANGE_LOG_LOCK_KEY = 0x6c766f70732d636cn;
+/** The first key of named locks (`Transaction.lockName`); the second is the name's hash ("lo"). */
+const NAMED_LOCKS_CLASS = 0x6c6f;
 /** SQLSTATEs after which a unit of work was rolled back by the server and may simply run again. */
 const RETRYABLE = new Set(["40001", "40P01"]);
 const MAX_ATTEMPTS = 4;
@@ -291,7 +293,10 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
     const tx: Transaction = {
       ...sqlClient(query),
       forUpdate: sql` FOR UPDATE`,
-      forKeyShare: sql` FOR KEY SHARE`,
+      lockName: async (name, mode) => {
+        const lock = mode === "shared" ? "pg_advisory_xact_lock_shared" : "pg_advisory_xact_lock";
+        await query(`SELECT ${lock}(${NAMED_LOCKS_CLASS}, hashtext($1))`, [name]);
+      },
       lockChangeLog: async () => {
         await query(`SELECT pg_advisory_xact_lock(${CHANGE_LOG_LOCK_KEY})`, []);
         // Lock order is commit order, and this line runs in lock order: hand out turns for `committed` here.
@@ -308,7 +313,9 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
     try {
       await query("BEGIN ISOLATION LEVEL READ COMMITTED", []);
       value = await work(tx);
-      await query("COMMIT", []);
+      // A transaction that failed (a statement's error caught inside `work`) answers COMMIT with ROLLBACK.
+      const ended = await query("COMMIT", []);
+      if (ended.command !== "COMMIT") throw new Error("the transaction was rolled back by the database at COMMIT");
     } catch (err) {
       if (connection.broken === undefined) {
         await connection.client.query("ROLLBACK").catch((rollbackErr: unknown) => {
@@ -438,11 +445,18 @@ class HealthCheck {
         this.markMigrated();
       }
       if (!this.client) {
+        // Stopped while migrating: no new connection outlives the storage.
+        if (this.stopped) return;
         const client = new pg.Client({ ...this.config, query_timeout: this.timeoutMs });
         // Its next query fails and replaces it; nothing to do here but not crash.
         client.on("error", () => {});
         this.client = client;
         await client.connect();
+        if (this.stopped) {
+          this.client = undefined;
+          await client.end().catch(() => {});
+          return;
+        }
       }
       await this.client.query("SELECT 1");
       if (this.lastProblem !== undefined) this.logger.info("the database answers again");

@@ -150,8 +150,8 @@ function createStorage(
     return {
       dialect: "sqlite",
       forUpdate: sql.empty(),
-      forKeyShare: sql.empty(),
       lockChangeLog: () => inUnit(async () => {}),
+      lockName: () => inUnit(async () => {}),
       all: (query) => inUnit(() => writes.all(query)),
       get: (query) => inUnit(() => writes.get(query)),
       run: (query) => inUnit(() => writes.run(query)),
@@ -195,14 +195,22 @@ function createStorage(
       writer.exec("COMMIT");
     } catch (error) {
       // The transaction itself failed (its savepoints' failures are the units' own): nothing was stored.
-      if (writer.inTransaction) writer.exec("ROLLBACK");
+      try {
+        if (writer.inTransaction) writer.exec("ROLLBACK");
+      } catch {
+        // A connection that cannot even roll back is closed or broken: the units learn the first error.
+      }
       for (const unit of taken) unit.reject(error);
       queue = [...pending.slice(taken.length), ...queue];
       return;
     }
     // What this batch did not take goes first in the next one.
     queue = [...pending.slice(taken.length), ...queue];
-    options.onBatch?.(taken.length);
+    try {
+      options.onBatch?.(taken.length);
+    } catch {
+      // A metric must not undo what committed.
+    }
     taken.forEach((unit, i) => {
       const outcome = outcomes[i];
       if (!outcome?.ok) {
@@ -220,11 +228,19 @@ function createStorage(
   };
 
   const flush = () => {
+    scheduled = false;
     flushing = runBatch().finally(() => {
       flushing = undefined;
       // The next batch waits for the event loop's next turn: reads never wait behind a long queue of writes.
-      if (queue.length > 0) setImmediate(flush);
+      if (queue.length > 0) schedule();
     });
+  };
+  let scheduled = false;
+  let closing = false;
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(flush);
   };
 
   return {
@@ -232,8 +248,9 @@ function createStorage(
     sqlite: writer,
     reads: clientOn(reader),
     withTransaction<T>(work: (tx: Transaction) => Promise<T>, unitOptions: TransactionOptions<T> = {}) {
+      if (closing) return Promise.reject(new Error("the database is closed"));
       return new Promise<T>((resolve, reject) => {
-        if (queue.length === 0 && !flushing) setImmediate(flush);
+        if (!flushing) schedule();
         queue.push({
           work,
           options: unitOptions as TransactionOptions<unknown>,
@@ -253,7 +270,12 @@ function createStorage(
       }
     },
     async close() {
-      while (flushing) await flushing;
+      closing = true;
+      // Every unit queued before the close runs first.
+      while (flushing || scheduled || queue.length > 0) {
+        if (flushing) await flushing;
+        else await new Promise((resolve) => setImmediate(resolve));
+      }
       if (!writer.open) return;
       try {
         writer.pragma("wal_checkpoint(TRUNCATE)");

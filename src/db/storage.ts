@@ -28,15 +28,16 @@ export interface Transaction extends SqlClient {
    */
   readonly forUpdate: SQL;
   /**
-   * ` FOR KEY SHARE` on PostgreSQL: holds the row against writers that lock it FOR UPDATE (or delete it) until this
-   * transaction ends, without waiting for or blocking updates of its other columns; empty on SQLite.
-   */
-  readonly forKeyShare: SQL;
-  /**
    * Serializes, until this transaction ends, the transactions that append to the change log, so that its sequence
    * order is its commit order (PostgreSQL; a no-op on SQLite, whose writers are serialized anyway).
    */
   lockChangeLog(): Promise<void>;
+  /**
+   * Holds the lock named `name` until this transaction ends, `shared` with other shared holders or `exclusive`
+   * (PostgreSQL's transaction advisory locks: a shared request queues behind a waiting exclusive one, so a stream
+   * of shared holders cannot starve it). A no-op on SQLite.
+   */
+  lockName(name: string, mode: "shared" | "exclusive"): Promise<void>;
 }
 
 /** How a unit of work is run. */

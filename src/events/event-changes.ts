@@ -72,15 +72,30 @@ export function createChangeLog(reads: SqlClient, runs: RunQueries, options: { r
 
     /** Every logged change after `after`, in order; `pruned` when some of them are no longer kept. */
     async changesSince(after: number): Promise<ChangesSince> {
-      const pruned = await reads.get<{ value: string }>(sql`SELECT value FROM settings WHERE name = ${PRUNED_THROUGH}`);
-      const prunedThrough = Number(pruned?.value ?? 0);
-      const rows = await reads.all<{ sequence: number; message: Uint8Array }>(
-        sql`SELECT sequence, message FROM event_changes WHERE sequence > ${after} ORDER BY sequence`,
+      // One statement, so one snapshot: what was pruned, the newest change and the rows after `after` agree (a
+      // prune or a change committed between separate reads would skip changes or answer "pruned" falsely). A row
+      // with a null sequence carries the bookkeeping when no change follows `after`.
+      const rows = await reads.all<{
+        sequence: number | null;
+        message: Uint8Array | null;
+        prunedThrough: string | null;
+        latest: number | null;
+      }>(sql`
+        SELECT c.sequence, c.message, p.pruned_through AS "prunedThrough", p.latest
+        FROM (SELECT (SELECT value FROM settings WHERE name = ${PRUNED_THROUGH}) AS pruned_through,
+                (SELECT max(sequence) FROM event_changes) AS latest) p
+        LEFT JOIN event_changes c ON c.sequence > ${after}
+        ORDER BY c.sequence`);
+      const prunedThrough = Number(rows[0]?.prunedThrough ?? 0);
+      const kept = rows.filter(
+        (row): row is typeof row & { sequence: number; message: Uint8Array } => row.sequence !== null,
       );
-      const latest = Math.max(await latestSequence(), rows.at(-1)?.sequence ?? 0);
-      if (after > latest) return { kind: "ahead", latest };
-      if (after < prunedThrough) return { kind: "pruned", oldest: rows[0]?.sequence ?? prunedThrough + 1 };
-      const changes = rows.map((row) => {
+      // The watcher's cursor: the last change it is given, never a newer one it has not seen.
+      const latest = Math.max(after, kept.at(-1)?.sequence ?? 0);
+      const newest = rows[0]?.latest ?? 0;
+      if (after > newest) return { kind: "ahead", latest: newest };
+      if (after < prunedThrough) return { kind: "pruned", oldest: kept[0]?.sequence ?? prunedThrough + 1 };
+      const changes = kept.map((row) => {
         const change = fromBinary(WatchEventsResponseSchema, row.message);
         change.sequence = BigInt(row.sequence);
         return change;

@@ -70,12 +70,22 @@ const findEvent = (client: SqlClient, id: string, lock: SQL = sql.empty()) =>
  * The event an operator's write names, locked until the write ends, unless it does not exist or has changed since
  * `etag` (when given).
  */
+/**
+ * An event held until the transaction ends: `exclusive` by its own writes and the end of its runs, `shared` by the
+ * scores and joins that must not commit into a run being finalized. A lock named after the event (fair between the
+ * two modes) and, for writes, its row.
+ */
+async function lockedEvent(tx: Transaction, id: string, mode: "exclusive" | "shared"): Promise<EventRow | undefined> {
+  await tx.lockName(`event:${id}`, mode);
+  return findEvent(tx, id, mode === "exclusive" ? tx.forUpdate : sql.empty());
+}
+
 async function eventToChange(
   tx: Transaction,
   id: string,
   etag: string,
 ): Promise<EventRow | { kind: "not_found" } | { kind: "etag_mismatch" }> {
-  const current = await findEvent(tx, id, tx.forUpdate);
+  const current = await lockedEvent(tx, id, "exclusive");
   if (!current) return { kind: "not_found" };
   if (etag !== "" && etag !== eventEtag(current.id, current.version)) return { kind: "etag_mismatch" };
   return current;
@@ -191,7 +201,7 @@ export function createEventStore(storage: Storage, runs: RunQueries, changeLog: 
      * finalizing transaction wait for them, and them for it).
      */
     lockEvent(tx: Transaction, id: string, mode: "exclusive" | "shared"): Promise<EventRow | undefined> {
-      return findEvent(tx, id, mode === "exclusive" ? tx.forUpdate : tx.forKeyShare);
+      return lockedEvent(tx, id, mode);
     },
 
     /** Where an event is at `at`. */

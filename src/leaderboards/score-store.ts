@@ -35,7 +35,8 @@ export function createScoreStore(storage: Storage, hooks: ScoreStoreHooks = {}) 
   const { reads } = storage;
   const boards = new Map<string, Board>();
   const loading = new Map<string, Promise<Board>>();
-  let seq: Promise<number> | undefined;
+  /** The last tie-break number given; read from the database once. */
+  let seq: number | undefined;
   const key = (eventId: string, runNumber: number) => `${eventId}/${runNumber}`;
 
   const loadBoard = async (
@@ -65,13 +66,31 @@ export function createScoreStore(storage: Storage, hooks: ScoreStoreHooks = {}) 
       const board = boards.get(k);
       // A board made under another order (the leaderboard changed between runs) is made again.
       if (board && board.order === order) return board;
+      // Loads outside a unit of work are shared; a unit loads through its own transaction and never waits for a
+      // load that needs another pooled connection (the pool could be all units waiting for one another).
+      if (client !== reads) {
+        const loaded = await loadBoard(eventId, runNumber, order, client);
+        const current = boards.get(k);
+        if (current && current.order === order) return current;
+        boards.set(k, loaded);
+        return loaded;
+      }
       let load = loading.get(k);
       if (!load) {
         load = loadBoard(eventId, runNumber, order, client).finally(() => loading.delete(k));
         loading.set(k, load);
-        boards.set(k, await load);
+        const loaded = await load;
+        const current = boards.get(k);
+        if (current && current.order === order) return current;
+        boards.set(k, loaded);
+        return loaded;
       }
       return load;
+    },
+
+    /** Forgets the board of a run once its finalization has committed (its final ranks are read from then on). */
+    dropRun(eventId: string, runNumber: number) {
+      boards.delete(key(eventId, runNumber));
     },
 
     /** Forgets the boards of a deleted event. */
@@ -94,16 +113,13 @@ export function createScoreStore(storage: Storage, hooks: ScoreStoreHooks = {}) 
 
     /** The next tie-break number (who reaches a score first ranks first among equals), inside a write. */
     async nextSeq(tx: Transaction): Promise<number> {
-      seq ??= tx
-        .get<{ seq: number | null }>(sql`SELECT max(reached_seq) AS seq FROM scores`)
-        .then((row) => row?.seq ?? 0)
-        .catch((err: unknown) => {
-          seq = undefined;
-          throw err;
-        });
-      const next = (await seq) + 1;
-      seq = Promise.resolve(next);
-      return next;
+      if (seq === undefined) {
+        const row = await tx.get<{ seq: number | null }>(sql`SELECT max(reached_seq) AS seq FROM scores`);
+        // Another call may have loaded it meanwhile: the larger is kept, numbers are never given twice.
+        seq = Math.max(seq ?? 0, row?.seq ?? 0);
+      }
+      seq += 1;
+      return seq;
     },
 
     /** A finalized run's entries from rank `after + 1`, with their final ranks. */
