@@ -36,10 +36,6 @@ export interface App {
   readonly eventFeed: Services["feed"];
   /** The scheduler of run boundaries (see {@link EventScheduler.idle}). */
   readonly scheduler: Pick<EventScheduler, "idle">;
-  /** Whether the services have reached the database once (see {@link Services.start}). */
-  isStarted(): boolean;
-  /** Resolves once the services have reached the database; the app keeps trying until it is closed. */
-  whenStarted(): Promise<void>;
   /** Listens on `port` (and on the metrics port, when one is configured). */
   listen(port: number, host?: string): Promise<AddressInfo>;
   /**
@@ -122,18 +118,13 @@ export async function createApp({ config, logger, clock, hooks, initialAdminKey 
     hooks,
   });
   const { keys, access, eventService, health } = services;
-  let started = false;
   let stopStarting = false;
   let startRetry: NodeJS.Timeout | undefined;
-  let announceStarted: () => void = () => {};
-  const whenStarted = new Promise<void>((resolve) => {
-    announceStarted = resolve;
-  });
-  let unreachableLogged = false;
+  let failureLogged = false;
   const start = async (): Promise<void> => {
     try {
-      await services.start();
-      if (initialAdminKey) {
+      await services.start(async () => {
+        if (!initialAdminKey) return;
         const id = await ensureInitialAdminKey(services.keys, clock, config.initialAdminKeyFile);
         if (id) {
           logger.warn(
@@ -141,14 +132,17 @@ export async function createApp({ config, logger, clock, hooks, initialAdminKey 
             `no API key existed: created an admin key; read it with: cat ${config.initialAdminKeyFile}`,
           );
         }
-      }
-      started = true;
-      if (unreachableLogged) logger.info("the database is reachable: serving");
-      announceStarted();
+      });
+      if (failureLogged) logger.info("started: serving");
     } catch (err) {
       if (stopStarting) return;
-      if (!unreachableLogged) logger.error({ err }, "the database cannot be reached; not ready, retrying every second");
-      unreachableLogged = true;
+      if (!failureLogged) {
+        logger.error(
+          { err },
+          "the service could not start (see err: usually the database); not ready, retrying every second",
+        );
+      }
+      failureLogged = true;
       startRetry = setTimeout(() => void start(), START_RETRY_MS);
       startRetry.unref();
     }
@@ -237,8 +231,6 @@ export async function createApp({ config, logger, clock, hooks, initialAdminKey 
     storage,
     keys,
     scheduler: services.scheduler,
-    isStarted: () => started,
-    whenStarted: () => whenStarted,
     health,
     metrics,
     eventFeed: services.feed,

@@ -84,9 +84,10 @@ export interface Services {
   scheduler: EventScheduler;
   /**
    * What needs the database before the services can answer: the key that signs page tokens, the live boards, the
-   * scheduler's first pass. Rejects while the database cannot be reached; the app tries again.
+   * scheduler's first pass; then `beforeReady`, and only then is the service ready. Rejects while the database
+   * cannot be reached; the app tries again.
    */
-  start(): Promise<void>;
+  start(beforeReady?: () => Promise<void>): Promise<void>;
   /** The worker threads that walk recurrence rules: closed when the app closes. */
   expander: RecurrenceExpander;
   /** The watchers of WatchEvents. */
@@ -210,10 +211,11 @@ export function createServices(
     access,
     health,
     scheduler,
-    async start() {
+    async start(beforeReady) {
       pageTokenKey ??= await databaseSecret(storage, "page_token_key");
       await scores.preloadLiveBoards(clock.now());
       scheduler.start();
+      await beforeReady?.();
       started = true;
     },
     expander,

@@ -67,10 +67,6 @@ const findEvent = (client: SqlClient, id: string, lock: SQL = sql.empty()) =>
   client.get<EventRow>(sql`SELECT ${EVENT_COLUMNS} FROM events WHERE id = ${id}${lock}`);
 
 /**
- * The event an operator's write names, locked until the write ends, unless it does not exist or has changed since
- * `etag` (when given).
- */
-/**
  * An event held until the transaction ends: `exclusive` by its own writes and the end of its runs, `shared` by the
  * scores and joins that must not commit into a run being finalized. A lock named after the event (fair between the
  * two modes) and, for writes, its row.
@@ -80,6 +76,10 @@ async function lockedEvent(tx: Transaction, id: string, mode: "exclusive" | "sha
   return findEvent(tx, id, mode === "exclusive" ? tx.forUpdate : sql.empty());
 }
 
+/**
+ * The event an operator's write names, held exclusively until the write ends, unless it does not exist or has
+ * changed since `etag` (when given).
+ */
 async function eventToChange(
   tx: Transaction,
   id: string,
