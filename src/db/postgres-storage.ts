@@ -1,13 +1,12 @@
 import { type SQL, sql } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/node-postgres";
-import { migrate } from "drizzle-orm/node-postgres/migrator";
 import { PgDialect } from "drizzle-orm/pg-core";
 import pg from "pg";
 import type { Logger } from "pino";
-import { type PostgresSslMode, postgresConnection } from "../config.js";
-import { migrationsFolder } from "./migrations-folder.js";
+import type { PostgresSslMode } from "../config.js";
+import { clientConfig, codeOf, isConnectionFailure, toStorageError } from "./postgres-connection.js";
+import { boundedWait, HealthCheck } from "./postgres-readiness.js";
 import type { SqlClient, Storage, Transaction, TransactionOptions } from "./storage.js";
-import { StorageTimeoutError, StorageUnavailableError } from "./storage-errors.js";
+import { StorageUnavailableError } from "./storage-errors.js";
 
 /** Options of {@link openPostgresStorage}. */
 export interface PostgresStorageOptions {
@@ -24,8 +23,6 @@ export interface PostgresStorageOptions {
   applicationName?: string | undefined;
 }
 
-/** Session advisory lock held while migrating, so that servers starting together migrate once ("lvops-mg"). */
-const MIGRATION_LOCK_KEY = 0x6c766f70732d6d67n;
 /** Transaction advisory lock of the units of work that append to the change log ("lvops-cl"). */
 const CHANGE_LOG_LOCK_KEY = 0x6c766f70732d636cn;
 /** The first key of named locks (`Transaction.lockName`); the second is the name's hash ("lo"). */
@@ -33,94 +30,8 @@ const NAMED_LOCKS_CLASS = 0x6c6f;
 /** SQLSTATEs after which a unit of work was rolled back by the server and may simply run again. */
 const RETRYABLE = new Set(["40001", "40P01"]);
 const MAX_ATTEMPTS = 4;
-const CHECK_INTERVAL_MS = 1000;
 /** A unit of work awaits only its own statements: a transaction idle this long belongs to a stuck process. */
 const IDLE_IN_TRANSACTION_TIMEOUT_MS = 30_000;
-
-/** Socket errors, then SQLSTATEs admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections. */
-const UNAVAILABLE_CODES = new Set(
-  ["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "EPIPE"].concat([
-    "57P01",
-    "57P02",
-    "57P03",
-    "53300",
-  ]),
-);
-/** node-postgres's own (never localized) messages for a connection that failed, broke or timed out. */
-const DRIVER_FAILURES =
-  /^(Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Client was closed)/;
-
-function codeOf(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
-}
-
-/** Whether `err` says the database cannot be reached or the connection is gone (rather than a statement failing). */
-function isConnectionFailure(err: unknown): boolean {
-  if (err instanceof StorageUnavailableError) return true;
-  if (err instanceof AggregateError && err.errors.some(isConnectionFailure)) return true;
-  const code = codeOf(err) ?? "";
-  // Class 08: connection_exception.
-  if (UNAVAILABLE_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code)) return true;
-  return err instanceof Error && DRIVER_FAILURES.test(err.message);
-}
-
-/**
- * The port's error for a driver error: unavailable, timeout, or the error itself. Every 57014 (query_canceled) is a
- * timeout: this service never cancels its statements, so a cancel is statement_timeout (or an operator's
- * pg_cancel_backend, which asks the same of the caller: try later); the server's message cannot tell them apart in
- * every locale.
- */
-function toStorageError(err: unknown): unknown {
-  if (err instanceof StorageUnavailableError || err instanceof StorageTimeoutError) return err;
-  if (isConnectionFailure(err)) return new StorageUnavailableError(undefined, { cause: err });
-  if (codeOf(err) === "57014") return new StorageTimeoutError(undefined, { cause: err });
-  return err;
-}
-
-function parseInt8(text: string): number {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value)) throw new RangeError("an int8 value is beyond the safe integers of JavaScript");
-  return value;
-}
-
-function parseNumeric(text: string): number {
-  const value = Number(text);
-  if (!Number.isFinite(value) || (Number.isInteger(value) && !Number.isSafeInteger(value))) {
-    throw new RangeError("a numeric value is not a finite number within the safe integers of JavaScript");
-  }
-  return value;
-}
-
-/**
- * Type parsers of our connections only (the global pg.types stay as they are): int8 (counts, millisecond times) and
- * numeric (sums) as numbers. A parser that throws fails its statement, which is better than a silently rounded id.
- */
-const types = {
-  getTypeParser: ((oid: number, format?: "text" | "binary") => {
-    if (oid === pg.types.builtins.INT8) return parseInt8;
-    if (oid === pg.types.builtins.NUMERIC) return parseNumeric;
-    return pg.types.getTypeParser(oid, format);
-  }) as pg.CustomTypesConfig["getTypeParser"],
-};
-
-function sslOf(mode: PostgresSslMode): pg.ClientConfig["ssl"] {
-  if (mode === "disable") return false;
-  return { rejectUnauthorized: mode === "verify-full" };
-}
-
-/** The node-postgres configuration of one connection to `options.url` (TLS from our mode, never from the URL). */
-function clientConfig(options: Pick<PostgresStorageOptions, "url" | "sslMode" | "applicationName">): pg.ClientConfig {
-  const connection = postgresConnection(options.url, options.sslMode);
-  if ("error" in connection) throw new Error(`the PostgreSQL URL or sslMode is invalid: ${connection.error}`);
-  return {
-    connectionString: connection.value.connectionString,
-    ssl: sslOf(connection.value.sslMode),
-    application_name: options.applicationName ?? "liveops",
-    keepAlive: true,
-    types,
-  };
-}
 
 const dialect = new PgDialect();
 type Query = (text: string, values: unknown[]) => Promise<pg.QueryResult>;
@@ -170,44 +81,6 @@ class Lease {
 interface ChangeLogTurn {
   previous: Promise<void>;
   done: () => void;
-}
-
-/**
- * Applies the pending migrations of drizzle/postgres/ on one dedicated connection that holds a session advisory lock
- * meanwhile, so that servers starting at once migrate exactly once (the others wait, then find nothing to do).
- */
-export async function migratePostgres(
-  connection: string | pg.ClientConfig,
-  logger: Pick<Logger, "info" | "warn">,
-): Promise<void> {
-  const config = typeof connection === "string" ? clientConfig({ url: connection }) : connection;
-  const client = new pg.Client(config);
-  client.on("error", (err) => logger.warn({ err }, "the migration connection to the database failed"));
-  try {
-    await client.connect();
-    await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY.toString()]);
-    try {
-      const before = await appliedMigrations(client);
-      await migrate(drizzle({ client }), { migrationsFolder: migrationsFolder("postgres") });
-      const after = await appliedMigrations(client);
-      if (after > before) logger.info({ applied: after - before, total: after }, "database migrations applied");
-    } finally {
-      await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY.toString()]).catch(() => {});
-    }
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
-async function appliedMigrations(client: pg.Client): Promise<number> {
-  const { rows } = await client.query<{ present: boolean }>(
-    "SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS present",
-  );
-  if (!rows[0]?.present) return 0;
-  const counted = await client.query<{ count: number }>(
-    "SELECT count(*)::int AS count FROM drizzle.__drizzle_migrations",
-  );
-  return counted.rows[0]?.count ?? 0;
 }
 
 /**
@@ -389,109 +262,6 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
   };
 }
 
-/**
- * The background task of one storage: migrates once the database answers, then runs `SELECT 1` every second (and
- * soon after any unavailable error) on a connection of its own, so a busy pool does not read as a database that is
- * down. Logs once per outage.
- */
-class HealthCheck {
-  migrated = false;
-  private markMigrated: () => void = () => {};
-  /** Resolves once the migrations are applied. */
-  readonly migration = new Promise<void>((resolve) => {
-    this.markMigrated = resolve;
-  });
-  ready = false;
-  private client: pg.Client | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = false;
-  private lastProblem: string | undefined;
-
-  constructor(
-    private readonly config: pg.ClientConfig,
-    private readonly timeoutMs: number,
-    private readonly logger: Logger,
-  ) {}
-
-  /** Runs a step now unless one is running (its answer is as fresh). */
-  checkSoon(): void {
-    if (this.stopped || this.running) return;
-    clearTimeout(this.timer);
-    this.running = this.step().finally(() => {
-      this.running = undefined;
-      if (this.stopped) return;
-      this.timer = setTimeout(() => this.checkSoon(), CHECK_INTERVAL_MS);
-      this.timer.unref();
-    });
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await boundedWait(this.running ? [this.running] : [], this.timeoutMs * 2);
-    this.ready = false;
-    const client = this.client;
-    this.client = undefined;
-    await client?.end().catch(() => {});
-  }
-
-  private async step(): Promise<void> {
-    try {
-      if (!this.migrated) {
-        // Without the pool's statement_timeout: a migration may take long, and so may waiting for another's lock.
-        await migratePostgres(this.config, this.logger);
-        this.migrated = true;
-        this.markMigrated();
-      }
-      if (!this.client) {
-        // Stopped while migrating: no new connection outlives the storage.
-        if (this.stopped) return;
-        const client = new pg.Client({ ...this.config, query_timeout: this.timeoutMs });
-        // Its next query fails and replaces it; nothing to do here but not crash.
-        client.on("error", () => {});
-        this.client = client;
-        await client.connect();
-        if (this.stopped) {
-          this.client = undefined;
-          await client.end().catch(() => {});
-          return;
-        }
-      }
-      await this.client.query("SELECT 1");
-      if (this.lastProblem !== undefined) this.logger.info("the database answers again");
-      this.lastProblem = undefined;
-      this.ready = !this.stopped;
-    } catch (err) {
-      this.ready = false;
-      const client = this.client;
-      this.client = undefined;
-      void client?.end().catch(() => {});
-      this.report(err);
-    }
-  }
-
-  private report(err: unknown): void {
-    const unavailable = isConnectionFailure(err);
-    const problem = unavailable ? "unavailable" : String((err as Error)?.message);
-    if (problem === this.lastProblem) return;
-    this.lastProblem = problem;
-    const stage = this.migrated ? "" : "; migrations wait for it";
-    if (unavailable) this.logger.warn({ err }, `the database is not reachable${stage}; checking every second`);
-    else this.logger.error({ err }, `the database check or its migrations failed${stage}; retrying every second`);
-  }
-}
-
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Waits for `promises` to settle, at most `ms`. */
-async function boundedWait(promises: Promise<unknown>[], ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  await Promise.race([Promise.allSettled(promises), timeout]);
-  clearTimeout(timer);
 }
