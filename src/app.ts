@@ -10,6 +10,7 @@ import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/
 import { clientAddressKey } from "./auth/access-control.js";
 import { createClientAddressOf } from "./auth/client-address.js";
 import type { Clock } from "./clock.js";
+import type { ClusterInstance } from "./cluster/cluster-instance.js";
 import type { Config } from "./config.js";
 import { databaseReached, openStorage } from "./db/open-storage.js";
 import type { Storage } from "./db/storage.js";
@@ -36,6 +37,8 @@ export interface App {
   readonly eventFeed: Services["feed"];
   /** The scheduler of run boundaries (see {@link EventScheduler.idle}). */
   readonly scheduler: Pick<EventScheduler, "idle">;
+  /** This instance among those on the database (see {@link ClusterInstance}). */
+  readonly cluster: Pick<ClusterInstance, "caughtUp" | "leading">;
   /** Listens on `port` (and on the metrics port, when one is configured). */
   listen(port: number, host?: string): Promise<AddressInfo>;
   /**
@@ -101,6 +104,7 @@ export async function createApp({ config, logger, clock, hooks, initialAdminKey 
   const storage = await openStorage(config, logger, {
     server: true,
     onBatch: (size) => metrics.writeBatchSize.observe(size),
+    onListenerReconnect: () => metrics.changeListenerReconnects.inc(),
   });
   const observer = createCallObserver(logger, metrics);
   /** Aborts open server streams (UNAVAILABLE); then `shutdown` aborts whatever is left. */
@@ -231,6 +235,7 @@ export async function createApp({ config, logger, clock, hooks, initialAdminKey 
     storage,
     keys,
     scheduler: services.scheduler,
+    cluster: services.cluster,
     health,
     metrics,
     eventFeed: services.feed,
@@ -255,9 +260,9 @@ export async function createApp({ config, logger, clock, hooks, initialAdminKey 
         metricsServer?.close();
         metricsServer?.closeAllConnections();
         // The expander first: a scheduler pass waiting for a walk ends at once instead of after the walks queued.
-        const schedulerStopped = services.scheduler.stop();
+        const clusterStopped = services.cluster.stop();
         await services.expander.close();
-        await schedulerStopped;
+        await clusterStopped;
         await storage.close();
       })();
       return closing;

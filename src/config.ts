@@ -37,6 +37,9 @@ export interface Config {
   watchQueueLimit: number;
   watchMaxStreams: number;
   changeLogRetain: number;
+  clusterChangesRetainMs: number;
+  changePollMs: number;
+  schedulerTakeoverMs: number;
   leaderboardWatchIntervalMs: number;
   dashboardDir: string | undefined;
 }
@@ -447,6 +450,30 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     default: "10000",
     description: "Newest event changes kept for WatchEvents to resume from (after_sequence); older ones are pruned.",
     parse: integer(100, 10_000_000),
+  },
+  clusterChangesRetainMs: {
+    key: "clusterChangesRetainMs",
+    env: "CLUSTER_CHANGES_RETAIN_MS",
+    default: "600000",
+    description:
+      "Changes of keys, scores, grants and counters are kept this long for every instance to read (an instance away longer reads its state afresh).",
+    parse: integer(10_000, 7 * 24 * 3_600_000),
+  },
+  changePollMs: {
+    key: "changePollMs",
+    env: "CHANGE_POLL_MS",
+    default: "1000",
+    description:
+      "Each instance reads the change logs at least this often, in case a wake-up (PostgreSQL NOTIFY) was lost.",
+    parse: integer(10, 60_000),
+  },
+  schedulerTakeoverMs: {
+    key: "schedulerTakeoverMs",
+    env: "SCHEDULER_TAKEOVER_MS",
+    default: "1000",
+    description:
+      "How often an instance without the scheduler's lease tries to take it (PostgreSQL): a leader that dies is replaced within about this long.",
+    parse: integer(50, 60_000),
   },
   leaderboardWatchIntervalMs: {
     key: "leaderboardWatchIntervalMs",

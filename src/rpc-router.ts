@@ -17,8 +17,10 @@ import { createAuditService } from "./audit/audit-service.js";
 import { type AccessControl, createAccessControl, createAuthInterceptor } from "./auth/access-control.js";
 import { createRateLimits } from "./auth/rate-limits.js";
 import type { Clock } from "./clock.js";
+import { type ClusterInstance, createClusterInstance } from "./cluster/cluster-instance.js";
 import type { Config } from "./config.js";
 import { createCounterService } from "./counters/counter-service.js";
+import type { PostgresStorage } from "./db/postgres-storage.js";
 import { databaseSecret } from "./db/settings.js";
 import type { Storage } from "./db/storage.js";
 import { StorageUnavailableError } from "./db/storage-errors.js";
@@ -80,8 +82,10 @@ export interface Services {
   access: AccessControl;
   health: ReturnType<typeof createHealth>;
   eventService: ReturnType<typeof createEventService> & { watchEvents: ReturnType<typeof createWatchEvents> };
-  /** Run boundaries: started by the app once it is built, stopped when it closes. */
+  /** Run boundaries: run while this instance holds the scheduler's lease (see `cluster`). */
   scheduler: EventScheduler;
+  /** This instance among those on the database: follows the change logs, seeks the scheduler's lease. */
+  cluster: ClusterInstance;
   /**
    * What needs the database before the services can answer: the key that signs page tokens, the live boards, the
    * scheduler's first pass; then `beforeReady`, and only then is the service ready. Rejects while the database
@@ -123,6 +127,9 @@ export function createServices(
       | "watchQueueLimit"
       | "watchMaxStreams"
       | "changeLogRetain"
+      | "changePollMs"
+      | "schedulerTakeoverMs"
+      | "clusterChangesRetainMs"
       | "leaderboardWatchIntervalMs"
     >;
     metrics: Metrics;
@@ -163,24 +170,38 @@ export function createServices(
     clock,
     logger: deps.logger,
   });
-  store.onChanges((changes) => {
-    feed.publish(changes);
-    scheduler.reschedule();
-  });
   keys.onKeyChange(() => feed.pokeAll());
   const scores = createScoreStore(storage, deps.hooks);
   // A run's board is finalized (ranks, reward grants) in the transaction in which the run ends.
   store.onRunEnded((tx, row, run, at) => scores.finalizeRun(tx, row, run, at));
+  // Every instance learns of changes from the logs (cluster); this one's own are also applied as they commit, so
+  // that its next call sees them: an ended run's final ranks, a deleted event's boards gone, the next boundary.
   store.onChanges((changes) => {
     for (const change of changes) {
       if (change.type === EventChangeType.DELETED && change.event) scores.dropEvent(change.event.id);
-      // A board read while its run was being finalized may have been cached again: the committed end drops it.
       if (change.type === EventChangeType.ENDED && change.event && change.run) {
         scores.dropRun(change.event.id, Number(change.run.runNumber));
       }
     }
+    void scheduler.reschedule();
   });
-  const limits = createRateLimits({ roleDefaults: config.rateLimits, authFailures: config.authFailureLimit });
+  const cluster = createClusterInstance({
+    storage,
+    changeLog,
+    feed,
+    scheduler,
+    scores,
+    keys,
+    metrics,
+    logger: deps.logger,
+    clock,
+    config,
+  });
+  // On PostgreSQL every instance counts in one table: a key's limit holds across instances.
+  const limits = createRateLimits(
+    { roleDefaults: config.rateLimits, authFailures: config.authFailureLimit },
+    storage.dialect === "postgres" ? (storage as PostgresStorage).pool : undefined,
+  );
   let started = false;
   const health = createHealth(
     apiServices.map((s) => s.typeName),
@@ -211,10 +232,13 @@ export function createServices(
     access,
     health,
     scheduler,
+    cluster,
     async start(beforeReady) {
       pageTokenKey ??= await databaseSecret(storage, "page_token_key");
+      // The logs first: a change committed while the boards are read is applied to them after.
+      await cluster.follow();
       await scores.preloadLiveBoards(clock.now());
-      scheduler.start();
+      cluster.seekSchedulerLease();
       await beforeReady?.();
       started = true;
     },
@@ -231,7 +255,7 @@ export function createServices(
       clock,
       pageTokens,
     }),
-    counterService: createCounterService({ storage }),
+    counterService: createCounterService({ storage, clock }),
     sessionService: createSessionService(keys),
     eventService: { ...createEventService(eventDeps), watchEvents },
     eventAdminService: createEventAdminService(eventDeps),

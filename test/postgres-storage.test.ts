@@ -5,7 +5,7 @@ import { sql } from "drizzle-orm";
 import { pino } from "pino";
 import { afterAll, describe, expect, it } from "vitest";
 import { migrationsFolder } from "../src/db/migrations-folder.js";
-import { migratePostgres } from "../src/db/postgres-readiness.js";
+import { migratePostgres } from "../src/db/postgres-migrations.js";
 import { openPostgresStorage, type PostgresStorageOptions } from "../src/db/postgres-storage.js";
 import type { Storage } from "../src/db/storage.js";
 import { StorageTimeoutError, StorageUnavailableError } from "../src/db/storage-errors.js";

@@ -5,6 +5,7 @@ import {
   type IncrementCounterResponse,
   IncrementCounterResponseSchema,
 } from "../../gen/liveops/v1/counter_service_pb.js";
+import type { Clock } from "../clock.js";
 import type { Storage } from "../db/storage.js";
 import { assertValid, type FieldViolation, notFound, serviceError } from "../errors.js";
 import { checkEventId } from "../events/event-validation.js";
@@ -16,7 +17,7 @@ export const MAX_COUNTERS = 32;
 const MAX_DELTA = 1_000_000_000n;
 
 /** liveops.v1.CounterService: atomic named counters of events, written in group commits. */
-export function createCounterService({ storage }: { storage: Storage }) {
+export function createCounterService({ storage, clock }: { storage: Storage; clock: Clock }) {
   return {
     async incrementCounter(req: IncrementCounterRequest, ctx: HandlerContext): Promise<IncrementCounterResponse> {
       const violations: FieldViolation[] = checkEventId(req.eventId, "event_id");
@@ -36,7 +37,13 @@ export function createCounterService({ storage }: { storage: Storage }) {
       }
       assertValid(violations);
       const eventId = req.eventId.toLowerCase();
-      const counter = { eventId, name: req.name, delta: Number(req.delta), maxCounters: MAX_COUNTERS };
+      const counter = {
+        eventId,
+        name: req.name,
+        delta: Number(req.delta),
+        maxCounters: MAX_COUNTERS,
+        now: clock.now(),
+      };
       const result = await storage.withTransaction((tx) => incrementCounter(tx, counter), { signal: ctx.signal });
       switch (result.kind) {
         case "no_event":

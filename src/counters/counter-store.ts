@@ -1,4 +1,5 @@
 import { sql } from "drizzle-orm";
+import { appendClusterChange } from "../cluster/cluster-changes.js";
 import type { Transaction } from "../db/storage.js";
 
 /** The outcome of adding to a counter: its new value, or why it was not changed. */
@@ -15,9 +16,9 @@ export type CounterIncrement =
  */
 export async function incrementCounter(
   tx: Transaction,
-  counter: { eventId: string; name: string; delta: number; maxCounters: number },
+  counter: { eventId: string; name: string; delta: number; maxCounters: number; now: number },
 ): Promise<CounterIncrement> {
-  const { eventId, name, delta, maxCounters } = counter;
+  const { eventId, name, delta, maxCounters, now } = counter;
   // Readers of the event (GetEvent keeps responses) learn that its counters changed.
   const event = await tx.run(sql`UPDATE events SET counters_revision = counters_revision + 1 WHERE id = ${eventId}`);
   if (event === 0) return { kind: "no_event" };
@@ -37,5 +38,6 @@ export async function incrementCounter(
   } else {
     await tx.run(sql`INSERT INTO event_counters (event_id, name, value) VALUES (${eventId}, ${name}, ${value})`);
   }
+  await appendClusterChange(tx, "counter", eventId, { name, value }, now);
   return { kind: "ok", value };
 }

@@ -21,7 +21,7 @@ export async function openStorage(
     | "dbSslMode"
   >,
   logger: Logger,
-  options: { server: boolean; onBatch?: (size: number) => void },
+  options: { server: boolean; onBatch?: (size: number) => void; onListenerReconnect?: () => void },
 ): Promise<Storage> {
   if (config.databaseUrl !== undefined) {
     return openPostgresStorage({
@@ -32,6 +32,7 @@ export async function openStorage(
       sslMode: config.dbSslMode,
       logger,
       applicationName: options.server ? "liveops" : "liveops-keys",
+      onListenerReconnect: options.onListenerReconnect,
     });
   }
   return openSqliteStorage(config.dbPath, {

@@ -5,10 +5,12 @@ import {
   customType,
   index,
   integer,
+  pgSequence,
   pgTable,
   primaryKey,
   text,
   uniqueIndex,
+  varchar,
 } from "drizzle-orm/pg-core";
 
 /*
@@ -203,3 +205,41 @@ export const settings = pgTable("settings", {
   name: text("name").primaryKey(),
   value: text("value").notNull(),
 });
+
+/**
+ * Changes other than events', for every instance to read: see schema.ts. `txid` is the writing transaction's id:
+ * identity values are taken before commit, so a later id can commit first; a reader that takes only rows of
+ * transactions older than every one still running (`pg_snapshot_xmin`) and orders by (txid, id) skips none.
+ */
+export const clusterChanges = pgTable(
+  "cluster_changes",
+  {
+    id: int64("id").primaryKey().generatedAlwaysAsIdentity(),
+    txid: int64("txid").notNull().default(sql`(pg_current_xact_id()::text)::bigint`),
+    time: int64("time").notNull(),
+    kind: text("kind").notNull(),
+    subject: text("subject").notNull(),
+    body: text("body").notNull(),
+  },
+  (t) => [index("cluster_changes_order_idx").on(t.txid, t.id), index("cluster_changes_time_idx").on(t.time)],
+);
+
+/**
+ * PostgreSQL only: rate-limiter-flexible's table (its layout), so every instance counts a key's calls and an
+ * address's failed guesses in one place. UNLOGGED (migration rate_limits_unlogged): no WAL, emptied by a crash,
+ * which only forgives some calls.
+ */
+export const rateLimits = pgTable("rate_limits", {
+  key: varchar("key", { length: 255 }).primaryKey(),
+  points: integer("points").notNull().default(0),
+  expire: int64("expire"),
+});
+
+/**
+ * PostgreSQL only: the tie-break numbers of scores (`scores.reached_seq`), given to every instance without a lock
+ * (SQLite's one server counts them in memory).
+ */
+export const scoresReachedSeq = pgSequence("scores_reached_seq", { startWith: 1 });
+
+/** The tables only the PostgreSQL schema has, and why: see above. */
+export const postgresOnlyTables = ["rate_limits"];

@@ -4,7 +4,7 @@ import pg from "pg";
 import type { Logger } from "pino";
 import type { PostgresSslMode } from "../config.js";
 import { clientConfig, codeOf, isConnectionFailure, toStorageError } from "./postgres-connection.js";
-import { boundedWait, HealthCheck } from "./postgres-readiness.js";
+import { boundedWait, PostgresSession } from "./postgres-session.js";
 import type { SqlClient, Storage, Transaction, TransactionOptions } from "./storage.js";
 import { StorageUnavailableError } from "./storage-errors.js";
 
@@ -21,6 +21,14 @@ export interface PostgresStorageOptions {
   sslMode?: PostgresSslMode | undefined;
   logger: Logger;
   applicationName?: string | undefined;
+  /** Told each time the connection that listens for other processes' changes is made again after a failure. */
+  onListenerReconnect?: () => void;
+}
+
+/** The PostgreSQL storage, and its pool for libraries that keep their own tables (rate-limiter-flexible). */
+export interface PostgresStorage extends Storage {
+  readonly dialect: "postgres";
+  readonly pool: pg.Pool;
 }
 
 /** Transaction advisory lock of the units of work that append to the change log ("lvops-cl"). */
@@ -88,7 +96,7 @@ interface ChangeLogTurn {
  * migrates once the database is reachable (retrying every second) and then checks it every second. Until the
  * migrations are done, isReady() is false and every read and unit of work fails fast with StorageUnavailableError.
  */
-export async function openPostgresStorage(options: PostgresStorageOptions): Promise<Storage> {
+export async function openPostgresStorage(options: PostgresStorageOptions): Promise<PostgresStorage> {
   const { logger, connectTimeoutMs, statementTimeoutMs } = options;
   const base = { ...clientConfig(options), connectionTimeoutMillis: connectTimeoutMs };
   const pool = new pg.Pool({
@@ -99,7 +107,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
     // A backstop for a network that drops packets silently: the server's statement_timeout answers first.
     query_timeout: statementTimeoutMs + connectTimeoutMs,
   });
-  const health = new HealthCheck(base, connectTimeoutMs, logger);
+  const health = new PostgresSession(base, connectTimeoutMs, logger, options.onListenerReconnect);
   const inFlight = new Set<Promise<unknown>>();
   let changeLogTail: Promise<void> = Promise.resolve();
   let closing: Promise<void> | undefined;
@@ -153,6 +161,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
     let retryable = false;
     let ended = false;
     let turn: ChangeLogTurn | undefined;
+    let logged = false;
     const query: Query = async (text, values) => {
       // The connection is back in the pool: a statement now would run in somebody else's transaction.
       if (ended) throw new Error("a statement of a unit of work that has ended");
@@ -181,6 +190,9 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
         });
         turn = { previous, done };
       },
+      logged: () => {
+        logged = true;
+      },
     };
     let value: T;
     try {
@@ -206,6 +218,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
       options.committed?.(value);
     } finally {
       turn?.done();
+      if (logged) health.changesCommitted();
     }
     return { value };
   }
@@ -241,6 +254,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
   health.checkSoon();
   return {
     dialect: "postgres",
+    pool,
     reads,
     withTransaction(work, options) {
       const unit = withTransaction(work, options);
@@ -250,6 +264,8 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
       return unit;
     },
     migrated: () => health.migration,
+    onChangesCommitted: (listener) => health.onChangesCommitted(listener),
+    holdLease: (name, leaseOptions) => health.holdLease(name, leaseOptions),
     isReady: () => !closing && health.ready,
     close() {
       closing ??= (async () => {

@@ -210,3 +210,22 @@ export const settings = sqliteTable("settings", {
   name: text("name").primaryKey(),
   value: text("value").notNull(),
 });
+
+/**
+ * Committed changes other than events' (keys, scores and joins, reward grants and claims, counters), written in the
+ * transaction of each change. Every liveops instance reads them from its own cursor to keep what it holds in memory
+ * current (src/cluster/). `txid` orders them on PostgreSQL (see cluster-changes.ts); on SQLite, where one server
+ * writes and commits in turn, `id` alone does and `txid` stays 0. Pruned by age.
+ */
+export const clusterChanges = sqliteTable(
+  "cluster_changes",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    txid: integer("txid").notNull().default(0),
+    time: integer("time").notNull(),
+    kind: text("kind").notNull(),
+    subject: text("subject").notNull(),
+    body: text("body").notNull(),
+  },
+  (t) => [index("cluster_changes_order_idx").on(t.txid, t.id), index("cluster_changes_time_idx").on(t.time)],
+);

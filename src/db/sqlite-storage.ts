@@ -143,6 +143,9 @@ function createStorage(
   const readyCheck = reader.prepare("SELECT 1");
   let queue: Unit[] = [];
   let flushing: Promise<void> | undefined;
+  const changeListeners = new Set<() => void>();
+  /** The units of the current batch that appended to a change log. */
+  const logging = new Set<Unit>();
 
   const transactionFor = (unit: Unit): Transaction => {
     const inUnit = <R>(statement: () => Promise<R>): Promise<R> =>
@@ -152,6 +155,9 @@ function createStorage(
       forUpdate: sql.empty(),
       lockChangeLog: () => inUnit(async () => {}),
       lockName: () => inUnit(async () => {}),
+      logged: () => {
+        if (current === unit) logging.add(unit);
+      },
       all: (query) => inUnit(() => writes.all(query)),
       get: (query) => inUnit(() => writes.get(query)),
       run: (query) => inUnit(() => writes.run(query)),
@@ -187,6 +193,7 @@ function createStorage(
         } catch (error) {
           writer.exec("ROLLBACK TO unit");
           writer.exec("RELEASE unit");
+          logging.delete(unit);
           outcomes.push({ ok: false, error });
         } finally {
           current = undefined;
@@ -200,10 +207,13 @@ function createStorage(
       } catch {
         // A connection that cannot even roll back is closed or broken: the units learn the first error.
       }
+      logging.clear();
       for (const unit of taken) unit.reject(error);
       queue = [...pending.slice(taken.length), ...queue];
       return;
     }
+    const logged = logging.size > 0;
+    logging.clear();
     // What this batch did not take goes first in the next one.
     queue = [...pending.slice(taken.length), ...queue];
     try {
@@ -225,6 +235,7 @@ function createStorage(
         unit.reject(error);
       }
     });
+    if (logged) for (const listener of changeListeners) listener();
   };
 
   const flush = () => {
@@ -260,6 +271,24 @@ function createStorage(
       });
     },
     migrated: () => Promise.resolve(),
+    onChangesCommitted(listener) {
+      changeListeners.add(listener);
+      return () => changeListeners.delete(listener);
+    },
+    holdLease(_name, { onChange }) {
+      // One server per file (the server lock): it holds every lease.
+      let held = true;
+      onChange(true);
+      return {
+        get held() {
+          return held;
+        },
+        async release() {
+          if (held) onChange(false);
+          held = false;
+        },
+      };
+    },
     isReady() {
       if (!reader.open || !writer.open) return false;
       try {

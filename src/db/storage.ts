@@ -38,6 +38,11 @@ export interface Transaction extends SqlClient {
    * of shared holders cannot starve it). A no-op on SQLite.
    */
   lockName(name: string, mode: "shared" | "exclusive"): Promise<void>;
+  /**
+   * Says that this unit appended to a change log: once it commits, the readers of the logs are woken, in this process
+   * and (PostgreSQL) in every other one on the database (see {@link Storage.onChangesCommitted}).
+   */
+  logged(): void;
 }
 
 /** How a unit of work is run. */
@@ -73,10 +78,31 @@ export interface Storage {
    * units of work fail at once with StorageUnavailableError. Never rejects: callers race it with their patience.
    */
   migrated(): Promise<void>;
+  /**
+   * Calls `listener` after a unit of work that {@link Transaction.logged} commits, when another process on the same
+   * PostgreSQL database says it has (NOTIFY: a wake-up only, which may be lost or repeated), and when the connection
+   * that listens for that is back after a failure (its wake-ups meanwhile are lost). Returns the function that
+   * stops it.
+   */
+  onChangesCommitted(listener: () => void): () => void;
+  /**
+   * Holds the lease named `name` whenever this process can: at most one process on the database holds it at a time
+   * (PostgreSQL: a session advisory lock on a connection of its own, tried every `retryMs`, lost with that
+   * connection). `onChange` is told each time it is gained or lost. SQLite, with one server per file: held at once.
+   */
+  holdLease(name: string, options: { retryMs: number; onChange: (held: boolean) => void }): Lease;
   /** Whether the database answered its last check. */
   isReady(): boolean;
   /** Closes every connection (SQLite: after a checkpoint of the WAL). */
   close(): Promise<void>;
+}
+
+/** A lease being held or sought (see {@link Storage.holdLease}). */
+export interface Lease {
+  /** Whether this process holds it now. */
+  readonly held: boolean;
+  /** Gives it up (if held) and stops seeking it. */
+  release(): Promise<void>;
 }
 
 /** A boolean column as either database returns it (SQLite: 0/1, PostgreSQL: a boolean). */

@@ -57,6 +57,7 @@ export function createChangeLog(reads: SqlClient, runs: RunQueries, options: { r
         VALUES (${at}, ${Buffer.from(toBinary(WatchEventsResponseSchema, change))}) RETURNING sequence`);
       if (!inserted) throw new Error("a logged change was not returned");
       const { sequence } = inserted;
+      tx.logged();
       if (sequence % PRUNE_EVERY === 0 && sequence > options.retain) {
         const through = sequence - options.retain;
         await tx.run(sql`DELETE FROM event_changes WHERE sequence <= ${through}`);

@@ -23,7 +23,11 @@ export interface Subscription {
  * costs at most `queueLimit` changes before it is ended; at most `maxWatchers` watch at once.
  */
 export function createEventFeed(clock: Clock, options: { queueLimit: number; maxWatchers: number }) {
-  const watchers = new Set<{ push(changes: readonly WatchEventsResponse[]): void; wake(why: Wake): void }>();
+  const watchers = new Set<{
+    push(changes: readonly WatchEventsResponse[]): void;
+    overflow(): void;
+    wake(why: Wake): void;
+  }>();
   return {
     /** The number of watchers now. */
     get size() {
@@ -33,6 +37,14 @@ export function createEventFeed(clock: Clock, options: { queueLimit: number; max
     /** Delivers committed changes, in order, to every watcher. */
     publish(changes: readonly WatchEventsResponse[]) {
       for (const watcher of watchers) watcher.push(changes);
+    },
+
+    /**
+     * Ends every watcher as one that fell behind (it resumes with after_sequence): for when changes cannot be
+     * delivered because this server lost its place in the change log.
+     */
+    dropAll() {
+      for (const watcher of watchers) watcher.overflow();
     },
 
     /** Wakes every watcher, e.g. to check its API key again after keys changed. */
@@ -61,6 +73,12 @@ export function createEventFeed(clock: Clock, options: { queueLimit: number; max
             queue = [];
             head = 0;
           } else queue.push(...changes);
+          watcher.wake("change");
+        },
+        overflow() {
+          overflowed = true;
+          queue = [];
+          head = 0;
           watcher.wake("change");
         },
         wake(why: Wake) {

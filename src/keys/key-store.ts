@@ -3,6 +3,7 @@ import { type SQL, sql } from "drizzle-orm";
 import { type AuditActor, appendAuditEntry, diffFields } from "../audit/audit-log.js";
 import type { RateSetting } from "../auth/rate-limits.js";
 import type { Role } from "../auth/roles.js";
+import { appendClusterChange } from "../cluster/cluster-changes.js";
 import type { SqlClient, Storage, Transaction } from "../db/storage.js";
 import { isTimestampMs } from "../timestamps.js";
 import { generateApiKey } from "./api-key.js";
@@ -81,10 +82,16 @@ async function bumpKeysRevision(tx: SqlClient) {
     ON CONFLICT (name) DO UPDATE SET value = CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)`);
 }
 
+/** Counts and logs a change of key `id`, inside its transaction: every instance drops what it kept of keys. */
+async function keyChanged(tx: Transaction, id: string, now: number) {
+  await bumpKeysRevision(tx);
+  await appendClusterChange(tx, "key", id, {}, now);
+}
+
 /** Queries of API keys. Every change appends its audit entry in its own transaction. */
 export function createKeyStore(storage: Storage) {
   const { reads } = storage;
-  /** Changes made to existing keys through this store. */
+  /** Changes of stored keys made through this store or read from the cluster change log. */
   let localChanges = 0;
   let external = 0;
   let externalCheckedAt = Number.NEGATIVE_INFINITY;
@@ -108,7 +115,7 @@ export function createKeyStore(storage: Storage) {
         ${input.rateLimit?.perSecond ?? null}, ${input.rateLimit?.burst ?? null})
       RETURNING ${KEY_COLUMNS}`);
     if (!row) throw new Error("an inserted key was not returned");
-    await bumpKeysRevision(tx);
+    await keyChanged(tx, row.id, now);
     await appendAuditEntry(tx, actor, now, { type: "api_key", id: row.id }, diffFields(undefined, auditJson(row)));
     return { row, key: made.key };
   };
@@ -137,7 +144,7 @@ export function createKeyStore(storage: Storage) {
             rate_limit_per_second = ${next.rateLimitPerSecond}, rate_limit_burst = ${next.rateLimitBurst}
           WHERE id = ${id} RETURNING ${KEY_COLUMNS}`);
         if (!row) throw new Error(`api key ${id} vanished inside its transaction`);
-        await bumpKeysRevision(tx);
+        await keyChanged(tx, id, now);
         await appendAuditEntry(tx, actor, now, { type: "api_key", id }, diffFields(auditJson(current), auditJson(row)));
         const done = { kind: "ok" as const, row, changed: true };
         return key === undefined ? done : { ...done, key };
@@ -173,8 +180,17 @@ export function createKeyStore(storage: Storage) {
 
   return {
     /**
-     * Calls `listener` after each committed change of a stored key through this store (not other processes);
-     * returns the function that stops it.
+     * A key was changed by another process (read from the cluster change log): what callers kept is dropped (see
+     * `keysChangedSince`) and the listeners are told.
+     */
+    changedElsewhere() {
+      localChanges++;
+      for (const listener of changeListeners) listener();
+    },
+
+    /**
+     * Calls `listener` after each committed change of a stored key through this store, and after each change by
+     * another process read from the cluster change log; returns the function that stops it.
      */
     onKeyChange(listener: () => void): () => void {
       changeListeners.add(listener);

@@ -13,6 +13,11 @@ export interface ScoreRecord {
   updateTime: number | null;
 }
 
+/** The entry of a player who has joined a run and not scored yet. */
+export function joinedEntry(playerId: string): ScoreRecord {
+  return { playerId, score: null, subscore: null, seq: null, submissions: 0, metadata: null, updateTime: null };
+}
+
 /** A ranked entry: one with a score. */
 export type RankedRecord = ScoreRecord & { score: number; subscore: number; seq: number };
 
@@ -85,6 +90,10 @@ export function createBoard(order: LeaderboardOrder, records: Iterable<ScoreReco
       const page = [];
       for (let i = Math.max(0, offset); i < end; i++) page.push({ record: at(i), rank: i + 1 });
       return page;
+    },
+    /** Says that this board is no longer kept (its run ended, or it is read afresh): wakes its watchers. */
+    retire() {
+      for (const listener of listeners) listener();
     },
     /** Calls `listener` after each applied change; returns the function that stops it. */
     onChange(listener: () => void): () => void {

@@ -29,7 +29,7 @@ import type { RunQueries } from "../events/event-runs.js";
 import type { EventStore } from "../events/event-store.js";
 import { checkEventId } from "../events/event-validation.js";
 import { type PageTokens, pageSizeOf } from "../page-token.js";
-import type { Board, RankedRecord, ScoreRecord } from "./board.js";
+import { type Board, joinedEntry, type RankedRecord, type ScoreRecord } from "./board.js";
 import type { LeaderboardConfig as Config } from "./leaderboard-config.js";
 import type { ScoreStore } from "./score-store.js";
 
@@ -182,16 +182,7 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
             const count = await scoreStore.participantCount(tx, row.id, run.runNumber);
             return { runNumber: run.runNumber, participants: count, joined: undefined, board };
           }
-          const joined: ScoreRecord = {
-            playerId: req.playerId,
-            score: null,
-            subscore: null,
-            seq: null,
-            submissions: 0,
-            metadata: null,
-            updateTime: null,
-          };
-          return { runNumber: run.runNumber, participants, joined, board };
+          return { runNumber: run.runNumber, participants, joined: joinedEntry(req.playerId), board };
         },
         { committed: (result) => result.joined && result.board.apply([result.joined]), signal: ctx.signal },
       );

@@ -1,10 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { type SQL, sql } from "drizzle-orm";
 import { LeaderboardOrder } from "../../gen/liveops/v1/event_pb.js";
+import { appendClusterChange } from "../cluster/cluster-changes.js";
 import type { SqlClient, Storage, Transaction } from "../db/storage.js";
 import { type EventRow, leaderboardOf, type RunRow } from "../events/event-record.js";
 import { rewardsToStored } from "../rewards/reward-codec.js";
-import { type Board, createBoard, type ScoreRecord } from "./board.js";
+import { type Board, createBoard, joinedEntry, type ScoreRecord } from "./board.js";
 import { rewardsOfRank } from "./leaderboard-config.js";
 
 /** The columns of a {@link ScoreRecord}. */
@@ -24,6 +25,12 @@ export interface ScoreStoreHooks {
   grantWritten?(written: number, total: number): void;
 }
 
+/** A player's entry as the cluster change log carries it (kind "score", subject: the event id). */
+export interface LoggedScore {
+  runNumber: number;
+  record: ScoreRecord;
+}
+
 /** The outcome of adding a player to a run. */
 export type ParticipantAdded = { kind: "added"; participants: number } | { kind: "present" } | { kind: "full" };
 
@@ -35,7 +42,12 @@ export function createScoreStore(storage: Storage, hooks: ScoreStoreHooks = {}) 
   const { reads } = storage;
   const boards = new Map<string, Board>();
   const loading = new Map<string, Promise<Board>>();
-  /** The last tie-break number given; read from the database once. */
+  /**
+   * Entries logged (by any instance) while a board was being read from the database, by board: the read may predate
+   * them, so they are applied to the board it makes. Counted, as several reads of one board may overlap.
+   */
+  const loggedDuringLoads = new Map<string, { loads: number; records: ScoreRecord[] }>();
+  /** The last tie-break number given on SQLite; read from the database once. */
   let seq: number | undefined;
   const key = (eventId: string, runNumber: number) => `${eventId}/${runNumber}`;
 
@@ -45,10 +57,28 @@ export function createScoreStore(storage: Storage, hooks: ScoreStoreHooks = {}) 
     order: LeaderboardOrder,
     client: SqlClient,
   ): Promise<Board> => {
-    const records = await client.all<ScoreRecord>(
-      sql`SELECT ${RECORD_COLUMNS} FROM scores WHERE event_id = ${eventId} AND run_number = ${runNumber}`,
-    );
-    return createBoard(order, records);
+    const k = key(eventId, runNumber);
+    const during = loggedDuringLoads.get(k) ?? { loads: 0, records: [] };
+    during.loads++;
+    loggedDuringLoads.set(k, during);
+    try {
+      const records = await client.all<ScoreRecord>(
+        sql`SELECT ${RECORD_COLUMNS} FROM scores WHERE event_id = ${eventId} AND run_number = ${runNumber}`,
+      );
+      const board = createBoard(order, records);
+      // Entries never go back (see Board.apply): one logged before the read and seen by it changes nothing.
+      board.apply(during.records);
+      return board;
+    } finally {
+      if (--during.loads === 0) loggedDuringLoads.delete(k);
+    }
+  };
+
+  /** Forgets a board; its watchers are woken to read the run afresh. */
+  const drop = (k: string) => {
+    const board = boards.get(k);
+    boards.delete(k);
+    board?.retire();
   };
 
   return {
@@ -90,12 +120,27 @@ export function createScoreStore(storage: Storage, hooks: ScoreStoreHooks = {}) 
 
     /** Forgets the board of a run once its finalization has committed (its final ranks are read from then on). */
     dropRun(eventId: string, runNumber: number) {
-      boards.delete(key(eventId, runNumber));
+      drop(key(eventId, runNumber));
     },
 
     /** Forgets the boards of a deleted event. */
     dropEvent(eventId: string) {
-      for (const k of boards.keys()) if (k.startsWith(`${eventId}/`)) boards.delete(k);
+      for (const k of [...boards.keys()]) if (k.startsWith(`${eventId}/`)) drop(k);
+    },
+
+    /** Forgets every board: they are read from the database again when next used (the change log was left behind). */
+    dropAll() {
+      for (const k of [...boards.keys()]) drop(k);
+    },
+
+    /**
+     * Applies an entry read from the cluster change log (written by this instance or another) to the board in memory,
+     * if it is kept or being read. Applying an entry twice, or an older one, changes nothing.
+     */
+    applyLogged(eventId: string, logged: LoggedScore) {
+      const k = key(eventId, logged.runNumber);
+      boards.get(k)?.apply([logged.record]);
+      loggedDuringLoads.get(k)?.records.push(logged.record);
     },
 
     /** Loads the boards of every run live at `now`: a restarted server answers its first rank at once. */
@@ -111,8 +156,16 @@ export function createScoreStore(storage: Storage, hooks: ScoreStoreHooks = {}) 
       return live.length;
     },
 
-    /** The next tie-break number (who reaches a score first ranks first among equals), inside a write. */
+    /**
+     * The next tie-break number (who reaches a score first ranks first among equals), inside a write. PostgreSQL hands
+     * them to every instance from one sequence; SQLite's one server counts in memory.
+     */
     async nextSeq(tx: Transaction): Promise<number> {
+      if (tx.dialect === "postgres") {
+        const row = await tx.get<{ seq: number }>(sql`SELECT nextval('scores_reached_seq') AS seq`);
+        if (!row) throw new Error("nextval returned no row");
+        return row.seq;
+      }
       if (seq === undefined) {
         const row = await tx.get<{ seq: number | null }>(sql`SELECT max(reached_seq) AS seq FROM scores`);
         // Another call may have loaded it meanwhile: the larger is kept, numbers are never given twice.
@@ -179,6 +232,7 @@ export function createScoreStore(storage: Storage, hooks: ScoreStoreHooks = {}) 
           hooks.grantWritten?.(i + 1, winners.length);
         }
       }
+      await appendClusterChange(tx, "grant", row.id, { runNumber: run.runNumber, finalized: true }, now);
       boards.delete(key(row.id, run.runNumber));
     },
 
@@ -205,6 +259,8 @@ export function createScoreStore(storage: Storage, hooks: ScoreStoreHooks = {}) 
         RETURNING participants`);
       // Full: the caller's error rolls the entry back.
       if (!counted) return { kind: "full" };
+      const logged: LoggedScore = { runNumber: entry.runNumber, record: joinedEntry(entry.playerId) };
+      await appendClusterChange(tx, "score", entry.eventId, logged, entry.now);
       return { kind: "added", participants: counted.participants };
     },
 
@@ -222,6 +278,8 @@ export function createScoreStore(storage: Storage, hooks: ScoreStoreHooks = {}) 
         UPDATE scores SET score = ${record.score}, subscore = ${record.subscore}, reached_seq = ${record.seq},
           submissions = ${record.submissions}, metadata = ${record.metadata}, update_time = ${record.updateTime}
         WHERE event_id = ${eventId} AND run_number = ${runNumber} AND player_id = ${record.playerId}`);
+      const logged: LoggedScore = { runNumber, record };
+      await appendClusterChange(tx, "score", eventId, logged, record.updateTime ?? 0);
     },
 
     /** A player's entry in a run, read and locked inside a write (undefined: not a participant). */

@@ -37,6 +37,33 @@ export function createMetrics() {
       buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
       registers,
     }),
+    schedulerLeader: new Gauge({
+      name: "liveops_scheduler_leader",
+      help: "1 while this instance holds the scheduler's lease (announces run boundaries, finalizes runs), else 0.",
+      registers,
+    }),
+    changesRead: new Counter({
+      name: "liveops_changes_read_total",
+      help: "Changes read from the change logs by this instance (its own included), by kind (event, key, score, grant, counter).",
+      labelNames: ["kind"] as const,
+      registers,
+    }),
+    changeDelay: new Histogram({
+      name: "liveops_change_delay_seconds",
+      help: "From a change's write (its writer's clock) to this instance reading it from the log.",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    changeListenerReconnects: new Counter({
+      name: "liveops_change_listener_reconnects_total",
+      help: "Times the connection that listens for other instances' changes (PostgreSQL LISTEN) was made again after a failure.",
+      registers,
+    }),
+    changeLogResyncs: new Counter({
+      name: "liveops_change_log_resyncs_total",
+      help: "Times this instance found its place in a change log pruned and read its state afresh.",
+      registers,
+    }),
     dbDuration: new Histogram({
       name: "liveops_db_operation_duration_seconds",
       help: "Time of each database operation, by store and operation.",

@@ -1,4 +1,5 @@
 import { sql } from "drizzle-orm";
+import { appendClusterChange } from "../cluster/cluster-changes.js";
 import type { SqlClient, Transaction } from "../db/storage.js";
 
 /** A reward grant as stored. */
@@ -44,6 +45,7 @@ export function createGrantStore(reads: SqlClient) {
       const claimed = await tx.get<GrantRow>(sql`
         UPDATE reward_grants SET claim_time = ${now} WHERE id = ${id} AND claim_time IS NULL
         RETURNING ${GRANT_COLUMNS}`);
+      if (claimed) await appendClusterChange(tx, "grant", claimed.eventId, { grantId: id, claimed: true }, now);
       return claimed ?? tx.get<GrantRow>(sql`SELECT ${GRANT_COLUMNS} FROM reward_grants WHERE id = ${id}`);
     },
   };

@@ -37,8 +37,12 @@ interface Binaries {
   pgCtl: string;
 }
 
-interface Cluster {
+/** A throwaway PostgreSQL server of its own. */
+export interface Cluster {
+  /** Superuser URL, database `postgres`. */
   url: string;
+  /** Restarts the server as an operator would (`pg_ctl restart --mode=fast`: sessions are ended), on the same port. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -63,8 +67,11 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   return () => cluster.stop();
 }
 
-/** Starts a cluster, or says why it cannot. */
-async function startThrowawayCluster(): Promise<Cluster | string> {
+/**
+ * Starts a cluster, or says why it cannot: the test run's (globalSetup), or one of a test file's own, for a test that
+ * restarts it.
+ */
+export async function startThrowawayCluster(): Promise<Cluster | string> {
   const embedded = await embeddedBinaries();
   const binaries = typeof embedded === "object" ? embedded : debianBinaries();
   if (!binaries) {
@@ -176,6 +183,9 @@ async function startCluster(binaries: Binaries, owner: { uid: number; gid: numbe
     process.once("exit", stopOnExit);
     return {
       url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+      async restart() {
+        await pgCtl("restart", ["--mode=fast", "--log", join(dir, "server.log"), "--wait", "--timeout=60", "--silent"]);
+      },
       async stop() {
         process.off("exit", stopOnExit);
         await pgCtl("stop", stopArgs).catch((error: unknown) => console.warn(`stopping the test PostgreSQL: ${error}`));
