@@ -2,7 +2,19 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { parseProxyEntry } from "./auth/client-address.js";
 import type { RateSetting } from "./auth/rate-limits.js";
-import { type Role, roles } from "./auth/roles.js";
+import type { Role } from "./auth/roles.js";
+import {
+  boolean,
+  DEFAULT_RATE_LIMITS,
+  integer,
+  oneOf,
+  optionalText,
+  type Parsed,
+  rate,
+  roleRates,
+  text,
+} from "./config-values.js";
+import { type PostgresSslMode, postgresConnection, postgresSslModes, sslModeError } from "./db/postgres-url.js";
 
 /** The validated configuration of the service. */
 export interface Config {
@@ -44,72 +56,6 @@ export interface Config {
   dashboardDir: string | undefined;
 }
 
-type Parsed<T> = { value: T } | { error: string };
-
-/**
- * TLS to PostgreSQL, as libpq's `sslmode`: `disable` (none), `require` (encrypted, the certificate is not checked),
- * `verify-full` (the certificate and host name are checked against Node's CAs, plus NODE_EXTRA_CA_CERTS).
- * `prefer`, `allow` and `verify-ca` are refused: node-postgres cannot fall back from TLS to plaintext, and a mode
- * that silently may not encrypt, or checks a certificate but not whom it names, is worse than a clear error.
- */
-export type PostgresSslMode = "disable" | "require" | "verify-full";
-
-const postgresSslModes: readonly PostgresSslMode[] = ["disable", "require", "verify-full"];
-
-/** URL parameters that would make node-postgres configure TLS behind our back (its `sslmode=require` verifies). */
-const foreignTlsParameters = [
-  "ssl",
-  "sslcert",
-  "sslkey",
-  "sslrootcert",
-  "sslpassword",
-  "sslnegotiation",
-  "uselibpqcompat",
-];
-
-function sslModeError(mode: string, inUrl: boolean): string {
-  return `${inUrl ? "sslmode " : ""}"${mode}" is not supported: use ${postgresSslModes.join(", ")}${
-    mode === "prefer" || mode === "allow" ? " (node-postgres cannot fall back from TLS to plaintext)" : ""
-  }`;
-}
-
-/**
- * A PostgreSQL URL (`postgres://` or `postgresql://`) and the TLS mode of a connection to it: the mode is
- * `sslMode` or the URL's `sslmode` (both given, they must agree; neither, `disable`), and the URL comes back without
- * its `sslmode` so that node-postgres takes TLS from our setting alone. Errors never repeat the URL (it may hold a
- * password).
- */
-export function postgresConnection(
-  url: string,
-  sslMode?: string,
-): Parsed<{ connectionString: string; sslMode: PostgresSslMode }> {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return { error: "is not a valid URL" };
-  }
-  if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
-    return { error: `must be a postgres:// or postgresql:// URL, not ${parsed.protocol} (SQLite is set with DB_PATH)` };
-  }
-  const foreign = foreignTlsParameters.find((name) => parsed.searchParams.has(name));
-  if (foreign) return { error: `URL parameter "${foreign}" is not supported: set TLS with sslmode or DB_SSL_MODE` };
-  const fromUrl = parsed.searchParams.get("sslmode") ?? undefined;
-  if (fromUrl !== undefined && !postgresSslModes.includes(fromUrl as PostgresSslMode)) {
-    return { error: sslModeError(fromUrl, true) };
-  }
-  if (sslMode !== undefined && !postgresSslModes.includes(sslMode as PostgresSslMode)) {
-    return { error: sslModeError(sslMode, false) };
-  }
-  if (fromUrl !== undefined && sslMode !== undefined && fromUrl !== sslMode) {
-    return { error: `"${sslMode}" disagrees with the URL's sslmode "${fromUrl}": set one of them, or the same mode` };
-  }
-  if (fromUrl === undefined)
-    return { value: { connectionString: url, sslMode: (sslMode ?? "disable") as PostgresSslMode } };
-  parsed.searchParams.delete("sslmode");
-  return { value: { connectionString: parsed.toString(), sslMode: fromUrl as PostgresSslMode } };
-}
-
 interface Setting<K extends keyof Config> {
   key: K;
   env: string;
@@ -117,66 +63,6 @@ interface Setting<K extends keyof Config> {
   default: string | undefined;
   description: string;
   parse(raw: string | undefined, partial: Partial<Config>): Parsed<Config[K]>;
-}
-
-function integer(min: number, max: number) {
-  return (raw: string | undefined): Parsed<number> => {
-    const value = Number(raw);
-    if (raw === undefined || !/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value)) {
-      return { error: `must be a whole number from ${min} to ${max}, got "${raw}"` };
-    }
-    if (value < min || value > max) return { error: `must be from ${min} to ${max}, got ${value}` };
-    return { value };
-  };
-}
-
-function boolean(raw: string | undefined): Parsed<boolean> {
-  const value = raw?.trim().toLowerCase();
-  if (value === "true" || value === "1" || value === "on") return { value: true };
-  if (value === "false" || value === "0" || value === "off") return { value: false };
-  return { error: `must be true or false, got "${raw}"` };
-}
-
-function text(raw: string | undefined): Parsed<string> {
-  return raw === undefined || raw.trim() === "" ? { error: "must not be empty" } : { value: raw.trim() };
-}
-
-function optionalText(raw: string | undefined): Parsed<string | undefined> {
-  return { value: raw === undefined || raw.trim() === "" ? undefined : raw.trim() };
-}
-
-function oneOf<T extends string>(...allowed: T[]) {
-  return (raw: string | undefined): Parsed<T> => {
-    const value = raw?.trim() as T;
-    return allowed.includes(value) ? { value } : { error: `must be one of ${allowed.join(", ")}, got "${raw}"` };
-  };
-}
-
-const RATE = /^(\d+)\/(\d+)$/;
-
-function rate(raw: string): Parsed<RateSetting> {
-  const match = RATE.exec(raw.trim());
-  const perSecond = Number(match?.[1]);
-  const burst = Number(match?.[2]);
-  if (!match || perSecond < 1 || perSecond > 100_000 || burst < perSecond || burst > 1_000_000) {
-    return { error: `"${raw}" is not <per second>/<burst> with 1 <= per second <= burst <= 1000000` };
-  }
-  return { value: { perSecond, burst } };
-}
-
-const DEFAULT_RATE_LIMITS = "viewer=1000/2000,game_server=1000/2000,operator=100/200,admin=50/100";
-
-function roleRates(raw: string | undefined): Parsed<Record<Role, RateSetting>> {
-  const result = {} as Record<Role, RateSetting>;
-  for (const entry of `${DEFAULT_RATE_LIMITS},${raw ?? ""}`.split(",")) {
-    if (entry.trim() === "") continue;
-    const [role, value = ""] = entry.split("=").map((p) => p.trim());
-    if (!roles.includes(role as Role)) return { error: `"${role}" is not a role (${roles.join(", ")})` };
-    const parsed = rate(value);
-    if ("error" in parsed) return { error: `${role}: ${parsed.error}` };
-    result[role as Role] = parsed.value;
-  }
-  return { value: result };
 }
 
 const settings: { [K in keyof Config]: Setting<K> } = {

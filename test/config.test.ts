@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, flagsToEnv, loadConfig, postgresConnection } from "../src/config.js";
+import { ConfigError, flagsToEnv, loadConfig } from "../src/config.js";
+import { postgresConnection } from "../src/db/postgres-url.js";
 
 function problemsOf(env: Record<string, string>): string[] {
   try {

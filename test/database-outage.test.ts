@@ -12,6 +12,7 @@ import { reasonOf } from "../src/errors.js";
 import { generateApiKey } from "../src/keys/api-key.js";
 import { type ChildServer, spawnServer } from "./support/child-server.js";
 import { connectClients } from "./support/clients.js";
+import { until } from "./support/instances.js";
 import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from "./support/postgres.js";
 import { createPostgresProxy, type PostgresProxy } from "./support/postgres-proxy.js";
 import { backendEnv, startTestServer, type TestServer, testBackend } from "./support/server.js";
@@ -43,16 +44,6 @@ async function databaseBehindProxy(state: "up" | "down"): Promise<PostgresProxy>
   proxies.push(proxy);
   if (state === "up") await proxy.up();
   return proxy;
-}
-
-/** Waits, polling, until `condition` holds; fails after `timeoutMs`. Returns how long it took. */
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<number> {
-  const start = Date.now();
-  while (!(await condition())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-  return Date.now() - start;
 }
 
 /** The outcome of a call made now ("ok" or its error's code and ErrorInfo reason) and how long it took to answer. */

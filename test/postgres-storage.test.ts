@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import { connect as connectTcp, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import { pino } from "pino";
@@ -10,71 +9,17 @@ import { openPostgresStorage, type PostgresStorageOptions } from "../src/db/post
 import type { Storage } from "../src/db/storage.js";
 import { StorageTimeoutError, StorageUnavailableError } from "../src/db/storage-errors.js";
 import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from "./support/postgres.js";
+import { createPostgresProxy, type PostgresProxy } from "./support/postgres-proxy.js";
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
+const proxies: PostgresProxy[] = [];
+
+/** A proxy, up, in front of `database`: the database can be taken away (`down`) and brought back (`up`). */
+async function proxyBefore(database: TestDatabase): Promise<PostgresProxy> {
+  const proxy = await createPostgresProxy(database.url);
+  proxies.push(proxy);
+  await proxy.up();
+  return proxy;
 }
-
-/**
- * A TCP proxy in front of the test run's server that can be taken down (its port closed, its connections cut) and
- * brought back on the same port: the database going away and returning, without stopping a server others share.
- */
-class Outage {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  private constructor(
-    readonly port: number,
-    private readonly target: URL,
-  ) {}
-
-  static async before(database: TestDatabase): Promise<Outage> {
-    const proxy = new Outage(await freePort(), new URL(database.url));
-    await proxy.up();
-    return proxy;
-  }
-
-  /** The database's URL through the proxy. */
-  get url(): string {
-    const url = new URL(this.target);
-    url.port = String(this.port);
-    return url.toString();
-  }
-
-  up(): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = connectTcp(Number(this.target.port), this.target.hostname);
-      for (const [from, to] of [
-        [client, upstream],
-        [upstream, client],
-      ] as const) {
-        this.sockets.add(from);
-        from.on("error", () => to.destroy());
-        from.on("close", () => {
-          this.sockets.delete(from);
-          to.destroy();
-        });
-        from.pipe(to);
-      }
-    });
-    this.server = server;
-    return new Promise((resolve) => server.listen(this.port, "127.0.0.1", resolve));
-  }
-
-  down(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const socket of this.sockets) socket.destroy();
-    return new Promise((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  }
-}
-
 const databases: TestDatabase[] = [];
 
 async function createDatabase(): Promise<TestDatabase> {
@@ -121,12 +66,13 @@ async function openReady(options: Partial<PostgresStorageOptions> = {}): Promise
 
 afterAll(async () => {
   await Promise.all(opened.map((s) => s.close()));
+  await Promise.all(proxies.map((proxy) => proxy.down()));
   await Promise.all(databases.map((d) => d.drop()));
 });
 
-/** A URL where nothing listens (yet). */
+/** A URL where nothing listens (yet): a proxy that is down. */
 async function closedPortUrl(): Promise<string> {
-  return `postgres://postgres:secret@127.0.0.1:${await freePort()}/nothing`;
+  return (await createPostgresProxy("postgres://postgres:secret@127.0.0.1:1/nothing")).url;
 }
 
 describe.skipIf(skipWithoutPostgres("the PostgreSQL storage tests"))("PostgreSQL storage", () => {
@@ -294,7 +240,7 @@ describe.skipIf(skipWithoutPostgres("the PostgreSQL storage tests"))(
   "PostgreSQL storage when the database goes away",
   () => {
     it("becomes ready once a database that was down at start comes up, and migrates it", async () => {
-      const outage = await Outage.before(await createDatabase());
+      const outage = await proxyBefore(await createDatabase());
       await outage.down();
       const storage = await open(outage.url);
       await expect(storage.reads.get(sql`SELECT 1`)).rejects.toBeInstanceOf(StorageUnavailableError);
@@ -309,7 +255,7 @@ describe.skipIf(skipWithoutPostgres("the PostgreSQL storage tests"))(
     });
 
     it("says unavailable and not ready while the database is away, and ready again when it returns", async () => {
-      const outage = await Outage.before(await createDatabase());
+      const outage = await proxyBefore(await createDatabase());
       const storage = await open(outage.url);
       await until(() => storage.isReady());
       await outage.down();

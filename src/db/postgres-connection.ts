@@ -1,5 +1,5 @@
 import pg from "pg";
-import { type PostgresSslMode, postgresConnection } from "../config.js";
+import { type PostgresSslMode, postgresConnection } from "./postgres-url.js";
 import { StorageTimeoutError, StorageUnavailableError } from "./storage-errors.js";
 
 // How liveops connects to PostgreSQL: each connection's configuration, and what a driver error means for the port.

@@ -2,9 +2,9 @@ import { type SQL, sql } from "drizzle-orm";
 import { PgDialect } from "drizzle-orm/pg-core";
 import pg from "pg";
 import type { Logger } from "pino";
-import type { PostgresSslMode } from "../config.js";
 import { clientConfig, codeOf, isConnectionFailure, toStorageError } from "./postgres-connection.js";
 import { boundedWait, PostgresSession } from "./postgres-session.js";
+import type { PostgresSslMode } from "./postgres-url.js";
 import type { SqlClient, Storage, Transaction, TransactionOptions } from "./storage.js";
 import { StorageUnavailableError } from "./storage-errors.js";
 
