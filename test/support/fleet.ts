@@ -37,6 +37,15 @@ export function clientFleet(baseUrl: string, key: string, size: number): Service
   });
 }
 
+/** `n` calls made at once, the i-th over client i of `fleet` (modulo its size). */
+export function burst<T>(
+  fleet: ServiceClients[],
+  n: number,
+  call: (clients: ServiceClients, i: number) => Promise<T>,
+): Promise<T[]> {
+  return Promise.all(Array.from({ length: n }, (_, i) => call(fleet[i % fleet.length] as ServiceClients, i)));
+}
+
 /** The outcome of a call: "ok", or the code and reason of its error, e.g. "Aborted/ETAG_MISMATCH". */
 export async function outcomeOf(call: Promise<unknown>): Promise<string> {
   try {
