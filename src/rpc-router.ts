@@ -238,7 +238,7 @@ export function createServices(
       // The logs first: a change committed while the boards are read is applied to them after.
       await cluster.follow();
       await scores.preloadLiveBoards(clock.now());
-      cluster.seekSchedulerLease();
+      await cluster.seekSchedulerLease();
       await beforeReady?.();
       started = true;
     },

@@ -116,9 +116,13 @@ export function createClusterInstance(deps: ClusterInstanceDeps) {
     /** Starts following the change logs from their current end: call before reading state from the database. */
     follow: () => follower.start(),
 
-    /** Seeks the scheduler's lease: this instance schedules run boundaries whenever it holds it. */
-    seekSchedulerLease(): void {
+    /**
+     * Seeks the scheduler's lease: this instance schedules run boundaries whenever it holds it. Resolves once it has
+     * tried to take it: an instance alone on its database schedules from the moment it is ready.
+     */
+    async seekSchedulerLease(): Promise<void> {
       lease ??= storage.holdLease(SCHEDULER_LEASE, { retryMs: config.schedulerTakeoverMs, onChange: lead });
+      await lease.tried;
     },
 
     /** Whether this instance schedules run boundaries now. */

@@ -21,6 +21,8 @@ interface SoughtLease {
   held: boolean;
   retryMs: number;
   onChange(held: boolean): void;
+  /** Settles `Lease.tried`. */
+  tried(): void;
 }
 
 /**
@@ -46,6 +48,8 @@ export class PostgresSession {
   private lastProblem: string | undefined;
   private readonly changeListeners = new Set<() => void>();
   private readonly leases = new Set<SoughtLease>();
+  /** A lease was sought while a step ran: the next step runs at once after it. */
+  private leaseSought = false;
   private notifying: Promise<void> | undefined;
   private notifyAgain = false;
 
@@ -64,6 +68,11 @@ export class PostgresSession {
     this.running = this.step().finally(() => {
       this.running = undefined;
       if (this.stopped) return;
+      if (this.leaseSought) {
+        this.leaseSought = false;
+        this.checkSoon();
+        return;
+      }
       this.timer = setTimeout(() => this.checkSoon(), this.interval());
       this.timer.unref();
     });
@@ -109,13 +118,19 @@ export class PostgresSession {
 
   /** See Storage.holdLease. */
   holdLease(name: string, options: { retryMs: number; onChange: (held: boolean) => void }): Lease {
-    const lease: SoughtLease = { name, held: false, ...options };
+    let tried = () => {};
+    const firstTry = new Promise<void>((resolve) => {
+      tried = resolve;
+    });
+    const lease: SoughtLease = { name, held: false, ...options, tried };
     this.leases.add(lease);
-    this.checkSoon();
+    if (this.running) this.leaseSought = true;
+    else this.checkSoon();
     return {
       get held() {
         return lease.held;
       },
+      tried: firstTry,
       release: async () => {
         this.leases.delete(lease);
         if (!lease.held) return;
@@ -206,6 +221,7 @@ export class PostgresSession {
           lease.held = true;
           lease.onChange(true);
         }
+        lease.tried();
       }
       if (this.lastProblem !== undefined) this.logger.info("the database answers again");
       this.lastProblem = undefined;
@@ -213,6 +229,8 @@ export class PostgresSession {
     } catch (err) {
       this.dropClient();
       this.report(err);
+      // Tried, and failed: whoever waits learns that this process does not hold them.
+      for (const lease of this.leases) lease.tried();
     }
   }
 

@@ -283,6 +283,7 @@ function createStorage(
         get held() {
           return held;
         },
+        tried: Promise.resolve(),
         async release() {
           if (held) onChange(false);
           held = false;

@@ -101,6 +101,8 @@ export interface Storage {
 export interface Lease {
   /** Whether this process holds it now. */
   readonly held: boolean;
+  /** Resolves once this process has tried to take it (held or not), e.g. to start holding it before serving. */
+  readonly tried: Promise<void>;
   /** Gives it up (if held) and stops seeking it. */
   release(): Promise<void>;
 }
