@@ -38,7 +38,7 @@ export interface App {
   /** The scheduler of run boundaries (see {@link EventScheduler.idle}). */
   readonly scheduler: Pick<EventScheduler, "idle">;
   /** This instance among those on the database (see {@link ClusterInstance}). */
-  readonly cluster: Pick<ClusterInstance, "caughtUp" | "leading">;
+  readonly cluster: Pick<ClusterInstance, "synced" | "leading">;
   /** Listens on `port` (and on the metrics port, when one is configured). */
   listen(port: number, host?: string): Promise<AddressInfo>;
   /**

@@ -112,7 +112,8 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     key: "dbPoolSize",
     env: "DB_POOL_SIZE",
     default: "10",
-    description: "PostgreSQL connections a server opens at most (plus one for its readiness check).",
+    description:
+      "PostgreSQL connections a server pools at most (plus one of its own: readiness check, LISTEN, the scheduler's lease).",
     parse: integer(1, 1000),
   },
   dbConnectTimeoutMs: {
@@ -342,7 +343,7 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     env: "CLUSTER_CHANGES_RETAIN_MS",
     default: "600000",
     description:
-      "Changes of keys, scores, grants and counters are kept this long for every instance to read (an instance away longer reads its state afresh).",
+      "Changes of keys, scores, grants and counters are kept this long for every instance to read (an instance that has not read them for half this long reads its state afresh).",
     parse: integer(10_000, 7 * 24 * 3_600_000),
   },
   changePollMs: {

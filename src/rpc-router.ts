@@ -14,13 +14,13 @@ import { RewardService } from "../gen/liveops/v1/reward_service_pb.js";
 import { SessionService } from "../gen/liveops/v1/session_service_pb.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { createAuditService } from "./audit/audit-service.js";
-import { type AccessControl, createAccessControl, createAuthInterceptor } from "./auth/access-control.js";
+import { type AccessControl, createAccessControl, createAuthInterceptor, startedOnly } from "./auth/access-control.js";
 import { createRateLimits } from "./auth/rate-limits.js";
 import type { Clock } from "./clock.js";
 import { type ClusterInstance, createClusterInstance } from "./cluster/cluster-instance.js";
 import type { Config } from "./config.js";
 import { createCounterService } from "./counters/counter-service.js";
-import type { PostgresStorage } from "./db/postgres-storage.js";
+import { isPostgresStorage } from "./db/postgres-storage.js";
 import { databaseSecret } from "./db/settings.js";
 import type { Storage } from "./db/storage.js";
 import { StorageUnavailableError } from "./db/storage-errors.js";
@@ -200,14 +200,14 @@ export function createServices(
   // On PostgreSQL every instance counts in one table: a key's limit holds across instances.
   const limits = createRateLimits(
     { roleDefaults: config.rateLimits, authFailures: config.authFailureLimit },
-    storage.dialect === "postgres" ? (storage as PostgresStorage).pool : undefined,
+    isPostgresStorage(storage) ? storage.pool : undefined,
   );
   let started = false;
   const health = createHealth(
     apiServices.map((s) => s.typeName),
     () => started && storage.isReady(),
   );
-  const access = createAccessControl(keys, clock, limits);
+  const access = startedOnly(createAccessControl(keys, clock, limits), () => started);
   const watchEvents = createWatchEvents({
     store,
     changeLog,
@@ -246,7 +246,7 @@ export function createServices(
     feed,
     scores,
     leaderboardService: {
-      ...createLeaderboardService({ store, runs, scores, storage, clock, pageTokens }),
+      ...createLeaderboardService({ store, runs, scores, storage, clock, pageTokens, boardsSynced: cluster.synced }),
       watchLeaderboard,
     },
     rewardService: createRewardService({

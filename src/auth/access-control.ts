@@ -1,5 +1,6 @@
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 import type { Clock } from "../clock.js";
+import { StorageUnavailableError } from "../db/storage-errors.js";
 import { reasonOf, serviceError } from "../errors.js";
 import { parseApiKey, secretHashesEqual } from "../keys/api-key.js";
 import type { ApiKeyRow, KeyStore, KeysMark } from "../keys/key-store.js";
@@ -150,6 +151,27 @@ export function createAccessControl(keys: KeyStore, clock: Clock, limits: RateLi
     async verify(authorization, path) {
       const row = await allowedRow(authorization, path, clock.now());
       return { keyId: row.id, role: row.role };
+    },
+  };
+}
+
+/**
+ * `access`, refusing every call (UNAVAILABLE, as the database is why) until `started()`: a server that listened before
+ * its database could be reached serves nothing before it has read what it keeps in memory and taken its places in
+ * the change logs.
+ */
+export function startedOnly(access: AccessControl, started: () => boolean): AccessControl {
+  const assertStarted = () => {
+    if (!started()) throw new StorageUnavailableError("the server is starting: its database was not reachable yet");
+  };
+  return {
+    check(authorization, path, address) {
+      assertStarted();
+      return access.check(authorization, path, address);
+    },
+    verify(authorization, path) {
+      assertStarted();
+      return access.verify(authorization, path);
     },
   };
 }

@@ -4,13 +4,8 @@ import type { Storage } from "../db/storage.js";
 import type { ChangeLog } from "../events/event-changes.js";
 import type { ClusterChange, ClusterChanges, ClusterCursor } from "./cluster-changes.js";
 
-/** Changes read at once from the cluster log; a reader further behind reads again at once. */
-const PAGE = 1000;
-/**
- * When committed changes wait for an older transaction to end, the first next look (see ClusterChangesAfter.held);
- * it doubles while they keep waiting, up to the poll interval.
- */
-const HELD_RETRY_MS = 5;
+/** Changes read at once from the cluster log; a reader further behind reads its state afresh. */
+const PAGE = 10_000;
 
 /** What a follower does with what it reads. Each is called in log order, and must tolerate a change twice. */
 export interface ChangeAppliers {
@@ -28,7 +23,7 @@ export interface ChangeAppliers {
 /**
  * Follows the change logs from this process's own place in each: woken after each local commit that logged a
  * change and by other instances' wake-ups (Storage.onChangesCommitted), and every `pollMs` in case a wake-up was lost.
- * One read at a time; wake-ups during a read make one more.
+ * One read at a time; wake-ups during a read make one more, after it.
  */
 export function createChangeFollower(deps: {
   storage: Storage;
@@ -36,14 +31,19 @@ export function createChangeFollower(deps: {
   clusterChanges: ClusterChanges;
   appliers: ChangeAppliers;
   pollMs: number;
+  /** How long the cluster log keeps changes (CLUSTER_CHANGES_RETAIN_MS). */
+  retainMs: number;
   logger: Logger;
 }) {
   const { storage, changeLog, clusterChanges, appliers, logger } = deps;
   let eventCursor: number | undefined;
   let clusterCursor: ClusterCursor | undefined;
+  /** The read in progress, if any, and the one asked for while it runs (at most one: it reads everything). */
   let reading: Promise<void> | undefined;
-  let again = false;
+  let next: Promise<void> | undefined;
   let failing = false;
+  /** When the last read that succeeded started (performance.now()). */
+  let lastRead = Number.POSITIVE_INFINITY;
   let stopped = true;
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
@@ -63,44 +63,33 @@ export function createChangeFollower(deps: {
     return changeLog.latestSequence();
   };
 
-  let heldRetry: NodeJS.Timeout | undefined;
-  let heldDelay = HELD_RETRY_MS;
-  const readCluster = async (after: ClusterCursor): Promise<{ cursor: ClusterCursor; more: boolean }> => {
+  const readCluster = async (after: ClusterCursor): Promise<ClusterCursor> => {
     const page = await clusterChanges.after(after, PAGE);
-    if (page.kind === "pruned") {
-      logger.warn({ after }, "the cluster change log no longer holds this instance's place; reading afresh");
+    if (page.kind === "behind") {
+      logger.warn(`more than ${PAGE} cluster changes wait: reading this instance's state afresh`);
       appliers.resync("cluster");
-      return { cursor: page.cursor, more: true };
-    }
-    if (page.changes.length > 0) appliers.cluster(page.changes);
-    if (!page.held) heldDelay = HELD_RETRY_MS;
-    else if (heldRetry === undefined) {
-      heldRetry = setTimeout(() => {
-        heldRetry = undefined;
-        wake();
-      }, heldDelay);
-      heldDelay = Math.min(heldDelay * 2, deps.pollMs);
-    }
-    return { cursor: page.cursor, more: page.changes.length === PAGE };
+    } else if (page.changes.length > 0) appliers.cluster(page.changes);
+    return page.cursor;
   };
 
   const read = async () => {
     if (eventCursor === undefined || clusterCursor === undefined) return;
-    eventCursor = await readEvents(eventCursor);
-    for (let more = true; more && !stopped; ) {
-      const next = await readCluster(clusterCursor);
-      clusterCursor = next.cursor;
-      more = next.more;
+    let cluster = clusterCursor;
+    // Away longer than half of what the cluster log keeps (the database was unreachable, the process paused): what
+    // it missed may be pruned already. Its state is read afresh from changes after now.
+    const started = performance.now();
+    if (started - lastRead > deps.retainMs / 2) {
+      logger.warn("this instance has not read the cluster change log for a long time: reading its state afresh");
+      cluster = await clusterChanges.latest();
+      appliers.resync("cluster");
     }
+    eventCursor = await readEvents(eventCursor);
+    clusterCursor = await readCluster(cluster);
+    lastRead = started;
   };
 
-  function wake() {
-    if (stopped) return;
-    if (reading) {
-      again = true;
-      return;
-    }
-    reading = read()
+  const startRead = (): Promise<void> => {
+    const done = read()
       .then(
         () => {
           if (failing) logger.info("reading the change logs again");
@@ -113,13 +102,22 @@ export function createChangeFollower(deps: {
         },
       )
       .finally(() => {
-        reading = undefined;
-        if (again) {
-          again = false;
-          wake();
-        }
+        if (reading === done) reading = undefined;
       });
-  }
+    reading = done;
+    return done;
+  };
+
+  /** A read that starts after this call: now, or after the one in progress. Resolves when it has ended. */
+  const wake = (): Promise<void> => {
+    if (stopped) return Promise.resolve();
+    if (!reading) return startRead();
+    next ??= reading.then(() => {
+      next = undefined;
+      return stopped ? undefined : startRead();
+    });
+    return next;
+  };
 
   return {
     /**
@@ -129,27 +127,26 @@ export function createChangeFollower(deps: {
     async start(): Promise<void> {
       eventCursor ??= await changeLog.latestSequence();
       clusterCursor ??= await clusterChanges.latest();
+      lastRead = performance.now();
       if (!stopped) return;
       stopped = false;
-      unsubscribe = storage.onChangesCommitted(wake);
-      timer = setInterval(wake, deps.pollMs);
+      unsubscribe = storage.onChangesCommitted(() => void wake());
+      timer = setInterval(() => void wake(), deps.pollMs);
       timer.unref();
     },
 
-    /** Reads now; resolves once nothing more is to be read that was committed before the call. For tests and tools. */
-    async caughtUp(): Promise<void> {
-      while (reading) await reading;
-      wake();
-      while (reading) await reading;
-    },
+    /**
+     * Resolves once a read that started after this call has ended: every change committed before the call has been
+     * applied (unless the database could not be read; then at the end of the failed read).
+     */
+    synced: (): Promise<void> => wake(),
 
     /** Stops following; resolves once a read in progress has ended. */
     async stop(): Promise<void> {
       stopped = true;
       unsubscribe?.();
       clearInterval(timer);
-      clearTimeout(heldRetry);
-      while (reading) await reading;
+      while (reading || next) await (next ?? reading);
     },
   };
 }

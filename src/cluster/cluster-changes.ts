@@ -1,5 +1,5 @@
-import { type SQL, sql } from "drizzle-orm";
-import { flag, type SqlClient, type Transaction } from "../db/storage.js";
+import { sql } from "drizzle-orm";
+import type { SqlClient, Transaction } from "../db/storage.js";
 
 /** What a cluster change is about. Events and their runs have their own log (event_changes, WatchEvents). */
 export type ClusterChangeKind = "key" | "score" | "grant" | "counter";
@@ -14,26 +14,20 @@ export interface ClusterChange {
   time: number;
 }
 
-/** A reader's place in the log: after the change (txid, id). */
-export interface ClusterCursor {
-  txid: number;
-  id: number;
-}
+/**
+ * A reader's place in the log, opaque to it: on PostgreSQL the snapshot of its last read (`pg_snapshot` as text), on
+ * SQLite the last id it read.
+ */
+export type ClusterCursor = string;
 
 /** The outcome of reading after a cursor. */
 export type ClusterChangesAfter =
-  | {
-      kind: "ok";
-      changes: ClusterChange[];
-      cursor: ClusterCursor;
-      /**
-       * Committed changes after these wait for an older transaction, still running, to end (PostgreSQL; see
-       * createClusterChanges): read again soon, as that transaction may commit without waking anyone.
-       */
-      held: boolean;
-    }
-  /** Some changes after the cursor are no longer kept: whatever was derived from the log must be read afresh. */
-  | { kind: "pruned"; cursor: ClusterCursor };
+  | { kind: "ok"; changes: ClusterChange[]; cursor: ClusterCursor }
+  /**
+   * More changes wait than one read takes: whatever was derived from the log must be read afresh, and reading goes
+   * on from `cursor`, now.
+   */
+  | { kind: "behind"; cursor: ClusterCursor };
 
 /** Logs a change in the transaction that makes it; the logs' readers are woken after the commit. */
 export async function appendClusterChange(
@@ -48,93 +42,90 @@ export async function appendClusterChange(
   tx.logged();
 }
 
-/** The setting that holds the cursor below which changes were pruned ("txid:id"). */
-const PRUNED_THROUGH = "cluster_changes_pruned_through";
+/** Rows deleted per pruning transaction: each is short, holding nothing up. */
+const PRUNE_BATCH = 1000;
 
-function cursorOf(value: string | null | undefined): ClusterCursor {
-  const [txid = 0, id = 0] = (value ?? "0:0").split(":").map(Number);
-  return { txid, id };
+interface Row {
+  id: number | null;
+  time: number;
+  kind: ClusterChangeKind;
+  subject: string;
+  body: string;
+  snapshot: string | null;
 }
 
-function before(a: ClusterCursor, b: ClusterCursor): boolean {
-  return a.txid < b.txid || (a.txid === b.txid && a.id < b.id);
+function changeOf(row: Row): ClusterChange {
+  return { kind: row.kind, subject: row.subject, body: JSON.parse(row.body), time: row.time };
 }
 
 /**
- * Reads of the log of changes other than events' (keys, scores and joins, grants, counters), appended in the transaction of
- * each change, so that every liveops instance on the database can bring what it holds in memory up to date.
+ * Reads of the log of changes other than events' (keys, scores and joins, grants, counters), which each change
+ * appends in its own transaction, so that every liveops instance on the database can bring what it holds in memory
+ * up to date.
  *
- * Order: on PostgreSQL an identity value is taken before its transaction commits, so a later id can commit first and
- * "every row above my cursor" could skip one. Each row carries its transaction's id; readers take only rows of
- * transactions older than every transaction still running (`pg_snapshot_xmin` of the reading statement's snapshot),
- * ordered by (txid, id): no row can later appear below what they have read. A change is thus read once every
- * transaction that started before it has ended. On SQLite one server writes, committing in turn: (0, id).
+ * PostgreSQL: identity values are taken before commit, so a later id can commit first, and "every row above my last
+ * id" could skip one. A reader instead keeps the snapshot of its last read and next reads the rows of the
+ * transactions that snapshot did not see as committed (each row carries its transaction's id): exactly the
+ * transactions committed in between, whatever their ids and whatever else is still running (the way PgQ reads its
+ * queues). Nothing waits for unrelated long transactions; the order within one read is (txid, id), not commit order,
+ * which the readers do not need (they apply whole states: a key changed, a player's entry).
+ *
+ * SQLite: one server writes and commits in turn, so ids are commit order and the cursor is the last id read.
  */
 export function createClusterChanges(reads: SqlClient) {
   const postgres = reads.dialect === "postgres";
-  const horizon = sql`(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint`;
-  /** On PostgreSQL, rows of transactions that have all ended (see above). */
-  const settled: SQL = postgres ? sql`AND txid < ${horizon}` : sql.empty();
-  /** Whether committed rows after `cursor` wait for an older transaction still running. */
-  const heldAfter = (cursor: ClusterCursor): SQL =>
-    postgres
-      ? sql`EXISTS (SELECT 1 FROM cluster_changes WHERE (txid, id) > (${cursor.txid}, ${cursor.id}) AND txid >= ${horizon})`
-      : sql`FALSE`;
+
+  /** PostgreSQL: the rows committed after `cursor`'s snapshot, and the snapshot of this read. */
+  const readPostgres = (cursor: ClusterCursor, limit: number) =>
+    reads.all<Row>(sql`
+      SELECT c.id, c.time, c.kind, c.subject, c.body, p.snapshot
+      FROM (SELECT pg_current_snapshot()::text AS snapshot) p
+      LEFT JOIN (
+        SELECT id, txid, time, kind, subject, body FROM cluster_changes
+        WHERE txid >= (pg_snapshot_xmin(${cursor}::pg_snapshot)::text)::bigint
+          AND NOT pg_visible_in_snapshot((txid::text)::xid8, ${cursor}::pg_snapshot)
+        ORDER BY txid, id LIMIT ${limit + 1}
+      ) c ON TRUE
+      ORDER BY c.txid, c.id`);
+
+  /** SQLite: the rows after id `cursor`. */
+  const readSqlite = (cursor: ClusterCursor, limit: number) =>
+    reads.all<Row>(sql`
+      SELECT id, time, kind, subject, body, NULL AS snapshot FROM cluster_changes
+      WHERE id > ${Number(cursor)} ORDER BY id LIMIT ${limit + 1}`);
+
+  /** The place after every change committed now. */
+  async function latest(): Promise<ClusterCursor> {
+    const row = await reads.get<{ cursor: string | number | null }>(
+      postgres
+        ? sql`SELECT pg_current_snapshot()::text AS cursor`
+        : sql`SELECT COALESCE(max(id), 0) AS cursor FROM cluster_changes`,
+    );
+    return String(row?.cursor ?? 0);
+  }
 
   return {
-    /** The place after every change that can be read now: where a reader starting with fresh state begins. */
-    async latest(): Promise<ClusterCursor> {
-      const row = await reads.get<ClusterCursor>(sql`
-        SELECT txid, id FROM cluster_changes WHERE TRUE ${settled} ORDER BY txid DESC, id DESC LIMIT 1`);
-      return row ?? { txid: 0, id: 0 };
-    },
+    /** The place after every change committed now: where a reader starting with state read afresh begins. */
+    latest,
 
-    /** Up to `limit` changes after `cursor`, in order; `pruned` when some after it are no longer kept. */
+    /** The changes committed after `cursor` (up to `limit`; more is `behind`), and the cursor after them. */
     async after(cursor: ClusterCursor, limit: number): Promise<ClusterChangesAfter> {
-      // One statement, so one snapshot: the pruning mark and the rows agree.
-      const rows = await reads.all<{
-        txid: number | null;
-        id: number | null;
-        time: number;
-        kind: ClusterChangeKind;
-        subject: string;
-        body: string;
-        prunedThrough: string | null;
-        held: unknown;
-      }>(sql`
-        SELECT c.txid, c.id, c.time, c.kind, c.subject, c.body, p.pruned AS "prunedThrough", p.held
-        FROM (SELECT (SELECT value FROM settings WHERE name = ${PRUNED_THROUGH}) AS pruned,
-          ${heldAfter(cursor)} AS held) p
-        LEFT JOIN (
-          SELECT txid, id, time, kind, subject, body FROM cluster_changes
-          WHERE (txid, id) > (${cursor.txid}, ${cursor.id}) ${settled}
-          ORDER BY txid, id LIMIT ${limit}
-        ) c ON TRUE
-        ORDER BY c.txid, c.id`);
-      const prunedThrough = cursorOf(rows[0]?.prunedThrough);
-      if (before(cursor, prunedThrough)) return { kind: "pruned", cursor: prunedThrough };
-      let next = cursor;
-      const changes: ClusterChange[] = [];
-      for (const row of rows) {
-        if (row.txid === null || row.id === null) continue;
-        next = { txid: row.txid, id: row.id };
-        changes.push({ kind: row.kind, subject: row.subject, body: JSON.parse(row.body), time: row.time });
-      }
-      return { kind: "ok", changes, cursor: next, held: flag(rows[0]?.held) };
+      const rows = await (postgres ? readPostgres(cursor, limit) : readSqlite(cursor, limit));
+      const kept = rows.filter((row) => row.id !== null);
+      const now = postgres ? (rows[0]?.snapshot ?? cursor) : String(kept.at(-1)?.id ?? cursor);
+      if (kept.length > limit) return { kind: "behind", cursor: postgres ? now : await latest() };
+      return { kind: "ok", changes: kept.map(changeOf), cursor: now };
     },
 
     /**
-     * Deletes the changes written before `cutoff`, recording the place below which nothing is kept. A reader that was
-     * further behind learns it (`pruned`). Run by one instance at a time (the scheduler's).
+     * Deletes up to a batch of the changes written before `cutoff`, and returns how many; run again while it deletes a
+     * full batch. Run by one instance at a time (the scheduler's). Readers away for longer than the changes are kept
+     * read their state afresh (see change-follower.ts): nothing records what was deleted.
      */
     async prune(tx: Transaction, cutoff: number): Promise<number> {
-      const last = await tx.get<ClusterCursor>(sql`
-        SELECT txid, id FROM cluster_changes WHERE time < ${cutoff} ${settled} ORDER BY txid DESC, id DESC LIMIT 1`);
-      if (!last) return 0;
-      const deleted = await tx.run(sql`DELETE FROM cluster_changes WHERE (txid, id) <= (${last.txid}, ${last.id})`);
-      await tx.run(sql`INSERT INTO settings (name, value) VALUES (${PRUNED_THROUGH}, ${`${last.txid}:${last.id}`})
-        ON CONFLICT (name) DO UPDATE SET value = excluded.value`);
-      return deleted;
+      return tx.run(sql`
+        DELETE FROM cluster_changes WHERE id IN (
+          SELECT id FROM cluster_changes WHERE time < ${cutoff} ORDER BY id LIMIT ${PRUNE_BATCH})`);
     },
   };
 }

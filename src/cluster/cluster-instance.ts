@@ -53,6 +53,7 @@ export function createClusterInstance(deps: ClusterInstanceDeps) {
     changeLog: deps.changeLog,
     clusterChanges,
     pollMs: config.changePollMs,
+    retainMs: config.clusterChangesRetainMs,
     logger,
     appliers: {
       events(changes: readonly WatchEventsResponse[]) {
@@ -76,22 +77,28 @@ export function createClusterInstance(deps: ClusterInstanceDeps) {
           else if (change.kind === "key") keysChanged = true;
           // Grants and counters: nothing of them is kept in memory (GetEvent checks its counters' revision).
         }
-        if (keysChanged) keys.changedElsewhere();
+        if (keysChanged) keys.keysChanged();
       },
       resync(log) {
         metrics.changeLogResyncs.inc();
         // Watchers cannot be told what they missed: they end, and resume (after_sequence) or start afresh.
         if (log === "events") feed.dropAll();
         scores.dropAll();
-        keys.changedElsewhere();
+        keys.keysChanged();
       },
     },
   });
 
+  /** Deletes what every instance has had time to read, in short transactions. */
   const prune = async () => {
     try {
       const cutoff = clock.now() - config.clusterChangesRetainMs;
-      const pruned = await storage.withTransaction((tx) => clusterChanges.prune(tx, cutoff));
+      let pruned = 0;
+      let batch: number;
+      do {
+        batch = await storage.withTransaction((tx) => clusterChanges.prune(tx, cutoff));
+        pruned += batch;
+      } while (batch > 0 && lease?.held);
       if (pruned > 0) logger.debug({ pruned }, "cluster changes pruned");
     } catch (err) {
       logger.warn({ err }, "the cluster change log could not be pruned; trying again later");
@@ -130,14 +137,21 @@ export function createClusterInstance(deps: ClusterInstanceDeps) {
       return lease?.held ?? false;
     },
 
-    /** Resolves once every change committed before the call has been read and applied. For tests and tools. */
-    caughtUp: () => follower.caughtUp(),
+    /**
+     * Resolves once every change committed (through any instance) before the call has been read and applied, e.g. so
+     * that an answer from memory is exact as of the caller's own commit. At once on SQLite, where every write is this
+     * process's own and applied as it commits.
+     */
+    synced: (): Promise<void> => (storage.dialect === "postgres" ? follower.synced() : Promise.resolve()),
 
-    /** Gives up the lease, stops the scheduler (resolves once a pass in progress has ended) and stops following. */
+    /**
+     * Stops the scheduler (resolves once a pass in progress has ended), then gives up the lease — in that order, so
+     * that the next leader's passes never overlap this one's — and stops following.
+     */
     async stop(): Promise<void> {
       clearInterval(pruneTimer);
-      await lease?.release();
       await scheduler.stop();
+      await lease?.release();
       await follower.stop();
     },
   };

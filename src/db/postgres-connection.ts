@@ -88,6 +88,8 @@ export function clientConfig(options: {
     connectionString: connection.value.connectionString,
     ssl: sslOf(connection.value.sslMode),
     application_name: options.applicationName ?? "liveops",
+    // The URL's `options` (server settings), to which a connection may add its own.
+    options: connection.value.options,
     keepAlive: true,
     types,
   };

@@ -10,10 +10,13 @@ const CHANGES_CHANNEL = "liveops_changes";
 const LEASES_CLASS = 0x6c73;
 const CHECK_INTERVAL_MS = 1000;
 /**
- * The server's TCP keepalives on this connection: if this process's machine vanishes without closing it, the server
- * ends the session, and frees the leases, after ~25 s instead of the system default of two hours.
+ * The server's side of this connection: if this process's machine vanishes without closing it, the server ends the
+ * session, and frees the leases, after ~25 s instead of the system default of two hours — keepalives when it is idle,
+ * and a timeout on unacknowledged data when it is not (notifications keep it busy, and keepalives only probe an idle
+ * connection).
  */
-const SERVER_KEEPALIVES = "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3";
+const SERVER_SIDE =
+  "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c tcp_user_timeout=25000";
 
 /** A lease this session holds or seeks. */
 interface SoughtLease {
@@ -52,6 +55,7 @@ export class PostgresSession {
   private leaseSought = false;
   private notifying: Promise<void> | undefined;
   private notifyAgain = false;
+  private notifyMissed = false;
 
   constructor(
     private readonly config: pg.ClientConfig,
@@ -99,7 +103,11 @@ export class PostgresSession {
       return;
     }
     const client = this.client;
-    if (!client || !this.ready) return;
+    if (!client || !this.ready) {
+      // Sent once listening again: the others would otherwise wait for their next poll.
+      this.notifyMissed = true;
+      return;
+    }
     this.notifying = client
       .query(`NOTIFY ${CHANGES_CHANNEL}`)
       .then(
@@ -164,7 +172,8 @@ export class PostgresSession {
   }
 
   private async connect(): Promise<pg.Client> {
-    const client = new pg.Client({ ...this.config, query_timeout: this.timeoutMs, options: SERVER_KEEPALIVES });
+    const options = [this.config.options, SERVER_SIDE].filter(Boolean).join(" ");
+    const client = new pg.Client({ ...this.config, query_timeout: this.timeoutMs, options });
     client.on("error", () => {
       // The connection broke: its leases are gone with it, at once; the next step connects again.
       if (this.client !== client) return;
@@ -185,6 +194,13 @@ export class PostgresSession {
       for (const listener of this.changeListeners) listener();
     }
     return client;
+  }
+
+  /** After a step that made the connection ready: the wake-up that could not be sent meanwhile. */
+  private sendMissedNotify(): void {
+    if (!this.notifyMissed) return;
+    this.notifyMissed = false;
+    this.notifyChanges();
   }
 
   private dropClient(): void {
@@ -217,15 +233,21 @@ export class PostgresSession {
           "SELECT pg_try_advisory_lock($1, hashtext($2)) AS held",
           [LEASES_CLASS, lease.name],
         );
-        if (rows[0]?.held && this.leases.has(lease) && this.client === client) {
-          lease.held = true;
-          lease.onChange(true);
+        if (rows[0]?.held) {
+          if (this.leases.has(lease)) {
+            lease.held = true;
+            lease.onChange(true);
+          } else {
+            // Released while this try was on its way: the lock must not stay held by nobody.
+            await client.query("SELECT pg_advisory_unlock($1, hashtext($2))", [LEASES_CLASS, lease.name]);
+          }
         }
         lease.tried();
       }
       if (this.lastProblem !== undefined) this.logger.info("the database answers again");
       this.lastProblem = undefined;
       this.ready = !this.stopped;
+      this.sendMissedNotify();
     } catch (err) {
       this.dropClient();
       this.report(err);

@@ -31,6 +31,11 @@ export interface PostgresStorage extends Storage {
   readonly pool: pg.Pool;
 }
 
+/** Whether `storage` is the PostgreSQL storage (and so has a pool that libraries may share). */
+export function isPostgresStorage(storage: Storage): storage is PostgresStorage {
+  return storage.dialect === "postgres" && "pool" in storage;
+}
+
 /** Transaction advisory lock of the units of work that append to the change log ("lvops-cl"). */
 const CHANGE_LOG_LOCK_KEY = 0x6c766f70732d636cn;
 /** The first key of named locks (`Transaction.lockName`); the second is the name's hash ("lo"). */
@@ -60,10 +65,10 @@ function sqlClient(query: Query): SqlClient {
 
 /**
  * A pooled connection for the time it is checked out. The pool listens for errors of idle connections only, so one
- * that breaks while checked out would crash the process: the lease listens, and a broken connection is released
+ * that breaks while checked out would crash the process: it listens, and a broken connection is released
  * with its error so that the pool discards it.
  */
-class Lease {
+class PooledConnection {
   broken: unknown;
   private readonly onError = (err: Error) => {
     this.broken ??= err;
@@ -107,30 +112,30 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
     // A backstop for a network that drops packets silently: the server's statement_timeout answers first.
     query_timeout: statementTimeoutMs + connectTimeoutMs,
   });
-  const health = new PostgresSession(base, connectTimeoutMs, logger, options.onListenerReconnect);
+  const session = new PostgresSession(base, connectTimeoutMs, logger, options.onListenerReconnect);
   const inFlight = new Set<Promise<unknown>>();
   let changeLogTail: Promise<void> = Promise.resolve();
   let closing: Promise<void> | undefined;
 
   pool.on("error", (err) => {
     logger.warn({ err }, "an idle database connection failed");
-    health.checkSoon();
+    session.checkSoon();
   });
 
   function fail(err: unknown): unknown {
     const mapped = toStorageError(err);
-    if (mapped instanceof StorageUnavailableError) health.checkSoon();
+    if (mapped instanceof StorageUnavailableError) session.checkSoon();
     return mapped;
   }
 
   function admit(): void {
     if (closing) throw new StorageUnavailableError("the storage is closed");
-    if (!health.migrated) throw new StorageUnavailableError("the database is not reachable yet");
+    if (!session.migrated) throw new StorageUnavailableError("the database is not reachable yet");
   }
 
-  async function lease(): Promise<Lease> {
+  async function checkOut(): Promise<PooledConnection> {
     try {
-      return new Lease(await pool.connect());
+      return new PooledConnection(await pool.connect());
     } catch (err) {
       throw fail(err);
     }
@@ -138,7 +143,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
 
   const reads = sqlClient(async (text, values) => {
     admit();
-    const connection = await lease();
+    const connection = await checkOut();
     try {
       return await connection.query(text, values);
     } catch (err) {
@@ -153,7 +158,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
     work: (tx: Transaction) => Promise<T>,
     options: TransactionOptions<T>,
   ): Promise<{ value: T } | { err: unknown; retryable: boolean }> {
-    const connection = await lease();
+    const connection = await checkOut();
     if (options.signal?.aborted) {
       connection.release();
       throw options.signal.reason;
@@ -218,7 +223,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
       options.committed?.(value);
     } finally {
       turn?.done();
-      if (logged) health.changesCommitted();
+      if (logged) session.changesCommitted();
     }
     return { value };
   }
@@ -251,7 +256,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
     }
   }
 
-  health.checkSoon();
+  session.checkSoon();
   return {
     dialect: "postgres",
     pool,
@@ -263,13 +268,13 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
       void tracked.finally(() => inFlight.delete(tracked));
       return unit;
     },
-    migrated: () => health.migration,
-    onChangesCommitted: (listener) => health.onChangesCommitted(listener),
-    holdLease: (name, leaseOptions) => health.holdLease(name, leaseOptions),
-    isReady: () => !closing && health.ready,
+    migrated: () => session.migration,
+    onChangesCommitted: (listener) => session.onChangesCommitted(listener),
+    holdLease: (name, leaseOptions) => session.holdLease(name, leaseOptions),
+    isReady: () => !closing && session.ready,
     close() {
       closing ??= (async () => {
-        await health.stop();
+        await session.stop();
         await boundedWait([...inFlight], statementTimeoutMs + connectTimeoutMs);
         await pool.end();
       })();

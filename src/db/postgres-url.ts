@@ -32,13 +32,14 @@ export function sslModeError(mode: string, inUrl: boolean): string {
 /**
  * A PostgreSQL URL (`postgres://` or `postgresql://`) and the TLS mode of a connection to it: the mode is
  * `sslMode` or the URL's `sslmode` (both given, they must agree; neither, `disable`), and the URL comes back without
- * its `sslmode` so that node-postgres takes TLS from our setting alone. Errors never repeat the URL (it may hold a
+ * its `sslmode` so that node-postgres takes TLS from our setting alone, and without its `options` (returned apart)
+ * so that a connection can add server settings of its own. Errors never repeat the URL (it may hold a
  * password).
  */
 export function postgresConnection(
   url: string,
   sslMode?: string,
-): Parsed<{ connectionString: string; sslMode: PostgresSslMode }> {
+): Parsed<{ connectionString: string; sslMode: PostgresSslMode; options?: string | undefined }> {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -60,8 +61,13 @@ export function postgresConnection(
   if (fromUrl !== undefined && sslMode !== undefined && fromUrl !== sslMode) {
     return { error: `"${sslMode}" disagrees with the URL's sslmode "${fromUrl}": set one of them, or the same mode` };
   }
-  if (fromUrl === undefined)
+  // Taken out of the URL, whose parameters node-postgres would lay over the ones we add to it (see clientConfig).
+  const options = parsed.searchParams.get("options") ?? undefined;
+  if (fromUrl === undefined && options === undefined) {
     return { value: { connectionString: url, sslMode: (sslMode ?? "disable") as PostgresSslMode } };
+  }
   parsed.searchParams.delete("sslmode");
-  return { value: { connectionString: parsed.toString(), sslMode: fromUrl as PostgresSslMode } };
+  parsed.searchParams.delete("options");
+  const mode = (fromUrl ?? sslMode ?? "disable") as PostgresSslMode;
+  return { value: { connectionString: parsed.toString(), sslMode: mode, options } };
 }

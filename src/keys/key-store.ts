@@ -180,10 +180,10 @@ export function createKeyStore(storage: Storage) {
 
   return {
     /**
-     * A key was changed by another process (read from the cluster change log): what callers kept is dropped (see
-     * `keysChangedSince`) and the listeners are told.
+     * A stored key was changed, as read from the cluster change log (through any process, this one included): what
+     * callers kept is dropped (see `keysChangedSince`) and the listeners are told.
      */
-    changedElsewhere() {
+    keysChanged() {
       localChanges++;
       for (const listener of changeListeners) listener();
     },

@@ -41,6 +41,11 @@ export interface LeaderboardDeps {
   storage: Storage;
   clock: Clock;
   pageTokens: PageTokens;
+  /**
+   * Resolves once every change committed before the call, through any instance, is on the boards in memory: a
+   * SubmitScore answers its rank after it, exact as of its own commit.
+   */
+  boardsSynced(): Promise<void>;
 }
 
 const PLAYER_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
@@ -106,7 +111,7 @@ function applyOperator(
 
 /** liveops.v1.LeaderboardService, but WatchLeaderboard (watch-leaderboard.ts). */
 export function createLeaderboardService(deps: LeaderboardDeps) {
-  const { store, runs, scores: scoreStore, storage, clock, pageTokens } = deps;
+  const { store, runs, scores: scoreStore, storage, clock, pageTokens, boardsSynced } = deps;
 
   /**
    * The event and its leaderboard; inside a write (`tx`), held until the write ends so that the run cannot be
@@ -254,7 +259,10 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
         },
         { committed: (result) => result.board.apply([result.record]), signal: ctx.signal },
       );
-      const entry = result.board.entryOf(req.playerId);
+      await boardsSynced();
+      // The board kept now (the one the write saw may have been dropped and read afresh meanwhile).
+      const board = await scoreStore.boardOf(eventId, result.runNumber, result.board.order);
+      const entry = board.entryOf(req.playerId) ?? result.board.entryOf(req.playerId);
       if (!entry) throw new Error("a submitted score is not on its board");
       return create(SubmitScoreResponseSchema, { runNumber: BigInt(result.runNumber), entry: entryToMessage(entry) });
     },

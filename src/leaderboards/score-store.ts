@@ -74,11 +74,24 @@ export function createScoreStore(storage: Storage, hooks: ScoreStoreHooks = {}) 
     }
   };
 
+  /**
+   * Counts the drops: a board read before a drop is returned to its caller but not kept (it may miss what the drop
+   * was for, e.g. entries of a change log read afresh, or a finalization).
+   */
+  let drops = 0;
   /** Forgets a board; its watchers are woken to read the run afresh. */
   const drop = (k: string) => {
+    drops++;
     const board = boards.get(k);
     boards.delete(k);
     board?.retire();
+  };
+  /** Keeps a board read since `dropsBefore` drops unless a drop came meanwhile or another was kept first. */
+  const keep = (k: string, loaded: Board, dropsBefore: number): Board => {
+    const current = boards.get(k);
+    if (current && current.order === loaded.order) return current;
+    if (drops === dropsBefore) boards.set(k, loaded);
+    return loaded;
   };
 
   return {
@@ -98,22 +111,13 @@ export function createScoreStore(storage: Storage, hooks: ScoreStoreHooks = {}) 
       if (board && board.order === order) return board;
       // Loads outside a unit of work are shared; a unit loads through its own transaction and never waits for a
       // load that needs another pooled connection (the pool could be all units waiting for one another).
-      if (client !== reads) {
-        const loaded = await loadBoard(eventId, runNumber, order, client);
-        const current = boards.get(k);
-        if (current && current.order === order) return current;
-        boards.set(k, loaded);
-        return loaded;
-      }
+      const dropsBefore = drops;
+      if (client !== reads) return keep(k, await loadBoard(eventId, runNumber, order, client), dropsBefore);
       let load = loading.get(k);
       if (!load) {
         load = loadBoard(eventId, runNumber, order, client).finally(() => loading.delete(k));
         loading.set(k, load);
-        const loaded = await load;
-        const current = boards.get(k);
-        if (current && current.order === order) return current;
-        boards.set(k, loaded);
-        return loaded;
+        return keep(k, await load, dropsBefore);
       }
       return load;
     },

@@ -101,13 +101,19 @@ export async function startInstances(
   };
 }
 
-/** A key of `role` made through `server` with the admin key. */
-export async function createKey(server: ChildServer, adminKey: string, role: number, name = "test"): Promise<string> {
+/** A key of `role` made through `server` with the admin key (with its own rate limit, if given). */
+export async function createKey(
+  server: ChildServer,
+  adminKey: string,
+  role: number,
+  name = "test",
+  rateLimit?: { requestsPerSecond: number; burst: number },
+): Promise<string> {
   const keys = createClient(
     ApiKeyService,
     createGrpcTransport({ baseUrl: server.baseUrl, interceptors: [bearer(adminKey)] }),
   );
-  const { secret, apiKey } = await keys.createApiKey({ name, role });
+  const { secret, apiKey } = await keys.createApiKey({ name, role, rateLimit });
   if (!apiKey) throw new Error("no key returned");
   return secret;
 }
