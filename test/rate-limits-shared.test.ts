@@ -1,4 +1,3 @@
-import { createServer } from "node:net";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import pg from "pg";
@@ -10,6 +9,7 @@ import { clientConfig } from "../src/db/postgres-connection.js";
 import { migratePostgres } from "../src/db/postgres-migrations.js";
 import { reasonOf } from "../src/errors.js";
 import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from "./support/postgres.js";
+import { createPostgresProxy } from "./support/postgres-proxy.js";
 import { testBackend } from "./support/server.js";
 
 // Rate limits kept in PostgreSQL's rate_limits table, as several liveops processes on one database keep them: each
@@ -53,16 +53,9 @@ function expectRefused(err: ConnectError | undefined, reason: string): void {
   expect(retry && durationMs(retry)).toBeGreaterThan(0);
 }
 
+/** A URL where nothing listens: a proxy that is down. */
 async function closedPortUrl(): Promise<string> {
-  const port = await new Promise<number>((resolve, reject) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-  return `postgres://postgres:secret@127.0.0.1:${port}/nothing`;
+  return (await createPostgresProxy("postgres://postgres:secret@127.0.0.1:1/nothing")).url;
 }
 
 describe.skipIf(testBackend !== "postgres" || skipWithoutPostgres("the shared rate limit tests"))(
