@@ -40,6 +40,7 @@ export interface Config {
   shutdownGraceMs: number;
   rateLimits: Record<Role, RateSetting>;
   authFailureLimit: RateSetting;
+  rateLimitStore: "database" | "memory";
   trustedProxies: string[];
   reflectionEnabled: boolean;
   metricsEnabled: boolean;
@@ -263,6 +264,14 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     description:
       "Unknown API keys (guesses) allowed per client address, `<per second>/<burst>`; past it the address's unknown keys get RESOURCE_EXHAUSTED until the window ends. A key in effect is never refused for its address; missing keys are not counted.",
     parse: (raw) => rate(raw ?? ""),
+  },
+  rateLimitStore: {
+    key: "rateLimitStore",
+    env: "RATE_LIMIT_STORE",
+    default: "database",
+    description:
+      "Where rate limits count on PostgreSQL: database (one table every instance shares: a key's limit holds across instances, one upsert per call) or memory (each instance counts alone: set limits to each instance's share). SQLite always counts in memory.",
+    parse: oneOf("database", "memory"),
   },
   trustedProxies: {
     key: "trustedProxies",

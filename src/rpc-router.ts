@@ -123,6 +123,7 @@ export function createServices(
       | "maxMessageBytes"
       | "rateLimits"
       | "authFailureLimit"
+      | "rateLimitStore"
       | "watchHeartbeatMs"
       | "watchQueueLimit"
       | "watchMaxStreams"
@@ -200,7 +201,7 @@ export function createServices(
   // On PostgreSQL every instance counts in one table: a key's limit holds across instances.
   const limits = createRateLimits(
     { roleDefaults: config.rateLimits, authFailures: config.authFailureLimit },
-    isPostgresStorage(storage) ? storage.pool : undefined,
+    isPostgresStorage(storage) && config.rateLimitStore === "database" ? storage.pool : undefined,
   );
   let started = false;
   const health = createHealth(
