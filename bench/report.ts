@@ -1,4 +1,15 @@
 import { mkdirSync, writeFileSync } from "node:fs";
+import {
+  type CallCost,
+  type Capacity,
+  callCosts,
+  capacityOf,
+  type FollowCost,
+  followCosts,
+  MIXES,
+  TARGETS,
+} from "./capacity.js";
+import type { ManyInstances } from "./many-instances.js";
 
 /** One scenario's figures: medians of the rounds. */
 export interface Result {
@@ -94,8 +105,66 @@ function svgChart(results: Result[]): string {
   ].join("\n");
 }
 
-/** Prints the table, the ratios to the peers and PostgreSQL against SQLite, and writes bench/results/<name>.json and .svg. */
-export function writeReport(results: Result[], setup: Record<string, unknown> & { quick: boolean }) {
+const ms = (x: number | undefined) => (x === undefined ? "-" : x === Number.POSITIVE_INFINITY ? "> 5000" : String(x));
+
+/** The many-instances tables: throughput and CPU per call by number of instances, delivery, the capacity model. */
+function printInstances(many: ManyInstances, costs: CallCost[], follows: FollowCost[], capacity: Capacity[]) {
+  console.log(
+    `\n| instances | scenario | in flight | req/s | p50 ms | p99 ms | instance CPU µs/call (rounds) | PostgreSQL CPU µs/call (rounds) | busy cores | changes read/call | change delay p50 / p99 ms |`,
+  );
+  console.log(`|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|`);
+  for (const r of many.spread) {
+    console.log(
+      `| ${r.instances} | ${r.scenario} | ${r.inFlight} | ${r.rps} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} | ${r.instanceUs} (${r.roundsInstanceUs.join(", ")}) | ${r.postgresUs} (${r.roundsPostgresUs.join(", ")}) | ${r.busyCores} | ${r.changesReadPerCall} | ${ms(r.changeDelayP50Ms)} / ${ms(r.changeDelayP99Ms)} |`,
+    );
+  }
+  console.log(
+    `\n| following | changes/s asked | logged | commits/s | instance CPU µs/change, each instance | PostgreSQL CPU µs/change | of which each instance |`,
+  );
+  console.log(`|---:|---:|---:|---:|---:|---:|---:|`);
+  for (const f of many.follow) {
+    console.log(
+      `| ${f.instances} | ${f.rate} | ${f.achieved} | ${f.commitsPerSecond} | ${f.instanceUsEach} | ${f.postgresUs} | ${f.postgresUsEach ?? "-"} |`,
+    );
+  }
+  const d = many.delivery;
+  console.log(
+    `\n| delivery across ${d.instances} instances | p50 ms | p99 ms | max ms |\n|---|---:|---:|---:|\n` +
+      `| CreateEvent through A → all ${d.watchers} watchers on ${d.watchedInstances} other instance(s) (${d.connections} HTTP/2 connections), ${d.creates} events | ${d.allP50Ms} | ${d.allP99Ms} | ${d.allMaxMs} |\n` +
+      `| CreateEvent through A → one watcher (each of ${d.watchers * d.creates} deliveries) | ${d.eachP50Ms} | ${d.eachP99Ms} | |\n` +
+      `| CreateEvent answered by A | ${d.createAnswerP50Ms} | | |\n` +
+      `| CPU per event: the watchers' process (core 1) ${d.clientCpuMsPerEvent} ms, the watched instances ${d.watchedCpuMsPerEvent} ms | | | |\n` +
+      `| SubmitScore answered by A → GetPlayerScore on each other instance shows it (asked every ${d.pollEveryMs} ms), ${d.scores} scores | ${d.scoreVisibleP50Ms} | ${d.scoreVisibleP99Ms} | |\n` +
+      `| SubmitScore answered by A | ${d.scoreAnswerP50Ms} | | |`,
+  );
+  console.log(`\n| cost model | instance CPU µs | PostgreSQL CPU µs |\n|---|---:|---:|`);
+  for (const c of costs)
+    console.log(`| ${c.scenario}, per call | ${Math.round(c.instanceUs)} | ${Math.round(c.postgresUs)} |`);
+  for (const follow of follows) {
+    console.log(
+      `| following ~${follow.rate} changes/s (achieved), per change and instance | ${Math.round(follow.instanceUs)} | ${Math.round(follow.postgresUs)} |`,
+    );
+  }
+  console.log(
+    `\n| mix | req/s | changes/s | instance µs/call | PostgreSQL µs/call | following (cost at) | following, share of a core | instance cores (instances) | PostgreSQL cores |`,
+  );
+  console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|`);
+  for (const c of capacity) {
+    console.log(
+      `| ${c.mix} | ${c.rps} | ${c.changesPerSecond} | ${c.instanceUsPerCall} | ${c.postgresUsPerCall} | ${c.followRate ?? "-"}/s | ${c.followingShare} | ${c.instanceCores ?? "out of reach"} (${c.instances ?? "-"}) | ${c.postgresCores ?? "-"} |`,
+    );
+  }
+}
+
+/**
+ * Prints the tables, the ratios to the peers, PostgreSQL against SQLite, and the many-instances figures with the
+ * capacity model; writes bench/results/<name>.json and .svg.
+ */
+export function writeReport(
+  results: Result[],
+  many: ManyInstances,
+  setup: Record<string, unknown> & { quick: boolean },
+) {
   console.log(`\n| server | scenario | req/s | p50 ms | p99 ms | peak RSS MB |`);
   console.log(`|---|---|---:|---:|---:|---:|`);
   for (const r of results) {
@@ -146,12 +215,15 @@ export function writeReport(results: Result[], setup: Record<string, unknown> & 
       `| ${b.name} | ${b.sqliteRps} | ${b.postgresRps} | ${b.ratio}× | ${b.medianRoundRatio ?? "-"}× | ${b.sqliteP50Ms.toFixed(2)} / ${b.postgresP50Ms.toFixed(2)} |`,
     );
   }
+  const costs = callCosts(many.spread);
+  const follows = followCosts(many.follow);
+  const capacity = MIXES.flatMap((mix) => TARGETS.map((rps) => capacityOf(costs, follows, mix, rps)));
+  printInstances(many, costs, follows, capacity);
   mkdirSync("bench/results", { recursive: true });
   const name = setup.quick ? "quick" : "latest";
-  writeFileSync(
-    `bench/results/${name}.json`,
-    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, setup, results, ratios, backends }, null, 2)}\n`,
-  );
+  const report = { date: new Date().toISOString(), node: process.version, setup, results, ratios, backends };
+  const instances = { ...many, costs, follows, capacity };
+  writeFileSync(`bench/results/${name}.json`, `${JSON.stringify({ ...report, instances }, null, 2)}\n`);
   writeFileSync(`bench/results/${name}.svg`, svgChart(results));
   console.log(`\nwrote bench/results/${name}.json and bench/results/${name}.svg`);
 }

@@ -11,6 +11,7 @@ import { openPostgresStorage } from "../src/db/postgres-storage.js";
 import { openSqliteStorage } from "../src/db/sqlite-storage.js";
 import type { Storage } from "../src/db/storage.js";
 import { h2load, hasH2load, type Round, type Scenario } from "./h2load.js";
+import { runManyInstances } from "./many-instances.js";
 import { startPostgresServer } from "./postgres-server.js";
 import { cores, peakRssMb, pinned, type Server, startServer, stopServer, waitUntilIdle } from "./processes.js";
 import { type Result, writeReport } from "./report.js";
@@ -322,9 +323,26 @@ console.log(
   `measured in ${since(startedAt)} after the build, of which ${drained.toFixed(1)} s waiting for servers to finish the requests a round left behind`,
 );
 for (const server of [liveops, liveopsPostgres, ...Object.values(peers)]) await stopServer(server);
-postgres.stop();
 
-writeReport(results, {
+// Several instances on the same PostgreSQL database (bench/many-instances.ts).
+const many = await runManyInstances({
+  quick,
+  postgres,
+  keys: postgresKeys,
+  plan,
+  env: {
+    HOST: "127.0.0.1",
+    DATABASE_URL: postgres.url,
+    DB_PATH: join(dir, "instances", "unused.db"),
+    RATE_LIMITS: rateLimits,
+  },
+  bodies: { getEvent: grpcBody, listEvents: listBody, json },
+  logDir: dir,
+  createStart: createStart + 30 * DAY,
+});
+await postgres.stop();
+
+writeReport(results, many, {
   quick,
   pinned,
   cores,
@@ -334,8 +352,10 @@ writeReport(results, {
   postgres: {
     version: postgres.version,
     source: postgres.source,
-    settings: "initdb defaults (fsync, synchronous_commit, full_page_writes on), pinned with the server",
+    settings:
+      "initdb defaults (fsync, synchronous_commit, full_page_writes on) but max_connections 300, pinned with the server",
     poolSize: "10 (DB_POOL_SIZE default)",
   },
+  instances: many.setup,
   seconds: Math.round((Date.now() - startedAt) / 1000),
 });

@@ -17,6 +17,8 @@ export interface SeedPlan {
   eventId: string;
   /** The competition live for a day, the one SubmitScore writes to. */
   competitionId: string;
+  /** Another, the one whose scores the following measurement logs directly (bench/follow.ts). */
+  followCompetitionId: string;
 }
 
 /** The API keys of one seeded database (each backend has its own). */
@@ -29,11 +31,17 @@ export interface SeedKeys {
 /** Chooses the ids and the time of `count` events of realistic size and one live competition. */
 export function planSeed(count: number, now = Date.now()): SeedPlan {
   const eventIds = Array.from({ length: count }, () => randomUUID());
-  return { now, eventIds, eventId: eventIds[Math.floor(count / 2)] ?? "", competitionId: randomUUID() };
+  return {
+    now,
+    eventIds,
+    eventId: eventIds[Math.floor(count / 2)] ?? "",
+    competitionId: randomUUID(),
+    followCompetitionId: randomUUID(),
+  };
 }
 
 /**
- * Fills a new database with the plan's events, its competition, and a viewer, a game_server and an operator key;
+ * Fills a new database with the plan's events, its two competitions, and a viewer, a game_server and an operator key;
  * returns the keys.
  */
 export async function seedEvents(storage: Storage, plan: SeedPlan): Promise<SeedKeys> {
@@ -74,13 +82,18 @@ export async function seedEvents(storage: Storage, plan: SeedPlan): Promise<Seed
     maxSubmissions: 0,
     prizeTiers: [],
   });
-  await storage.withTransaction(async (tx) => {
-    await tx.run(sql`INSERT INTO events (id, title, description, start_time, end_time, rewards, leaderboard, version,
-      create_time, update_time)
-      VALUES (${competitionId}, 'Bench cup', '', ${now - DAY}, ${now + DAY}, '[]', ${leaderboard}, 1, ${now}, ${now})`);
-    await tx.run(sql`INSERT INTO event_runs (event_id, run_number, start_time, end_time, start_announced, end_announced)
-      VALUES (${competitionId}, 1, ${now - DAY}, ${now + DAY}, ${true}, ${false})`);
-  });
+  for (const [id, title] of [
+    [competitionId, "Bench cup"],
+    [plan.followCompetitionId, "Bench follow cup"],
+  ]) {
+    await storage.withTransaction(async (tx) => {
+      await tx.run(sql`INSERT INTO events (id, title, description, start_time, end_time, rewards, leaderboard, version,
+        create_time, update_time)
+        VALUES (${id}, ${title}, '', ${now - DAY}, ${now + DAY}, '[]', ${leaderboard}, 1, ${now}, ${now})`);
+      await tx.run(sql`INSERT INTO event_runs (event_id, run_number, start_time, end_time, start_announced,
+        end_announced) VALUES (${id}, 1, ${now - DAY}, ${now + DAY}, ${true}, ${false})`);
+    });
+  }
   const keys = createKeyStore(storage);
   const actor = { actorKeyId: "bench", method: "bench seed", requestId: "" };
   const keyOf = async (name: string, role: "viewer" | "game_server" | "operator") =>
