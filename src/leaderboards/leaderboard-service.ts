@@ -260,8 +260,8 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
         { committed: (result) => result.board.apply([result.record]), signal: ctx.signal },
       );
       await boardsSynced();
-      // The board kept now (the one the write saw may have been dropped and read afresh meanwhile).
-      const board = await scoreStore.boardOf(eventId, result.runNumber, result.board.order);
+      // The board kept now: the one the write saw may have been dropped meanwhile (and read afresh since).
+      const board = scoreStore.keptBoard(eventId, result.runNumber) ?? result.board;
       const entry = board.entryOf(req.playerId) ?? result.board.entryOf(req.playerId);
       if (!entry) throw new Error("a submitted score is not on its board");
       return create(SubmitScoreResponseSchema, { runNumber: BigInt(result.runNumber), entry: entryToMessage(entry) });

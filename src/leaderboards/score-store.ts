@@ -122,6 +122,11 @@ export function createScoreStore(storage: Storage, hooks: ScoreStoreHooks = {}) 
       return load;
     },
 
+    /** The board of a run if it is kept now (never read from the database here). */
+    keptBoard(eventId: string, runNumber: number): Board | undefined {
+      return boards.get(key(eventId, runNumber));
+    },
+
     /** Forgets the board of a run once its finalization has committed (its final ranks are read from then on). */
     dropRun(eventId: string, runNumber: number) {
       drop(key(eventId, runNumber));
