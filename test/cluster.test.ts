@@ -55,6 +55,15 @@ async function queryRows<T>(url: string, text: string, values: unknown[] = []): 
   }
 }
 
+/** The reward grants of an event, by rank, as stored. */
+function grantsOf(url: string, eventId: string) {
+  return queryRows<{ player_id: string; rank: number }>(
+    url,
+    "SELECT player_id, rank FROM reward_grants WHERE event_id = $1 ORDER BY rank",
+    [eventId],
+  );
+}
+
 describe.skipIf(testBackend !== "postgres" || skipWithoutPostgres("the many-instances tests"))(
   "three liveops instances on one PostgreSQL",
   () => {
@@ -297,12 +306,7 @@ describe.skipIf(testBackend !== "postgres" || skipWithoutPostgres("the many-inst
         ),
       );
       expect(outcomes).toContain("ok");
-      const grants = await queryRows<{ player_id: string; rank: number }>(
-        database.url,
-        "SELECT player_id, rank FROM reward_grants WHERE event_id = $1 ORDER BY rank",
-        [eventId],
-      );
-      expect(grants).toEqual([
+      expect(await grantsOf(database.url, eventId)).toEqual([
         { player_id: "racer6", rank: 1 },
         { player_id: "racer5", rank: 2 },
         { player_id: "racer4", rank: 3 },
@@ -347,12 +351,7 @@ describe.skipIf(testBackend !== "postgres" || skipWithoutPostgres("the many-inst
         ])
       )[0];
       expect(Number(ended?.end_time)).toBe(endsAt);
-      const grants = await queryRows<{ player_id: string; rank: number }>(
-        database.url,
-        "SELECT player_id, rank FROM reward_grants WHERE event_id = $1 ORDER BY rank",
-        [eventId],
-      );
-      expect(grants).toEqual([
+      expect(await grantsOf(database.url, eventId)).toEqual([
         { player_id: "k5", rank: 1 },
         { player_id: "k4", rank: 2 },
         { player_id: "k3", rank: 3 },
