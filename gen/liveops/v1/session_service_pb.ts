@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file liveops/v1/session_service.proto.
  */
 export const file_liveops_v1_session_service: GenFile = /*@__PURE__*/
-  fileDesc("CiBsaXZlb3BzL3YxL3Nlc3Npb25fc2VydmljZS5wcm90bxIKbGl2ZW9wcy52MSITChFHZXRTZXNzaW9uUmVxdWVzdCJSChJHZXRTZXNzaW9uUmVzcG9uc2USDgoGa2V5X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSHgoEcm9sZRgDIAEoDjIQLmxpdmVvcHMudjEuUm9sZTJiCg5TZXNzaW9uU2VydmljZRJQCgpHZXRTZXNzaW9uEh0ubGl2ZW9wcy52MS5HZXRTZXNzaW9uUmVxdWVzdBoeLmxpdmVvcHMudjEuR2V0U2Vzc2lvblJlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_liveops_v1_api_key]);
+  fileDesc("CiBsaXZlb3BzL3YxL3Nlc3Npb25fc2VydmljZS5wcm90bxIKbGl2ZW9wcy52MSITChFHZXRTZXNzaW9uUmVxdWVzdCJlChJHZXRTZXNzaW9uUmVzcG9uc2USDgoGa2V5X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSHgoEcm9sZRgDIAEoDjIQLmxpdmVvcHMudjEuUm9sZRIRCglwbGF5ZXJfaWQYBCABKAkyYgoOU2Vzc2lvblNlcnZpY2USUAoKR2V0U2Vzc2lvbhIdLmxpdmVvcHMudjEuR2V0U2Vzc2lvblJlcXVlc3QaHi5saXZlb3BzLnYxLkdldFNlc3Npb25SZXNwb25zZSIDkAIBYgZwcm90bzM", [file_liveops_v1_api_key]);
 
 /**
  * The request of GetSession.
@@ -36,25 +36,32 @@ export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE_
  */
 export type GetSessionResponse = Message<"liveops.v1.GetSessionResponse"> & {
   /**
-   * The public id of the calling key.
+   * The public id of the calling key; for a player token, "player:" and the player's id.
    *
    * @generated from field: string key_id = 1;
    */
   keyId: string;
 
   /**
-   * The key's name.
+   * The key's name; for a player token, the player's id.
    *
    * @generated from field: string name = 2;
    */
   name: string;
 
   /**
-   * The key's role.
+   * The key's role (ROLE_PLAYER for a player token).
    *
    * @generated from field: liveops.v1.Role role = 3;
    */
   role: Role;
+
+  /**
+   * For a player token: the player it was minted for.
+   *
+   * @generated from field: string player_id = 4;
+   */
+  playerId: string;
 };
 
 /**
