@@ -51,7 +51,8 @@ export function rate(raw: string): Parsed<RateSetting> {
   return { value: { perSecond, burst } };
 }
 
-export const DEFAULT_RATE_LIMITS = "viewer=1000/2000,game_server=1000/2000,operator=100/200,admin=50/100";
+/** Per-role defaults; a player (its token) makes a game client's calls, so its limit is one client's. */
+export const DEFAULT_RATE_LIMITS = "viewer=1000/2000,game_server=1000/2000,operator=100/200,admin=50/100,player=20/40";
 
 export function roleRates(raw: string | undefined): Parsed<Record<Role, RateSetting>> {
   const result = {} as Record<Role, RateSetting>;

@@ -5,13 +5,18 @@ import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { ApiKeyService } from "../gen/liveops/v1/api_key_service_pb.js";
+import { AudienceService } from "../gen/liveops/v1/audience_service_pb.js";
 import { AuditService } from "../gen/liveops/v1/audit_service_pb.js";
 import { CounterService } from "../gen/liveops/v1/counter_service_pb.js";
 import { EventAdminService } from "../gen/liveops/v1/event_admin_service_pb.js";
 import { EventChangeType, EventService } from "../gen/liveops/v1/event_service_pb.js";
 import { LeaderboardService } from "../gen/liveops/v1/leaderboard_service_pb.js";
+import { PlayerService } from "../gen/liveops/v1/player_service_pb.js";
 import { RewardService } from "../gen/liveops/v1/reward_service_pb.js";
 import { SessionService } from "../gen/liveops/v1/session_service_pb.js";
+import { createAudienceCatalog } from "./audiences/audience-catalog.js";
+import { audienceEtag, createAudienceService } from "./audiences/audience-service.js";
+import { createAudienceStore } from "./audiences/audience-store.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { createAuditService } from "./audit/audit-service.js";
 import { type AccessControl, createAccessControl, createAuthInterceptor, startedOnly } from "./auth/access-control.js";
@@ -43,6 +48,10 @@ import { createScoreStore, type ScoreStore, type ScoreStoreHooks } from "./leade
 import { createWatchLeaderboard } from "./leaderboards/watch-leaderboard.js";
 import { instrumentStore, type Metrics } from "./metrics/metrics.js";
 import { createPageTokens } from "./page-token.js";
+import { createPlayerService } from "./players/player-service.js";
+import { createPlayerStore } from "./players/player-store.js";
+import { createPlayerTokens } from "./players/player-tokens.js";
+import { createPlayerTargeting } from "./players/player-view.js";
 import { createReflectionServices } from "./reflection/reflection-service.js";
 import { createGrantStore } from "./rewards/grant-store.js";
 import { createRewardService } from "./rewards/reward-service.js";
@@ -72,6 +81,8 @@ export const apiServices: readonly DescService[] = [
   RewardService,
   CounterService,
   SessionService,
+  PlayerService,
+  AudienceService,
   ApiKeyService,
   AuditService,
 ];
@@ -105,6 +116,8 @@ export interface Services {
   counterService: ReturnType<typeof createCounterService>;
   sessionService: ReturnType<typeof createSessionService>;
   eventAdminService: ReturnType<typeof createEventAdminService>;
+  playerService: ReturnType<typeof createPlayerService>;
+  audienceService: ReturnType<typeof createAudienceService>;
   apiKeyService: ReturnType<typeof createApiKeyService>;
   auditService: ReturnType<typeof createAuditService>;
   healthService: ReturnType<typeof createHealthService>;
@@ -152,7 +165,13 @@ export function createServices(
   const runs = instrumentStore(metrics, "event_runs", createRunQueries(reads, expander));
   const changeLog = createChangeLog(reads, runs, { retain: config.changeLogRetain });
   const store = instrumentStore(metrics, "events", createEventStore(storage, runs, changeLog));
+  const players = instrumentStore(metrics, "players", createPlayerStore(storage));
+  const audiences = instrumentStore(metrics, "audiences", createAudienceStore(storage, audienceEtag));
+  const audienceCatalog = createAudienceCatalog(audiences, metrics);
+  const playerTokens = createPlayerTokens(storage);
+  const targeting = createPlayerTargeting(players, audienceCatalog);
   const eventDeps = {
+    targeting,
     store,
     runs,
     expander,
@@ -193,6 +212,8 @@ export function createServices(
     scheduler,
     scores,
     keys,
+    audiences: audienceCatalog,
+    playerTokens,
     metrics,
     logger: deps.logger,
     clock,
@@ -208,7 +229,7 @@ export function createServices(
     apiServices.map((s) => s.typeName),
     () => started && storage.isReady(),
   );
-  const access = startedOnly(createAccessControl(keys, clock, limits), () => started);
+  const access = startedOnly(createAccessControl(keys, clock, limits, playerTokens), () => started);
   const watchEvents = createWatchEvents({
     store,
     changeLog,
@@ -217,6 +238,7 @@ export function createServices(
     clock,
     heartbeatMs: config.watchHeartbeatMs,
     streamsShutdown: deps.streamsShutdown,
+    targeting,
   });
   const watchLeaderboard = createWatchLeaderboard({
     store,
@@ -247,7 +269,16 @@ export function createServices(
     feed,
     scores,
     leaderboardService: {
-      ...createLeaderboardService({ store, runs, scores, storage, clock, pageTokens, boardsSynced: cluster.synced }),
+      ...createLeaderboardService({
+        store,
+        runs,
+        scores,
+        storage,
+        clock,
+        pageTokens,
+        boardsSynced: cluster.synced,
+        targeting,
+      }),
       watchLeaderboard,
     },
     rewardService: createRewardService({
@@ -260,6 +291,8 @@ export function createServices(
     sessionService: createSessionService(keys),
     eventService: { ...createEventService(eventDeps), watchEvents },
     eventAdminService: createEventAdminService(eventDeps),
+    playerService: createPlayerService({ players, tokens: playerTokens, clock, pageTokens }),
+    audienceService: createAudienceService({ audiences, players, clock, pageTokens }),
     apiKeyService: createApiKeyService({ keys, clock, pageTokens }),
     auditService: createAuditService({
       auditLog: instrumentStore(metrics, "audit", createAuditLog(reads)),
@@ -299,6 +332,8 @@ export function createRpcRouter(
       router.service(RewardService, services.rewardService);
       router.service(CounterService, services.counterService);
       router.service(SessionService, services.sessionService);
+      router.service(PlayerService, services.playerService);
+      router.service(AudienceService, services.audienceService);
       router.service(ApiKeyService, services.apiKeyService);
       router.service(AuditService, services.auditService);
       router.service(Health, services.healthService);

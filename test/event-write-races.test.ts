@@ -44,6 +44,8 @@ const recurring = (rule: string, startTime: number, endTime?: number): EventFiel
   metadata: undefined,
   recurrence: { rule, runDurationMs: HOUR / 2 },
   leaderboard: undefined,
+  audiences: [],
+  excludedAudiences: [],
 });
 
 async function insert(fields: EventFields, now: number) {

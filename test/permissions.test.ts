@@ -1,6 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
@@ -25,7 +25,12 @@ const walkedMethods = allMethods.filter(
   (m) => m.methodKind === "unary" || (m.methodKind === "server_streaming" && !isPublic(methodPath(m))),
 );
 /** Methods that answer an empty request with OK rather than INVALID_ARGUMENT. */
-const answersEmptyRequest = /^(ListEvents|ListApiKeys|ListAuditEntries|Check|WatchEvents|GetSession)$/;
+const answersEmptyRequest =
+  /^(ListEvents|ListApiKeys|ListAuditEntries|Check|WatchEvents|GetSession|ListPlayers|ListAudiences|PreviewAudience|RotatePlayerTokenKey)$/;
+/** Whether `caller`'s empty request is answered OK: a player's empty player_id means its own player. */
+function answersEmpty(method: { name: string }, caller: Caller): boolean {
+  return answersEmptyRequest.test(method.name) || (caller === "player" && method.name === "ListRewardGrants");
+}
 
 // Callers: no key, a malformed header, a well-formed but unknown key, then one key per role.
 type Caller = "no key" | "malformed header" | "unknown key" | (typeof roles)[number];
@@ -59,16 +64,26 @@ describe("the permission table", () => {
 
   it("walks a method of each kind", () => {
     expect(walkedMethods.map((m) => m.name)).toEqual(expect.arrayContaining(["GetEvent", "WatchEvents"]));
-    expect(walkedMethods.filter((m) => answersEmptyRequest.test(m.name)).length).toBe(6);
+    expect(walkedMethods.filter((m) => answersEmptyRequest.test(m.name)).length).toBe(10);
   });
 
+  const protocols = {
+    grpc: createGrpcTransport,
+    "grpc-web": createGrpcWebTransport,
+    connect: createConnectTransport,
+  } as const;
   const cases = walkedMethods.flatMap((method) =>
-    callers.map((caller) => [methodPath(method), caller, method] as const),
+    callers.flatMap((caller) =>
+      (Object.keys(protocols) as (keyof typeof protocols)[]).map(
+        (protocol) => [methodPath(method), caller, protocol, method] as const,
+      ),
+    ),
   );
-  it.each(cases)("%s called with %s", async (path, caller, method) => {
+  it.each(cases)("%s called with %s over %s", async (path, caller, protocol, method) => {
     const header = headerOf(caller);
-    const transport = createGrpcTransport({
+    const transport = protocols[protocol]({
       baseUrl: server.baseUrl,
+      httpVersion: protocol === "grpc" ? "2" : "1.1",
       interceptors: [
         (next) => async (req) => {
           if (header) req.header.set("authorization", header);
@@ -92,7 +107,7 @@ describe("the permission table", () => {
     );
     const expected = expectedCode(caller, path);
     if (expected === "passes auth") {
-      expect(outcome).toBe(answersEmptyRequest.test(method.name) ? "ok" : Code.InvalidArgument);
+      expect(outcome).toBe(answersEmpty(method, caller) ? "ok" : Code.InvalidArgument);
     } else {
       expect(outcome).toBe(expected);
     }

@@ -17,7 +17,7 @@ import { testBackend } from "./support/server.js";
 
 const five = { perSecond: 5, burst: 5 };
 const config: RateLimitConfig = {
-  roleDefaults: { viewer: five, game_server: five, operator: five, admin: five },
+  roleDefaults: { viewer: five, game_server: five, operator: five, admin: five, player: five },
   authFailures: { perSecond: 1, burst: 3 },
 };
 

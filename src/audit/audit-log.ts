@@ -49,7 +49,7 @@ export async function appendAuditEntry(
   tx: SqlClient,
   actor: AuditActor,
   time: number,
-  target: { type: "event" | "api_key"; id: string },
+  target: { type: "event" | "api_key" | "player" | "audience" | "player_token_key"; id: string },
   changes: Changes,
 ): Promise<void> {
   await tx.run(sql`

@@ -4,13 +4,17 @@ import { StorageUnavailableError } from "../db/storage-errors.js";
 import { reasonOf, serviceError } from "../errors.js";
 import { parseApiKey, secretHashesEqual } from "../keys/api-key.js";
 import type { ApiKeyRow, KeyStore, KeysMark } from "../keys/key-store.js";
+import { looksLikeJwt, type PlayerTokens } from "../players/player-tokens.js";
 import type { RateLimits } from "./rate-limits.js";
 import { isPublic, mayCall, methodPath, type Role } from "./roles.js";
 
-/** The caller of a request, once its key is verified. */
+/** The caller of a request, once its key (or player token) is verified. */
 export interface Principal {
+  /** The API key's id; for a player token, "player:" and the player's id. */
   keyId: string;
   role: Role;
+  /** For a player token (role `player`): the player it was minted for. */
+  playerId?: string;
 }
 
 /** The verified caller, for handlers and the logging interceptor; undefined before authentication. */
@@ -62,6 +66,22 @@ async function match(keys: KeyStore, token: string): Promise<Match> {
   throw unauthenticated("API_KEY_UNKNOWN", "unknown API key");
 }
 
+function denied(role: Role, path: string) {
+  return serviceError(Code.PermissionDenied, "ROLE_NOT_ALLOWED", `the ${role} role may not call ${path}`, {
+    metadata: { role, method: path },
+  });
+}
+
+/** The bearer credential of an Authorization header value. */
+function bearerOf(authorization: string | null | undefined): string {
+  if (!authorization) throw unauthenticated("API_KEY_MISSING", 'missing "Authorization: Bearer <api key>" header');
+  const token = BEARER.exec(authorization)?.[1];
+  if (!token) {
+    throw unauthenticated("AUTHORIZATION_MALFORMED", 'malformed Authorization header: expected "Bearer <api key>"');
+  }
+  return token;
+}
+
 /** The key row of a match that is in effect at `now`. */
 function inEffect({ row, previousSecret }: Match, now: number): ApiKeyRow {
   if (previousSecret && (row.previousSecretExpireTime === null || now >= row.previousSecretExpireTime)) {
@@ -77,12 +97,17 @@ function inEffect({ row, previousSecret }: Match, now: number): ApiKeyRow {
 const MATCHES_KEPT = 10_000;
 
 /**
- * Access control backed by the key store. A presented key's match (a SQLite read and a SHA-256 per call
+ * Access control backed by the key store, and by player tokens for the player role. A presented key's match (a SQLite read and a SHA-256 per call
  * otherwise, ~10 % of a GetEvent) is kept until any stored key changes — through this process, or through another
  * connection such as the keys CLI (noticed within a millisecond) — so a revocation, rotation or expiry applies to
  * the next call; expiry and a rotation's grace are checked against the clock on every call.
  */
-export function createAccessControl(keys: KeyStore, clock: Clock, limits: RateLimits): AccessControl {
+export function createAccessControl(
+  keys: KeyStore,
+  clock: Clock,
+  limits: RateLimits,
+  playerTokens: PlayerTokens,
+): AccessControl {
   const lastWritten = new Map<string, number>();
   const matches = new Map<string, Match>();
   let mark: KeysMark | undefined;
@@ -106,37 +131,38 @@ export function createAccessControl(keys: KeyStore, clock: Clock, limits: RateLi
     keys.touchKey(row.id, now).catch(() => lastWritten.delete(row.id));
   };
 
-  /** The key row of a header allowed to call `path` at `now`. */
-  const allowedRow = async (
-    authorization: string | null | undefined,
-    path: string,
-    now: number,
-  ): Promise<ApiKeyRow> => {
-    if (!authorization) throw unauthenticated("API_KEY_MISSING", 'missing "Authorization: Bearer <api key>" header');
-    const token = BEARER.exec(authorization)?.[1];
-    if (!token) {
-      throw unauthenticated("AUTHORIZATION_MALFORMED", 'malformed Authorization header: expected "Bearer <api key>"');
-    }
+  /** The key row of an API key allowed to call `path` at `now`. */
+  const allowedRow = async (token: string, path: string, now: number): Promise<ApiKeyRow> => {
     const row = inEffect(await matchOf(token), now);
-    if (!mayCall(row.role, path)) {
-      throw serviceError(Code.PermissionDenied, "ROLE_NOT_ALLOWED", `the ${row.role} role may not call ${path}`, {
-        metadata: { role: row.role, method: path },
-      });
-    }
+    if (!mayCall(row.role, path)) throw denied(row.role, path);
     return row;
+  };
+
+  /** The principal of a player token allowed to call `path` at `now`. */
+  const allowedPlayer = async (token: string, path: string, now: number): Promise<Principal> => {
+    const { playerId } = await playerTokens.verify(token, now);
+    if (!mayCall("player", path)) throw denied("player", path);
+    return { keyId: `player:${playerId}`, role: "player", playerId };
   };
 
   return {
     async check(authorization, path, address) {
       const now = clock.now();
+      const token = bearerOf(authorization);
       let row: ApiKeyRow;
       try {
-        row = await allowedRow(authorization, path, now);
+        if (looksLikeJwt(token)) {
+          const player = await allowedPlayer(token, path, now);
+          await limits.consumeKey(player.keyId, "player", undefined);
+          return player;
+        }
+        row = await allowedRow(token, path, now);
       } catch (err) {
-        // Only a well-formed key that matches nothing is a guess. A missing or malformed key guesses nothing (and
-        // is refused without a lookup); an expired or revoked one was issued. Counting those would let one
-        // keyless client behind a NAT or a proxy lock its neighbours out.
-        if (err instanceof ConnectError && reasonOf(err) === "API_KEY_UNKNOWN") await limits.recordFailure(address);
+        // Only a well-formed key that matches nothing (or a token no key of ours signed) is a guess. A missing or
+        // malformed key guesses nothing (and is refused without a lookup); an expired or revoked one was issued.
+        // Counting those would let one keyless client behind a NAT or a proxy lock its neighbours out.
+        const reason = err instanceof ConnectError ? reasonOf(err) : undefined;
+        if (reason === "API_KEY_UNKNOWN" || reason === "PLAYER_TOKEN_INVALID") await limits.recordFailure(address);
         throw err;
       }
       const override =
@@ -149,7 +175,9 @@ export function createAccessControl(keys: KeyStore, clock: Clock, limits: RateLi
     },
 
     async verify(authorization, path) {
-      const row = await allowedRow(authorization, path, clock.now());
+      const token = bearerOf(authorization);
+      if (looksLikeJwt(token)) return allowedPlayer(token, path, clock.now());
+      const row = await allowedRow(token, path, clock.now());
       return { keyId: row.id, role: row.role };
     },
   };

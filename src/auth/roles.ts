@@ -3,22 +3,31 @@ import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { ApiKeyService } from "../../gen/liveops/v1/api_key_service_pb.js";
+import { AudienceService } from "../../gen/liveops/v1/audience_service_pb.js";
 import { AuditService } from "../../gen/liveops/v1/audit_service_pb.js";
 import { CounterService } from "../../gen/liveops/v1/counter_service_pb.js";
 import { EventAdminService } from "../../gen/liveops/v1/event_admin_service_pb.js";
 import { EventService } from "../../gen/liveops/v1/event_service_pb.js";
 import { LeaderboardService } from "../../gen/liveops/v1/leaderboard_service_pb.js";
+import { PlayerService } from "../../gen/liveops/v1/player_service_pb.js";
 import { RewardService } from "../../gen/liveops/v1/reward_service_pb.js";
 import { SessionService } from "../../gen/liveops/v1/session_service_pb.js";
 
 /** The roles an API key can have. */
-export const roles = ["viewer", "game_server", "operator", "admin"] as const;
+export const apiKeyRoles = ["viewer", "game_server", "operator", "admin"] as const;
 /** A role of an API key. */
+export type ApiKeyRole = (typeof apiKeyRoles)[number];
+/** Every role a caller can have: an API key's, or `player` for a player token (its own view only). */
+export const roles = [...apiKeyRoles, "player"] as const;
+/** A role of a caller. */
 export type Role = (typeof roles)[number];
 
 const readers: readonly Role[] = ["viewer", "game_server", "operator", "admin"];
+const everyone: readonly Role[] = [...readers, "player"];
 const managers: readonly Role[] = ["operator", "admin"];
 const gameServers: readonly Role[] = ["game_server", "admin"];
+const gameServersAndPlayers: readonly Role[] = [...gameServers, "player"];
+const playerWriters: readonly Role[] = ["game_server", "operator", "admin"];
 const admins: readonly Role[] = ["admin"];
 
 /** Methods anyone may call without a key: health checks and server reflection. */
@@ -32,13 +41,14 @@ export function methodPath(method: DescMethod): string {
 
 /**
  * THE permission table: every method the service serves, and the roles that may call it. A method missing here
- * is refused to every key. The REST routes are checked as the method they call.
+ * is refused to every key. The REST routes are checked as the method they call. The player role is further held to
+ * its own player and to the events that target it, by the methods themselves (see src/players/player-view.ts).
  */
 export const methodRoles: ReadonlyMap<string, Access> = new Map<string, Access>([
-  [methodPath(EventService.method.listEvents), readers],
-  [methodPath(EventService.method.getEvent), readers],
-  [methodPath(EventService.method.listEventRuns), readers],
-  [methodPath(EventService.method.watchEvents), readers],
+  [methodPath(EventService.method.listEvents), everyone],
+  [methodPath(EventService.method.getEvent), everyone],
+  [methodPath(EventService.method.listEventRuns), everyone],
+  [methodPath(EventService.method.watchEvents), everyone],
   [methodPath(EventAdminService.method.createEvent), managers],
   [methodPath(EventAdminService.method.updateEvent), managers],
   [methodPath(EventAdminService.method.deleteEvent), managers],
@@ -46,13 +56,20 @@ export const methodRoles: ReadonlyMap<string, Access> = new Map<string, Access>(
   [methodPath(LeaderboardService.method.joinEvent), gameServers],
   [methodPath(LeaderboardService.method.submitScore), gameServers],
   [methodPath(LeaderboardService.method.listScores), readers],
-  [methodPath(LeaderboardService.method.listScoresAroundPlayer), readers],
-  [methodPath(LeaderboardService.method.getPlayerScore), readers],
+  [methodPath(LeaderboardService.method.listScoresAroundPlayer), everyone],
+  [methodPath(LeaderboardService.method.getPlayerScore), everyone],
   [methodPath(LeaderboardService.method.watchLeaderboard), readers],
-  [methodPath(RewardService.method.listRewardGrants), gameServers],
-  [methodPath(RewardService.method.claimReward), gameServers],
+  [methodPath(RewardService.method.listRewardGrants), gameServersAndPlayers],
+  [methodPath(RewardService.method.claimReward), gameServersAndPlayers],
   [methodPath(CounterService.method.incrementCounter), gameServers],
-  [methodPath(SessionService.method.getSession), readers],
+  [methodPath(SessionService.method.getSession), everyone],
+  [methodPath(PlayerService.method.setPlayerProperties), playerWriters],
+  [methodPath(PlayerService.method.getPlayer), playerWriters],
+  [methodPath(PlayerService.method.listPlayers), playerWriters],
+  [methodPath(PlayerService.method.deletePlayer), managers],
+  [methodPath(PlayerService.method.createPlayerToken), gameServers],
+  [methodPath(PlayerService.method.rotatePlayerTokenKey), admins],
+  ...AudienceService.methods.map((m) => [methodPath(m), managers] as const),
   ...ApiKeyService.methods.map((m) => [methodPath(m), admins] as const),
   ...AuditService.methods.map((m) => [methodPath(m), admins] as const),
   ...Health.methods.map((m) => [methodPath(m), PUBLIC] as const),

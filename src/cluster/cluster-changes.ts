@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import type { SqlClient, Transaction } from "../db/storage.js";
 
 /** What a cluster change is about. Events and their runs have their own log (event_changes, WatchEvents). */
-export type ClusterChangeKind = "key" | "score" | "grant" | "counter";
+export type ClusterChangeKind = "key" | "score" | "grant" | "counter" | "audience" | "player_token_key";
 
 /** One logged change, as readers get it: `body` is what its writer logged (JSON). */
 export interface ClusterChange {

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { EventChangeType, type WatchEventsResponse } from "../../gen/liveops/v1/event_service_pb.js";
+import type { AudienceCatalog } from "../audiences/audience-catalog.js";
 import type { Clock } from "../clock.js";
 import type { Lease, Storage } from "../db/storage.js";
 import type { ChangeLog } from "../events/event-changes.js";
@@ -8,6 +9,7 @@ import type { EventScheduler } from "../events/event-scheduler.js";
 import type { KeyStore } from "../keys/key-store.js";
 import type { LoggedScore, ScoreStore } from "../leaderboards/score-store.js";
 import type { Metrics } from "../metrics/metrics.js";
+import type { PlayerTokens } from "../players/player-tokens.js";
 import { type ChangeFollower, createChangeFollower } from "./change-follower.js";
 import { type ClusterChange, createClusterChanges } from "./cluster-changes.js";
 
@@ -24,6 +26,8 @@ export interface ClusterInstanceDeps {
   scheduler: EventScheduler;
   scores: ScoreStore;
   keys: KeyStore;
+  audiences: Pick<AudienceCatalog, "changed">;
+  playerTokens: Pick<PlayerTokens, "keysChanged">;
   metrics: Metrics;
   logger: Logger;
   clock: Clock;
@@ -38,7 +42,7 @@ export interface ClusterInstanceDeps {
  * (and finalizes runs) and prunes the cluster change log; when it dies another takes the lease.
  */
 export function createClusterInstance(deps: ClusterInstanceDeps) {
-  const { storage, feed, scheduler, scores, keys, metrics, logger, clock, config } = deps;
+  const { storage, feed, scheduler, scores, keys, audiences, playerTokens, metrics, logger, clock, config } = deps;
   const clusterChanges = createClusterChanges(storage.reads);
   let lease: Lease | undefined;
   let pruneTimer: NodeJS.Timeout | undefined;
@@ -75,6 +79,8 @@ export function createClusterInstance(deps: ClusterInstanceDeps) {
           observe(change.kind, change.time);
           if (change.kind === "score") scores.applyLogged(change.subject, change.body as LoggedScore);
           else if (change.kind === "key") keysChanged = true;
+          else if (change.kind === "audience") audiences.changed();
+          else if (change.kind === "player_token_key") playerTokens.keysChanged();
           // Grants and counters: nothing of them is kept in memory (GetEvent checks its counters' revision).
         }
         if (keysChanged) keys.keysChanged();
@@ -85,6 +91,8 @@ export function createClusterInstance(deps: ClusterInstanceDeps) {
         if (log === "events") feed.dropAll();
         scores.dropAll();
         keys.keysChanged();
+        audiences.changed();
+        playerTokens.keysChanged();
       },
     },
   });

@@ -50,6 +50,9 @@ export const events = pgTable(
     /** The leaderboard configuration as JSON; null without one. */
     leaderboard: text("leaderboard"),
     countersRevision: int64("counters_revision").notNull().default(0),
+    /** JSON arrays of audience names: see schema.ts. */
+    audiences: text("audiences"),
+    excludedAudiences: text("excluded_audiences"),
   },
   (t) => [index("events_start_time_id_idx").on(t.startTime, t.id), index("events_end_time_idx").on(t.endTime)],
 );
@@ -240,6 +243,53 @@ export const rateLimits = pgTable("rate_limits", {
  * (SQLite's one server counts them in memory).
  */
 export const scoresReachedSeq = pgSequence("scores_reached_seq", { startWith: 1 });
+
+/** Players: see schema.ts. */
+export const players = pgTable("players", {
+  id: text("id").primaryKey(),
+  properties: text("properties").notNull(),
+  createTime: int64("create_time").notNull(),
+  updateTime: int64("update_time").notNull(),
+  version: int64("version").notNull(),
+});
+
+/** Audiences: see schema.ts. */
+export const audiences = pgTable("audiences", {
+  name: text("name").primaryKey(),
+  description: text("description").notNull(),
+  expression: text("expression").notNull(),
+  includeIds: text("include_ids").notNull(),
+  excludeIds: text("exclude_ids").notNull(),
+  createTime: int64("create_time").notNull(),
+  updateTime: int64("update_time").notNull(),
+  version: int64("version").notNull(),
+});
+
+/** Which events name which audiences: see schema.ts. */
+export const eventAudiences = pgTable(
+  "event_audiences",
+  {
+    eventId: text("event_id")
+      .notNull()
+      .references(() => events.id, { onDelete: "cascade" }),
+    audienceName: text("audience_name")
+      .notNull()
+      .references(() => audiences.name),
+    excluded: boolean("excluded").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.eventId, t.audienceName] }),
+    index("event_audiences_audience_idx").on(t.audienceName),
+  ],
+);
+
+/** The keys that sign player tokens: see schema.ts. */
+export const playerTokenKeys = pgTable("player_token_keys", {
+  id: text("id").primaryKey(),
+  secret: text("secret").notNull(),
+  createTime: int64("create_time").notNull(),
+  retireTime: int64("retire_time"),
+});
 
 /** The tables only the PostgreSQL schema has, and why: see above. */
 export const postgresOnlyTables = ["rate_limits"];

@@ -30,6 +30,9 @@ export const events = sqliteTable(
     /** The leaderboard configuration as JSON (see src/leaderboards/leaderboard-config.ts); null without one. */
     leaderboard: text("leaderboard"),
     countersRevision: integer("counters_revision").notNull().default(0),
+    /** JSON arrays of audience names (see `eventAudiences`, which holds the same for integrity); null when none. */
+    audiences: text("audiences"),
+    excludedAudiences: text("excluded_audiences"),
   },
   (t) => [
     // Serves listing in (start time, id) order and its keyset pagination.
@@ -229,3 +232,59 @@ export const clusterChanges = sqliteTable(
   },
   (t) => [index("cluster_changes_order_idx").on(t.txid, t.id), index("cluster_changes_time_idx").on(t.time)],
 );
+
+/**
+ * Players: their typed properties as JSON, {"name": {"s": text} | {"n": number} | {"b": bool} | {"t": ms}} (see
+ * src/players/player-properties.ts), which audiences are evaluated against.
+ */
+export const players = sqliteTable("players", {
+  id: text("id").primaryKey(),
+  properties: text("properties").notNull(),
+  createTime: integer("create_time").notNull(),
+  updateTime: integer("update_time").notNull(),
+  version: integer("version").notNull(),
+});
+
+/** Audiences: a CEL expression over a player, and include and exclude lists of player ids (JSON arrays). */
+export const audiences = sqliteTable("audiences", {
+  name: text("name").primaryKey(),
+  description: text("description").notNull(),
+  expression: text("expression").notNull(),
+  includeIds: text("include_ids").notNull(),
+  excludeIds: text("exclude_ids").notNull(),
+  createTime: integer("create_time").notNull(),
+  updateTime: integer("update_time").notNull(),
+  version: integer("version").notNull(),
+});
+
+/**
+ * Which events name which audiences (`excluded`: in excluded_audiences), so that an audience in use cannot be deleted:
+ * the foreign key refuses it whatever the path.
+ */
+export const eventAudiences = sqliteTable(
+  "event_audiences",
+  {
+    eventId: text("event_id")
+      .notNull()
+      .references(() => events.id, { onDelete: "cascade" }),
+    audienceName: text("audience_name")
+      .notNull()
+      .references(() => audiences.name),
+    excluded: integer("excluded", { mode: "boolean" }).notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.eventId, t.audienceName] }),
+    index("event_audiences_audience_idx").on(t.audienceName),
+  ],
+);
+
+/**
+ * The keys that sign player tokens (HS256 secrets, base64url), shared by every instance. The newest without a
+ * retire time signs; a key verifies until its retire time.
+ */
+export const playerTokenKeys = sqliteTable("player_token_keys", {
+  id: text("id").primaryKey(),
+  secret: text("secret").notNull(),
+  createTime: integer("create_time").notNull(),
+  retireTime: integer("retire_time"),
+});

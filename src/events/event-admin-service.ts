@@ -70,6 +70,8 @@ function updatePaths(mask: FieldMask | undefined, event: Event): Set<WritableEve
     if (event.metadata) implied.add("metadata");
     if (event.recurrence) implied.add("recurrence");
     if (event.leaderboard) implied.add("leaderboard");
+    if (event.audiences.length > 0) implied.add("audiences");
+    if (event.excludedAudiences.length > 0) implied.add("excluded_audiences");
     return implied;
   }
   const violations: FieldViolation[] = [];

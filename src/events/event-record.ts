@@ -40,6 +40,10 @@ export interface EventFields {
   metadata: JsonObject | undefined;
   recurrence: Recurrence | undefined;
   leaderboard: LeaderboardConfig | undefined;
+  /** The names of the audiences the event is for; empty: every player. */
+  audiences: string[];
+  /** The names of the audiences whose players never see the event. */
+  excludedAudiences: string[];
 }
 
 /**
@@ -72,7 +76,17 @@ export function fieldsToColumns(fields: EventFields, endTime: number) {
     runDurationMs: fields.recurrence?.runDurationMs ?? null,
     endLimit: fields.recurrence ? (fields.endTime ?? null) : null,
     leaderboard: fields.leaderboard ? leaderboardToJson(fields.leaderboard) : null,
+    audiences: namesToJson(fields.audiences),
+    excludedAudiences: namesToJson(fields.excludedAudiences),
   };
+}
+
+function namesToJson(names: readonly string[]): string | null {
+  return names.length === 0 ? null : JSON.stringify(names);
+}
+
+function namesFromJson(json: string | null): string[] {
+  return json === null ? [] : (JSON.parse(json) as string[]);
 }
 
 /** The schedule of a stored recurring event. */
@@ -94,6 +108,8 @@ export function rowToFields(row: EventRow): EventFields {
     metadata: row.metadata === null ? undefined : (JSON.parse(row.metadata) as JsonObject),
     recurrence: recurrenceOf(row),
     leaderboard: leaderboardOf(row),
+    audiences: namesFromJson(row.audiences),
+    excludedAudiences: namesFromJson(row.excludedAudiences),
   };
 }
 
@@ -115,6 +131,8 @@ export function fieldsToAuditJson(fields: EventFields): JsonObject {
       ? { rule: fields.recurrence.rule, run_duration_ms: fields.recurrence.runDurationMs }
       : null,
     leaderboard: fields.leaderboard ? (JSON.parse(leaderboardToJson(fields.leaderboard)) as JsonObject) : null,
+    audiences: fields.audiences,
+    excluded_audiences: fields.excludedAudiences,
   };
 }
 
@@ -189,6 +207,8 @@ export function rowToEvent(row: EventRow, state: EventState): Event {
     nextRunStartTime: state.nextRunStart === undefined ? undefined : timestampFromStoredMs(state.nextRunStart),
     leaderboard: fields.leaderboard && leaderboardToMessage(fields.leaderboard),
     counters: state.counters ?? {},
+    audiences: fields.audiences,
+    excludedAudiences: fields.excludedAudiences,
   });
 }
 
@@ -202,6 +222,8 @@ export function fieldsFingerprint(fields: EventFields): string {
     rewards: fields.rewards,
     recurrence: fields.recurrence && recurrenceToMessage(fields.recurrence),
     leaderboard: fields.leaderboard && leaderboardToMessage(fields.leaderboard),
+    audiences: fields.audiences,
+    excludedAudiences: fields.excludedAudiences,
   });
   return createHash("sha256")
     .update(toBinary(EventSchema, message))

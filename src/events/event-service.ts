@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, type HandlerContext } from "@connectrpc/connect";
-import { EventRunSchema, EventStatus } from "../../gen/liveops/v1/event_pb.js";
+import { type Event, EventRunSchema, EventStatus } from "../../gen/liveops/v1/event_pb.js";
 import {
   type GetEventRequest,
   type GetEventResponse,
@@ -12,10 +12,11 @@ import {
   type ListEventsResponse,
   ListEventsResponseSchema,
 } from "../../gen/liveops/v1/event_service_pb.js";
-import { principalKey } from "../auth/access-control.js";
+import { type Principal, principalKey } from "../auth/access-control.js";
 import type { Clock } from "../clock.js";
 import { assertValid, type FieldViolation, invalidArgument, notFound, serviceError } from "../errors.js";
-import { type PageTokens, pageSizeOf, takePage } from "../page-token.js";
+import { type PageTokens, pageSizeOf } from "../page-token.js";
+import { type PlayerTargeting, playerVisible, targetingOf } from "../players/player-view.js";
 import { immutableMessage } from "../server/encoding-memo.js";
 import { timestampFromStoredMs } from "../timestamps.js";
 import type { ChangeLog } from "./event-changes.js";
@@ -39,14 +40,25 @@ export interface EventDeps {
   pageTokens: PageTokens;
   /** A page ends early rather than grow past this many bytes, so that it stays under the message limit. */
   pageBudgetBytes: number;
+  /** Which events target a player (the player role sees only those). */
+  targeting: PlayerTargeting;
 }
+
+/** A player's ListEvents page reads at most this many events past those it skips before it answers. */
+const PLAYER_SCAN_MAX = 2000;
 
 /**
  * An upper bound of the encoded size of an event, in JSON or binary: stored text at most doubles when escaped,
  * plus the fixed fields.
  */
 function encodedSizeBound(row: EventRow): number {
-  const text = row.title.length + row.description.length + row.rewards.length + (row.metadata?.length ?? 0);
+  const text =
+    row.title.length +
+    row.description.length +
+    row.rewards.length +
+    (row.metadata?.length ?? 0) +
+    (row.audiences?.length ?? 0) +
+    (row.excludedAudiences?.length ?? 0);
   return 2 * 3 * text + 512;
 }
 
@@ -75,7 +87,7 @@ function runWindow(req: ListEventRunsRequest): { from: number; to: number } {
 }
 
 /** liveops.v1.EventService: reads events. The REST routes call the same methods. */
-export function createEventService({ store, runs, clock, pageTokens, pageBudgetBytes }: EventDeps) {
+export function createEventService({ store, runs, clock, pageTokens, pageBudgetBytes, targeting }: EventDeps) {
   /**
    * GetEvent responses by event id. A response is a function of the stored row (its version and runs revision) and
    * of the time, through the event's state, which stays the same from `from` until `until`; it is reused — with its
@@ -90,10 +102,15 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
       from: number;
       until: number;
       response: GetEventResponse;
+      playerResponse?: GetEventResponse;
     }
   >();
-  return {
-    async listEvents(req: ListEventsRequest): Promise<ListEventsResponse> {
+  const service = {
+    /**
+     * ListEvents as `principal`: a player gets only the events that target it, without their audiences; its page may
+     * hold fewer events than asked when many were skipped (follow next_page_token).
+     */
+    async listEventsAs(principal: Principal | undefined, req: ListEventsRequest): Promise<ListEventsResponse> {
       if (!(req.status in EventStatus)) {
         throw invalidArgument([
           { field: "status", description: `unknown status ${req.status}`, reason: "UNKNOWN_ENUM" },
@@ -104,21 +121,54 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
       const after = pageTokens.decode(scope, req.pageToken);
       if (after !== undefined && !isCursor(after)) throw new Error("a signed page token holds no cursor");
       const now = clock.now();
-      // One extra row tells whether another page follows.
-      const rows = await store.listEvents({ status: req.status, now, after, limit: limit + 1 });
+      const player = principal?.playerId;
+      const targets = player === undefined ? undefined : await targeting.forPlayer(player, now);
+      const page: EventRow[] = [];
+      let next: EventCursor | undefined;
       let bytes = 0;
-      const { page, last } = takePage(rows, limit, (row) => {
-        bytes += encodedSizeBound(row);
-        return bytes <= pageBudgetBytes;
-      });
-      const next: EventCursor | undefined = last && { startTime: last.startTime, id: last.id };
+      let cursor = after as EventCursor | undefined;
+      let read = 0;
+      for (let more = true; more; ) {
+        // One extra row tells whether another page follows.
+        const rows = await store.listEvents({ status: req.status, now, after: cursor, limit: limit + 1 });
+        for (const row of rows) {
+          if (!targets || targets(targetingOf(row))) {
+            const last = page.at(-1);
+            // The page's size is counted from its second row, as a page always holds one.
+            if (last) bytes += encodedSizeBound(row);
+            if (last && (page.length === limit || bytes > pageBudgetBytes)) {
+              next = { startTime: last.startTime, id: last.id };
+              break;
+            }
+            page.push(row);
+          }
+          cursor = { startTime: row.startTime, id: row.id };
+          read++;
+        }
+        more = next === undefined && rows.length > limit;
+        if (more && read >= PLAYER_SCAN_MAX) {
+          // A player's page that skipped this many events answers with what it has; the next page goes on.
+          next = cursor;
+          more = false;
+        }
+      }
       return create(ListEventsResponseSchema, {
-        events: await Promise.all(page.map(async (row) => rowToEvent(row, await store.stateAt(row, now)))),
+        events: await Promise.all(
+          page.map(async (row) => {
+            const event = rowToEvent(row, await store.stateAt(row, now));
+            return player === undefined ? event : playerVisible(event);
+          }),
+        ),
         nextPageToken: next ? pageTokens.encode(scope, next) : "",
       });
     },
 
-    async getEvent(req: GetEventRequest): Promise<GetEventResponse> {
+    listEvents(req: ListEventsRequest, ctx: HandlerContext): Promise<ListEventsResponse> {
+      return service.listEventsAs(ctx.values.get(principalKey), req);
+    },
+
+    /** GetEvent as `principal`: to a player, an event that does not target it is NOT_FOUND. */
+    async getEventAs(principal: Principal | undefined, req: GetEventRequest): Promise<GetEventResponse> {
       assertValid(checkEventId(req.id, "id"));
       const row = await store.findEventById(req.id.toLowerCase());
       if (!row) {
@@ -126,28 +176,41 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
         throw notFound("event", req.id);
       }
       const now = clock.now();
-      const cached = responses.get(row.id);
+      const player = principal?.playerId;
+      if (player !== undefined && !(await targeting.targets(row, player, now))) throw notFound("event", req.id);
+      let cached = responses.get(row.id);
       if (
-        cached?.version === row.version &&
-        cached.runsRevision === row.runsRevision &&
-        cached.countersRevision === row.countersRevision &&
-        cached.from <= now &&
-        now < cached.until
+        !(
+          cached?.version === row.version &&
+          cached.runsRevision === row.runsRevision &&
+          cached.countersRevision === row.countersRevision &&
+          cached.from <= now &&
+          now < cached.until
+        )
       ) {
-        return cached.response;
+        const state = await store.stateAt(row, now);
+        const response = immutableMessage(create(GetEventResponseSchema, { event: rowToEvent(row, state) }));
+        if (responses.size >= RESPONSE_CACHE_ENTRIES) responses.delete(responses.keys().next().value as string);
+        cached = {
+          version: row.version,
+          runsRevision: row.runsRevision,
+          countersRevision: row.countersRevision,
+          from: now,
+          until: state.validUntil,
+          response,
+        };
+        responses.set(row.id, cached);
       }
-      const state = await store.stateAt(row, now);
-      const response = immutableMessage(create(GetEventResponseSchema, { event: rowToEvent(row, state) }));
-      if (responses.size >= RESPONSE_CACHE_ENTRIES) responses.delete(responses.keys().next().value as string);
-      responses.set(row.id, {
-        version: row.version,
-        runsRevision: row.runsRevision,
-        countersRevision: row.countersRevision,
-        from: now,
-        until: state.validUntil,
-        response,
-      });
-      return response;
+      if (player === undefined) return cached.response;
+      // Players share one response per event version too: the event without its audiences.
+      cached.playerResponse ??= immutableMessage(
+        create(GetEventResponseSchema, { event: playerVisible(cached.response.event as Event) }),
+      );
+      return cached.playerResponse;
+    },
+
+    getEvent(req: GetEventRequest, ctx: HandlerContext): Promise<GetEventResponse> {
+      return service.getEventAs(ctx.values.get(principalKey), req);
     },
 
     async listEventRuns(req: ListEventRunsRequest, ctx: HandlerContext): Promise<ListEventRunsResponse> {
@@ -159,7 +222,10 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
       const after = pageTokens.decode(scope, req.pageToken);
       if (after !== undefined && !isRunCursor(after)) throw new Error("a signed page token holds no run cursor");
       const row = await store.findEventById(id);
-      if (!row) throw notFound("event", req.eventId);
+      const player = ctx.values.get(principalKey)?.playerId;
+      if (!row || (player !== undefined && !(await targeting.targets(row, player, clock.now())))) {
+        throw notFound("event", req.eventId);
+      }
       const found = await runs
         .runsInWindow(row, window, after, limit, {
           signal: ctx.signal,
@@ -195,4 +261,5 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
       });
     },
   };
+  return service;
 }

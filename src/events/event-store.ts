@@ -3,6 +3,7 @@ import { EventStatus } from "../../gen/liveops/v1/event_pb.js";
 import { EventChangeType, type WatchEventsResponse } from "../../gen/liveops/v1/event_service_pb.js";
 import { type AuditActor, appendAuditEntry, diffFields } from "../audit/audit-log.js";
 import type { SqlClient, Storage, Transaction } from "../db/storage.js";
+import { audiencesChanged, saveEventAudiences } from "./event-audiences.js";
 import type { ChangeLog } from "./event-changes.js";
 import {
   type EventFields,
@@ -45,7 +46,8 @@ export type EventInsertResult =
 export const EVENT_COLUMNS = sql.raw(`id, title, description, start_time AS "startTime", end_time AS "endTime",
   rewards, metadata, version, create_time AS "createTime", update_time AS "updateTime",
   recurrence_rule AS "recurrenceRule", run_duration_ms AS "runDurationMs", end_limit AS "endLimit",
-  runs_revision AS "runsRevision", leaderboard, counters_revision AS "countersRevision"`);
+  runs_revision AS "runsRevision", leaderboard, counters_revision AS "countersRevision", audiences,
+  excluded_audiences AS "excludedAudiences"`);
 
 function statusCondition(status: EventStatus, now: number): SQL | undefined {
   const liveRun = sql`EXISTS (SELECT 1 FROM event_runs r WHERE r.event_id = events.id AND r.end_time > ${now} AND r.start_time <= ${now})`;
@@ -96,7 +98,8 @@ function columnsSet(fields: EventFields, endTime: number): SQL {
   const c = fieldsToColumns(fields, endTime);
   return sql`title = ${c.title}, description = ${c.description}, start_time = ${c.startTime},
     end_time = ${c.endTime}, rewards = ${c.rewards}, metadata = ${c.metadata}, recurrence_rule = ${c.recurrenceRule},
-    run_duration_ms = ${c.runDurationMs}, end_limit = ${c.endLimit}, leaderboard = ${c.leaderboard}`;
+    run_duration_ms = ${c.runDurationMs}, end_limit = ${c.endLimit}, leaderboard = ${c.leaderboard},
+    audiences = ${c.audiences}, excluded_audiences = ${c.excludedAudiences}`;
 }
 
 /** Writes an operator's change of an event: its fields, the end of its last run, a new version. */
@@ -258,9 +261,11 @@ export function createEventStore(storage: Storage, runs: RunQueries, changeLog: 
         const c = fieldsToColumns(fields, fields.startTime);
         await tx.run(sql`
           INSERT INTO events (id, title, description, start_time, end_time, rewards, metadata, version, create_time,
-            update_time, recurrence_rule, run_duration_ms, end_limit, leaderboard)
+            update_time, recurrence_rule, run_duration_ms, end_limit, leaderboard, audiences, excluded_audiences)
           VALUES (${id}, ${c.title}, ${c.description}, ${c.startTime}, ${c.endTime}, ${c.rewards}, ${c.metadata}, 1,
-            ${now}, ${now}, ${c.recurrenceRule}, ${c.runDurationMs}, ${c.endLimit}, ${c.leaderboard})`);
+            ${now}, ${now}, ${c.recurrenceRule}, ${c.runDurationMs}, ${c.endLimit}, ${c.leaderboard}, ${c.audiences},
+            ${c.excludedAudiences})`);
+        await saveEventAudiences(tx, id, fields);
         const endTime = await applyRunPlan(tx, runs, id, fields, now, plan);
         const row = await tx.get<EventRow>(
           sql`UPDATE events SET end_time = ${endTime} WHERE id = ${id} RETURNING ${EVENT_COLUMNS}`,
@@ -297,6 +302,8 @@ export function createEventStore(storage: Storage, runs: RunQueries, changeLog: 
         const { next, plan } = change;
         const schedule = scheduleChanged(before, next);
         if (schedule.runs && !plan) throw new Error("a change of schedule comes with its plan of runs");
+        // Unchanged lists need no check: the foreign keys of their rows keep their audiences from being deleted.
+        if (audiencesChanged(before, next)) await saveEventAudiences(tx, id, next);
         const endTime = schedule.runs && plan ? await applyRunPlan(tx, runs, id, next, now, plan) : current.endTime;
         const row = await saveChange(tx, current, next, { endTime, now, runsChanged: schedule.runs });
         await appendAuditEntry(

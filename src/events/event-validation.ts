@@ -19,6 +19,8 @@ export const writableEventFields = [
   "metadata",
   "recurrence",
   "leaderboard",
+  "audiences",
+  "excluded_audiences",
 ] as const;
 /** A proto name of a client-written field. */
 export type WritableEventField = (typeof writableEventFields)[number];
@@ -26,6 +28,10 @@ export type WritableEventField = (typeof writableEventFields)[number];
 export const TITLE_MAX = 100;
 export const DESCRIPTION_MAX = 1000;
 export const METADATA_MAX_BYTES = 16 * 1024;
+/** At most this many names in each of an event's audience lists. */
+export const EVENT_AUDIENCES_MAX = 20;
+/** An audience's name (its id): a lowercase letter, then up to 63 lowercase letters, digits, '_' or '-'. */
+export const AUDIENCE_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Violations of an event id given in a request (empty when it is well formed). */
@@ -103,6 +109,8 @@ export function readEventFields(
     values.leaderboard = event.leaderboard && leaderboardFromMessage(event.leaderboard);
   }
   if (paths.has("rewards")) values.rewards = event.rewards;
+  if (paths.has("audiences")) values.audiences = [...event.audiences];
+  if (paths.has("excluded_audiences")) values.excludedAudiences = [...event.excludedAudiences];
   if (paths.has("metadata")) {
     const metadata: JsonObject | undefined = event.metadata;
     if (metadata !== undefined && Buffer.byteLength(JSON.stringify(metadata)) > METADATA_MAX_BYTES) {
@@ -142,6 +150,55 @@ export function validateEventFields(fields: Partial<EventFields>, prefix: string
   }
   if (rewards !== undefined) violations.push(...checkRewards(rewards, `${prefix}.rewards`));
   if (fields.leaderboard) violations.push(...checkLeaderboard(fields.leaderboard, `${prefix}.leaderboard`));
+  if (fields.audiences !== undefined || fields.excludedAudiences !== undefined) {
+    violations.push(...checkAudiences(fields.audiences ?? [], fields.excludedAudiences ?? [], prefix));
+  }
+  return violations;
+}
+
+/**
+ * Violations of an event's audience lists: each at most {@link EVENT_AUDIENCES_MAX} distinct well-formed names, and
+ * no name in both (it would target and exclude the same players). Whether the audiences exist is the store's check,
+ * made in the write.
+ */
+function checkAudiences(audiences: readonly string[], excluded: readonly string[], prefix: string): FieldViolation[] {
+  const violations: FieldViolation[] = [];
+  const checkList = (names: readonly string[], path: string) => {
+    if (names.length > EVENT_AUDIENCES_MAX) {
+      violations.push({
+        field: path,
+        description: `must hold at most ${EVENT_AUDIENCES_MAX} names`,
+        reason: "TOO_MANY",
+      });
+    }
+    const seen = new Set<string>();
+    names.slice(0, EVENT_AUDIENCES_MAX).forEach((name, i) => {
+      const field = `${path}[${i}]`;
+      if (!AUDIENCE_NAME.test(name)) {
+        violations.push({
+          field,
+          description:
+            "must be an audience name: 1 to 64 lowercase letters, digits, '_' or '-', starting with a letter",
+          reason: "INVALID_FORMAT",
+        });
+      } else if (seen.has(name)) {
+        violations.push({ field, description: `duplicates the audience "${name}"`, reason: "DUPLICATE" });
+      }
+      seen.add(name);
+    });
+  };
+  checkList(audiences, `${prefix}.audiences`);
+  checkList(excluded, `${prefix}.excluded_audiences`);
+  const targeted = new Set(audiences);
+  excluded.slice(0, EVENT_AUDIENCES_MAX).forEach((name, i) => {
+    if (AUDIENCE_NAME.test(name) && targeted.has(name) && excluded.indexOf(name) === i) {
+      violations.push({
+        field: `${prefix}.excluded_audiences[${i}]`,
+        description: `"${name}" is also in audiences: an audience is either targeted or excluded`,
+        reason: "CONFLICT",
+      });
+    }
+  });
   return violations;
 }
 

@@ -8,10 +8,12 @@ import {
   type WatchEventsResponse,
   WatchEventsResponseSchema,
 } from "../../gen/liveops/v1/event_service_pb.js";
-import type { AccessControl } from "../auth/access-control.js";
+import type { EventTargeting } from "../audiences/audience-catalog.js";
+import { type AccessControl, principalKey } from "../auth/access-control.js";
 import { methodPath } from "../auth/roles.js";
 import type { Clock } from "../clock.js";
 import { invalidArgument, serviceError } from "../errors.js";
+import { type PlayerTargeting, playerVisible } from "../players/player-view.js";
 import type { ChangeLog } from "./event-changes.js";
 import type { EventFeed } from "./event-feed.js";
 import { rowToEvent } from "./event-record.js";
@@ -27,6 +29,41 @@ export interface WatchDeps {
   heartbeatMs: number;
   /** Aborts when the server shuts down: open watches end with UNAVAILABLE. */
   streamsShutdown: AbortSignal;
+  /** Which events target a player: a player's stream shows only those. */
+  targeting: PlayerTargeting;
+}
+
+/** A player's stream reads the player's properties (and the compiled audiences) again at most this often. */
+const PLAYER_REFRESH_MS = 5000;
+
+/**
+ * What one player's stream shows: changes of events that target the player, without their audiences, and UNTARGETED
+ * when an event it showed stops targeting the player. Targeting is judged as each change is sent, from the player's
+ * properties read at most every PLAYER_REFRESH_MS.
+ */
+function createPlayerFilter(targeting: PlayerTargeting, playerId: string, clock: Clock) {
+  let test: ((event: EventTargeting) => boolean) | undefined;
+  let readAt = Number.NEGATIVE_INFINITY;
+  const shown = new Set<string>();
+  return async (message: WatchEventsResponse): Promise<WatchEventsResponse | undefined> => {
+    const event = message.event;
+    if (!event) return message;
+    const now = clock.now();
+    if (!test || now - readAt >= PLAYER_REFRESH_MS) {
+      test = await targeting.forPlayer(playerId, now);
+      readAt = now;
+    }
+    if (test(event)) {
+      shown.add(event.id);
+      return create(WatchEventsResponseSchema, { ...message, event: playerVisible(event) });
+    }
+    if (!shown.delete(event.id) || message.type === EventChangeType.DELETED) return undefined;
+    return create(WatchEventsResponseSchema, {
+      ...message,
+      type: EventChangeType.UNTARGETED,
+      event: playerVisible(event),
+    });
+  };
 }
 
 const watchPath = methodPath(EventService.method.watchEvents);
@@ -90,7 +127,7 @@ async function openingMessages(
  * it frees its queue as soon as the client goes away.
  */
 export function createWatchEvents(deps: WatchDeps) {
-  const { feed, access, clock, heartbeatMs, streamsShutdown } = deps;
+  const { feed, access, clock, heartbeatMs, streamsShutdown, targeting } = deps;
   return async function* watchEvents(
     req: WatchEventsRequest,
     ctx: HandlerContext,
@@ -109,11 +146,16 @@ export function createWatchEvents(deps: WatchDeps) {
     }
     const authorization = ctx.requestHeader.get("authorization");
     const signal = AbortSignal.any([ctx.signal, streamsShutdown]);
+    const player = ctx.values.get(principalKey)?.playerId;
+    const view = player === undefined ? undefined : createPlayerFilter(targeting, player, clock);
     const subscription = feed.subscribe();
     try {
       const opening = await openingMessages(req, deps);
       let sent = (opening.at(-1) as WatchEventsResponse).sequence;
-      for (const message of opening) yield message;
+      for (const message of opening) {
+        const shown = view ? await view(message) : message;
+        if (shown) yield shown;
+      }
       let heartbeatAt = clock.now() + heartbeatMs;
       for (;;) {
         if (subscription.overflowed) {
@@ -130,8 +172,10 @@ export function createWatchEvents(deps: WatchDeps) {
           if (change.sequence <= sent) continue;
           await access.verify(authorization, watchPath);
           sent = change.sequence;
+          const shown = view ? await view(change) : change;
+          if (!shown) continue;
           heartbeatAt = clock.now() + heartbeatMs;
-          yield change;
+          yield shown;
           continue;
         }
         const why = await subscription.wait(signal, heartbeatAt);

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { type ApiKey, ApiKeySchema, ApiKeyState, Role as RoleProto } from "../../gen/liveops/v1/api_key_pb.js";
-import type { Role } from "../auth/roles.js";
+import type { ApiKeyRole, Role } from "../auth/roles.js";
 import { timestampFromStoredMs } from "../timestamps.js";
 import type { ApiKeyRow } from "./key-store.js";
 
@@ -9,6 +9,7 @@ const toProto: Record<Role, RoleProto> = {
   game_server: RoleProto.GAME_SERVER,
   operator: RoleProto.OPERATOR,
   admin: RoleProto.ADMIN,
+  player: RoleProto.PLAYER,
 };
 
 /** The proto Role value of a role. */
@@ -16,9 +17,9 @@ export function roleToProto(role: Role): RoleProto {
   return toProto[role];
 }
 
-/** The role of a proto Role value, or undefined for UNSPECIFIED and unknown values. */
-export function roleFromProto(role: RoleProto): Role | undefined {
-  return (Object.keys(toProto) as Role[]).find((r) => toProto[r] === role);
+/** The API key role of a proto Role value, or undefined for UNSPECIFIED, PLAYER (no key has it) and unknown values. */
+export function roleFromProto(role: RoleProto): ApiKeyRole | undefined {
+  return (Object.keys(toProto) as Role[]).find((r): r is ApiKeyRole => r !== "player" && toProto[r] === role);
 }
 
 /** Whether the key works at `now`, and if not, why. */

@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { ApiKeyService } from "../../gen/liveops/v1/api_key_service_pb.js";
 import type { AuditActor } from "../audit/audit-log.js";
-import { methodPath, type Role, roles } from "../auth/roles.js";
+import { type ApiKeyRole, apiKeyRoles, methodPath } from "../auth/roles.js";
 import { systemClock } from "../clock.js";
 import { ConfigError, loadConfig } from "../config.js";
 import { databaseReached, openStorage } from "../db/open-storage.js";
@@ -15,7 +15,7 @@ import { checkKeyName, checkRateLimit, ROTATION_GRACE_MAX_MS } from "./key-valid
 
 const usage = `usage: npm run keys -- <command> [options]
 
-  create --role <${roles.join("|")}> --name <name> [--expires-in-days N] [--rate <per second>/<burst>]
+  create --role <${apiKeyRoles.join("|")}> --name <name> [--expires-in-days N] [--rate <per second>/<burst>]
                           create a key and print it once
   list                    list every key (never a secret)
   revoke <id>             revoke a key: its next request is refused
@@ -81,8 +81,8 @@ async function run(
   const command = positionals[0];
   switch (command) {
     case "create": {
-      const role = values.role as Role | undefined;
-      if (!role || !roles.includes(role)) fail(`--role must be one of ${roles.join(", ")}`);
+      const role = values.role as ApiKeyRole | undefined;
+      if (!role || !apiKeyRoles.includes(role)) fail(`--role must be one of ${apiKeyRoles.join(", ")}`);
       const name = String(values.name ?? "").trim();
       failOnViolations(checkKeyName(name, "--name"));
       let expireTime: number | undefined;

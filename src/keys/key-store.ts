@@ -2,7 +2,7 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import { type SQL, sql } from "drizzle-orm";
 import { type AuditActor, appendAuditEntry, diffFields } from "../audit/audit-log.js";
 import type { RateSetting } from "../auth/rate-limits.js";
-import type { Role } from "../auth/roles.js";
+import type { ApiKeyRole } from "../auth/roles.js";
 import { appendClusterChange } from "../cluster/cluster-changes.js";
 import type { SqlClient, Storage, Transaction } from "../db/storage.js";
 import { isTimestampMs } from "../timestamps.js";
@@ -12,7 +12,7 @@ import { generateApiKey } from "./api-key.js";
 export interface ApiKeyRow {
   id: string;
   name: string;
-  role: Role;
+  role: ApiKeyRole;
   secretHash: string;
   createTime: number;
   expireTime: number | null;
@@ -102,7 +102,7 @@ export function createKeyStore(storage: Storage) {
 
   const insertKey = async (
     tx: Transaction,
-    input: { name: string; role: Role; expireTime?: number | undefined; rateLimit?: KeyRateLimit | undefined },
+    input: { name: string; role: ApiKeyRole; expireTime?: number | undefined; rateLimit?: KeyRateLimit | undefined },
     now: number,
     actor: AuditActor,
   ) => {
@@ -229,7 +229,7 @@ export function createKeyStore(storage: Storage) {
 
     /** Creates a key and returns it with the only copy of its secret. */
     createKey(
-      input: { name: string; role: Role; expireTime?: number | undefined; rateLimit?: KeyRateLimit | undefined },
+      input: { name: string; role: ApiKeyRole; expireTime?: number | undefined; rateLimit?: KeyRateLimit | undefined },
       now: number,
       actor: AuditActor,
     ) {

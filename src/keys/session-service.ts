@@ -11,6 +11,14 @@ export function createSessionService(keys: KeyStore) {
   return {
     async getSession(_req: unknown, ctx: HandlerContext): Promise<GetSessionResponse> {
       const principal = ctx.values.get(principalKey);
+      if (principal?.playerId !== undefined) {
+        return create(GetSessionResponseSchema, {
+          keyId: principal.keyId,
+          name: principal.playerId,
+          role: roleToProto(principal.role),
+          playerId: principal.playerId,
+        });
+      }
       const row = principal && (await keys.findKeyById(principal.keyId));
       if (!principal || !row) throw notFound("api_key", principal?.keyId ?? "");
       return create(GetSessionResponseSchema, { keyId: row.id, name: row.name, role: roleToProto(principal.role) });

@@ -21,6 +21,8 @@ import {
   type SubmitScoreResponse,
   SubmitScoreResponseSchema,
 } from "../../gen/liveops/v1/leaderboard_service_pb.js";
+import type { CompiledAudiences } from "../audiences/audience-catalog.js";
+import { principalKey } from "../auth/access-control.js";
 import type { Clock } from "../clock.js";
 import type { Storage, Transaction } from "../db/storage.js";
 import { assertValid, type FieldViolation, invalidArgument, notFound, serviceError } from "../errors.js";
@@ -29,6 +31,7 @@ import type { RunQueries } from "../events/event-runs.js";
 import type { EventStore } from "../events/event-store.js";
 import { checkEventId } from "../events/event-validation.js";
 import { type PageTokens, pageSizeOf } from "../page-token.js";
+import { ownPlayer, type PlayerTargeting } from "../players/player-view.js";
 import { type Board, joinedEntry, type RankedRecord, type ScoreRecord } from "./board.js";
 import type { LeaderboardConfig as Config } from "./leaderboard-config.js";
 import type { ScoreStore } from "./score-store.js";
@@ -46,6 +49,8 @@ export interface LeaderboardDeps {
    * SubmitScore answers its rank after it, exact as of its own commit.
    */
   boardsSynced(): Promise<void>;
+  /** Which events target which players: one outside an event's audiences cannot join or score. */
+  targeting: PlayerTargeting;
 }
 
 const PLAYER_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
@@ -111,7 +116,34 @@ function applyOperator(
 
 /** liveops.v1.LeaderboardService, but WatchLeaderboard (watch-leaderboard.ts). */
 export function createLeaderboardService(deps: LeaderboardDeps) {
-  const { store, runs, scores: scoreStore, storage, clock, pageTokens, boardsSynced } = deps;
+  const { store, runs, scores: scoreStore, storage, clock, pageTokens, boardsSynced, targeting } = deps;
+
+  /** Inside a write: FAILED_PRECONDITION when the event does not target the player. */
+  const assertTargeted = async (
+    tx: Transaction,
+    row: EventRow,
+    playerId: string,
+    now: number,
+    audiences: CompiledAudiences,
+  ) => {
+    if (await targeting.targetsWithin(tx, row, playerId, now, audiences)) return;
+    throw serviceError(
+      Code.FailedPrecondition,
+      "PLAYER_NOT_TARGETED",
+      `event ${row.id} does not target player ${playerId}: the player is outside its audiences`,
+      { metadata: { player_id: playerId } },
+    );
+  };
+
+  /** For a player token: its own player (PERMISSION_DENIED for another), and the event must target it (NOT_FOUND). */
+  const readAs = async (ctx: HandlerContext, row: EventRow, asked: string): Promise<string> => {
+    const principal = ctx.values.get(principalKey);
+    const playerId = ownPlayer(principal, asked);
+    if (principal?.playerId !== undefined && !(await targeting.targets(row, playerId, clock.now()))) {
+      throw notFound("event", row.id);
+    }
+    return playerId;
+  };
 
   /**
    * The event and its leaderboard; inside a write (`tx`), held until the write ends so that the run cannot be
@@ -170,10 +202,12 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
   return {
     async joinEvent(req: JoinEventRequest, ctx: HandlerContext): Promise<JoinEventResponse> {
       const eventId = checkRequest(req.eventId, req.playerId);
+      const audiences = await targeting.compiled();
       const result = await storage.withTransaction(
         async (tx) => {
           const { row, config } = await competition(eventId, tx);
           const now = clock.now();
+          await assertTargeted(tx, row, req.playerId, now, audiences);
           const run = (await runs.runsEndingAfter(row.id, now, tx))[0];
           if (!run) throw serviceError(Code.FailedPrecondition, "EVENT_ENDED", `event ${eventId} has no run to join`);
           const board = await scoreStore.boardOf(row.id, run.runNumber, config.order, tx);
@@ -207,6 +241,7 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
       }
       assertValid(violations);
       const submitted = { score: Number(req.score), subscore: Number(req.subscore) };
+      const audiences = await targeting.compiled();
       const result = await storage.withTransaction(
         async (tx) => {
           const { row, config } = await competition(eventId, tx);
@@ -215,6 +250,7 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
           if (!run) {
             throw serviceError(Code.FailedPrecondition, "RUN_NOT_LIVE", `event ${eventId} has no live run`);
           }
+          await assertTargeted(tx, row, req.playerId, now, audiences);
           const board = await scoreStore.boardOf(row.id, run.runNumber, config.order, tx);
           let current = await scoreStore.participantRow(tx, row.id, run.runNumber, req.playerId);
           if (!current) {
@@ -291,20 +327,22 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
       });
     },
 
-    async listScoresAroundPlayer(req: ListScoresAroundPlayerRequest): Promise<ListScoresAroundPlayerResponse> {
-      const eventId = checkRequest(req.eventId, req.playerId);
+    async listScoresAroundPlayer(
+      req: ListScoresAroundPlayerRequest,
+      ctx: HandlerContext,
+    ): Promise<ListScoresAroundPlayerResponse> {
+      const eventId = checkRequest(req.eventId, ownPlayer(ctx.values.get(principalKey), req.playerId));
       if (req.count < 0 || req.runNumber < 0n) {
         const field = req.count < 0 ? "count" : "run_number";
         throw invalidArgument([{ field, description: "must not be negative", reason: "NEGATIVE" }]);
       }
       const count = Math.min(req.count === 0 ? AROUND_DEFAULT : req.count, AROUND_MAX);
       const { row, config } = await competition(eventId);
+      const playerId = await readAs(ctx, row, req.playerId);
       const run = await runToRead(row, req.runNumber);
       const board = run.finalized ? undefined : await scoreStore.boardOf(eventId, run.runNumber, config.order);
-      const entry = board
-        ? board.entryOf(req.playerId)
-        : await scoreStore.finalEntryOf(eventId, run.runNumber, req.playerId);
-      if (!entry) throw notFound("score", req.playerId);
+      const entry = board ? board.entryOf(playerId) : await scoreStore.finalEntryOf(eventId, run.runNumber, playerId);
+      if (!entry) throw notFound("score", playerId);
       const from = Math.max(0, entry.rank - 1 - count);
       const entries = board
         ? board.page(from, entry.rank - from + count)
@@ -315,17 +353,18 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
       });
     },
 
-    async getPlayerScore(req: GetPlayerScoreRequest): Promise<GetPlayerScoreResponse> {
-      const eventId = checkRequest(req.eventId, req.playerId);
+    async getPlayerScore(req: GetPlayerScoreRequest, ctx: HandlerContext): Promise<GetPlayerScoreResponse> {
+      const eventId = checkRequest(req.eventId, ownPlayer(ctx.values.get(principalKey), req.playerId));
       if (req.runNumber < 0n) {
         throw invalidArgument([{ field: "run_number", description: "must not be negative", reason: "NEGATIVE" }]);
       }
       const { row, config } = await competition(eventId);
+      const playerId = await readAs(ctx, row, req.playerId);
       const run = await runToRead(row, req.runNumber);
       const entry = run.finalized
-        ? await scoreStore.finalEntryOf(eventId, run.runNumber, req.playerId)
-        : (await scoreStore.boardOf(eventId, run.runNumber, config.order)).entryOf(req.playerId);
-      if (!entry) throw notFound("score", req.playerId);
+        ? await scoreStore.finalEntryOf(eventId, run.runNumber, playerId)
+        : (await scoreStore.boardOf(eventId, run.runNumber, config.order)).entryOf(playerId);
+      if (!entry) throw notFound("score", playerId);
       return create(GetPlayerScoreResponseSchema, { runNumber: BigInt(run.runNumber), entry: entryToMessage(entry) });
     },
   };

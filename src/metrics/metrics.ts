@@ -59,6 +59,11 @@ export function createMetrics() {
       help: "Times the connection that listens for other instances' changes (PostgreSQL LISTEN) was made again after a failure.",
       registers,
     }),
+    audienceEvaluationFailures: new Counter({
+      name: "liveops_audience_evaluation_failures_total",
+      help: "Audience expressions that failed for a player (e.g. a property it lacks): the player is not in the audience.",
+      registers,
+    }),
     changeLogResyncs: new Counter({
       name: "liveops_change_log_resyncs_total",
       help: "Times this instance found its place in a change log pruned and read its state afresh.",

@@ -41,6 +41,11 @@ export function createGrantStore(reads: SqlClient) {
      * Claims a grant inside `tx`: the first claim sets its claim time (one conditional UPDATE, which concurrent
      * claims take in turn), and every claim gets the grant as it is then (undefined when there is no such grant).
      */
+    /** The grant `id`, if any, read through `client`. */
+    findGrant(client: SqlClient, id: string): Promise<GrantRow | undefined> {
+      return client.get<GrantRow>(sql`SELECT ${GRANT_COLUMNS} FROM reward_grants WHERE id = ${id}`);
+    },
+
     async claimGrant(tx: Transaction, id: string, now: number): Promise<GrantRow | undefined> {
       const claimed = await tx.get<GrantRow>(sql`
         UPDATE reward_grants SET claim_time = ${now} WHERE id = ${id} AND claim_time IS NULL

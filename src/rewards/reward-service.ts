@@ -11,12 +11,14 @@ import {
   type RewardGrant,
   RewardGrantSchema,
 } from "../../gen/liveops/v1/reward_service_pb.js";
+import { principalKey } from "../auth/access-control.js";
 import type { Clock } from "../clock.js";
 import type { Storage } from "../db/storage.js";
 import { assertValid, notFound } from "../errors.js";
 import { checkEventId } from "../events/event-validation.js";
 import { checkPlayerId } from "../leaderboards/leaderboard-service.js";
 import { type PageTokens, pageSizeOf, takePage } from "../page-token.js";
+import { ownPlayer } from "../players/player-view.js";
 import type { GrantCursor, GrantRow, GrantStore } from "./grant-store.js";
 import { rewardsFromStored, type StoredReward } from "./reward-codec.js";
 
@@ -42,12 +44,13 @@ export function createRewardService(deps: {
 }) {
   const { grants, storage, clock, pageTokens } = deps;
   return {
-    async listRewardGrants(req: ListRewardGrantsRequest): Promise<ListRewardGrantsResponse> {
-      assertValid(checkPlayerId(req.playerId));
+    async listRewardGrants(req: ListRewardGrantsRequest, ctx: HandlerContext): Promise<ListRewardGrantsResponse> {
+      const playerId = ownPlayer(ctx.values.get(principalKey), req.playerId);
+      assertValid(checkPlayerId(playerId));
       const limit = pageSizeOf(req.pageSize);
-      const scope = `ListRewardGrants/${req.playerId}`;
+      const scope = `ListRewardGrants/${playerId}`;
       const after = pageTokens.decode(scope, req.pageToken) as GrantCursor | undefined;
-      const rows = await grants.grantsOfPlayer(req.playerId, after, limit + 1);
+      const rows = await grants.grantsOfPlayer(playerId, after, limit + 1);
       const { page, last } = takePage(rows, limit);
       return create(ListRewardGrantsResponseSchema, {
         grants: page.map(grantToMessage),
@@ -59,7 +62,16 @@ export function createRewardService(deps: {
       assertValid(checkEventId(req.grantId, "grant_id"));
       const id = req.grantId.toLowerCase();
       // Of concurrent claims, the first sets the claim time and every one gets the same grant.
-      const row = await storage.withTransaction((tx) => grants.claimGrant(tx, id, clock.now()), { signal: ctx.signal });
+      const player = ctx.values.get(principalKey)?.playerId;
+      const row = await storage.withTransaction(
+        async (tx) => {
+          // A player claims only its own grants.
+          const grant = player === undefined ? undefined : await grants.findGrant(tx, id);
+          if (grant && player !== undefined) ownPlayer(ctx.values.get(principalKey), grant.playerId);
+          return grants.claimGrant(tx, id, clock.now());
+        },
+        { signal: ctx.signal },
+      );
       if (!row) throw notFound("reward_grant", req.grantId);
       return create(ClaimRewardResponseSchema, { grant: grantToMessage(row) });
     },

@@ -75,7 +75,8 @@ export function createRestRoutes(deps: {
       throw serviceError(Code.Unimplemented, "METHOD_NOT_ALLOWED", `${req.method} is not allowed on ${url.pathname}`);
     }
     const method = id === undefined ? listPath : getPath;
-    call.keyId = (await deps.access.check(req.headers.authorization, method, call.address)).keyId;
+    const principal = await deps.access.check(req.headers.authorization, method, call.address);
+    call.keyId = principal.keyId;
     if (id === undefined) {
       const request = create(ListEventsRequestSchema, {
         status: EventStatus.ACTIVE,
@@ -83,9 +84,9 @@ export function createRestRoutes(deps: {
         pageSize: integerParam(url, "page_size", PAGE_SIZE_MAX),
         pageToken: url.searchParams.get("page_token") ?? "",
       });
-      sendMessage(res, ListEventsResponseSchema, await deps.eventService.listEvents(request));
+      sendMessage(res, ListEventsResponseSchema, await deps.eventService.listEventsAs(principal, request));
     } else {
-      const response = await deps.eventService.getEvent(create(GetEventRequestSchema, { id }));
+      const response = await deps.eventService.getEventAs(principal, create(GetEventRequestSchema, { id }));
       sendMessage(res, GetEventResponseSchema, response);
     }
   }

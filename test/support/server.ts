@@ -2,11 +2,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import Sqlite from "better-sqlite3";
 import pg from "pg";
 import { pino } from "pino";
+import { PlayerService } from "../../gen/liveops/v1/player_service_pb.js";
 import { type App, createApp } from "../../src/app.js";
-import { type Role, roles } from "../../src/auth/roles.js";
+import { apiKeyRoles, type Role, roles } from "../../src/auth/roles.js";
 import { loadConfig } from "../../src/config.js";
 import type { SqliteStorage } from "../../src/db/sqlite-storage.js";
 import { createTestDatabase, type TestDatabase } from "./postgres.js";
@@ -81,13 +84,35 @@ export interface TestServer {
   port: number;
   dir: string;
   dbPath: string;
-  /** One key per role. */
+  /** One key per role; for `player`, a player token (24 hours) of player {@link TEST_PLAYER}. */
   keys: Record<Role, string>;
   /** Every log line the server wrote, parsed. */
   logs: Record<string, unknown>[];
   /** The raw log output. */
   rawLogs(): string;
   close(): Promise<void>;
+}
+
+/** The player of the test server's player token. */
+export const TEST_PLAYER = "test-player";
+
+/** A player token for `playerId`, minted through PlayerService.CreatePlayerToken with `key`. */
+export async function mintPlayerToken(baseUrl: string, key: string, playerId: string, ttlSeconds = 86_400) {
+  const players = createClient(
+    PlayerService,
+    createConnectTransport({
+      baseUrl,
+      httpVersion: "1.1",
+      interceptors: [
+        (next) => (req) => {
+          req.header.set("authorization", `Bearer ${key}`);
+          return next(req);
+        },
+      ],
+    }),
+  );
+  const minted = await players.createPlayerToken({ playerId, ttl: { seconds: BigInt(ttlSeconds) } });
+  return minted.token;
 }
 
 /** Starts the real server in this process, listening on 127.0.0.1 port 0. */
@@ -119,9 +144,11 @@ export async function startTestServer(
   const app = await createApp({ config, logger, clock });
   const address = await app.listen(0, "127.0.0.1");
   const keys = {} as Record<Role, string>;
-  for (const role of roles) {
+  for (const role of apiKeyRoles) {
     keys[role] = (await app.keys.createKey({ name: `test-${role}`, role }, clock.now(), testActor)).key;
   }
+  const baseUrl = `http://127.0.0.1:${address.port}`;
+  keys.player = await mintPlayerToken(baseUrl, keys.admin, TEST_PLAYER);
   return {
     app,
     clock,

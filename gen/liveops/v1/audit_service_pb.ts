@@ -49,7 +49,7 @@ export type AuditEntry = Message<"liveops.v1.AuditEntry"> & {
   method: string;
 
   /**
-   * What was changed: "event" or "api_key".
+   * What was changed: "event", "api_key", "player", "audience" or "player_token_key".
    *
    * @generated from field: string target_type = 5;
    */
