@@ -110,12 +110,17 @@ describe("AudienceService", () => {
     expect(reasonOf(again as ConnectError)).toBe("AUDIENCE_EXISTS");
     const updated = (
       await audiences.updateAudience({
-        audience: { ...created, expression: 'player.properties.country in ["DE", "AT"]', includePlayerIds: ["aud-9"] },
+        audience: {
+          name: "germans",
+          etag: created?.etag ?? "",
+          expression: 'player.properties.country in ["DE", "AT"]',
+          includePlayerIds: ["aud-9"],
+        },
       })
     ).audience;
     expect(updated?.etag).not.toBe(created?.etag);
     const stale = await audiences
-      .updateAudience({ audience: { ...created, description: "stale" } })
+      .updateAudience({ audience: { name: "germans", etag: created?.etag ?? "", description: "stale" } })
       .catch((e) => ConnectError.from(e));
     expect(stale).toMatchObject({ code: Code.Aborted });
     expect((await audiences.listAudiences({})).audiences.map((a) => a.name)).toContain("germans");
@@ -190,7 +195,9 @@ describe("AudienceService", () => {
   it("records every change of an audience in the audit log", async () => {
     const audiences = audiencesAs(server.keys.admin);
     const made = await audiences.createAudience({ audience: { name: "audited", expression: "true" } });
-    await audiences.updateAudience({ audience: { ...made.audience, expression: "false" } });
+    await audiences.updateAudience({
+      audience: { name: "audited", etag: made.audience?.etag ?? "", expression: "false" },
+    });
     await audiences.deleteAudience({ name: "audited" });
     const audit = createClient(AuditService, transport(server.keys.admin));
     const entries = [...(await audit.listAuditEntries({ targetId: "audited" })).entries].reverse();
@@ -220,7 +227,9 @@ describe("AudienceService", () => {
     ).event;
     const asPlayer = createClient(EventService, transport(server.keys.player));
     expect(await codeOf(asPlayer.getEvent({ id: event?.id ?? "" }))).toBe(Code.NotFound);
-    await audiences.updateAudience({ audience: { ...made.audience, expression: "true" } });
+    await audiences.updateAudience({
+      audience: { name: "nobody", etag: made.audience?.etag ?? "", expression: "true" },
+    });
     expect((await asPlayer.getEvent({ id: event?.id ?? "" })).event?.title).toBe("for nobody yet");
   });
 });

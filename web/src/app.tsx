@@ -5,12 +5,17 @@ import { type FormEvent, useEffect, useMemo, useState } from "react";
 import { Role } from "../../gen/liveops/v1/api_key_pb.js";
 import { type GetSessionResponse, SessionService } from "../../gen/liveops/v1/session_service_pb.js";
 import { AuditView, KeysView } from "./admin-views.js";
+import { AudiencesView } from "./audiences-view.js";
 import { ErrorNotice, Field } from "./components.js";
 import { EventsView } from "./events-view.js";
 import { LeaderboardView } from "./leaderboard-view.js";
+import { PlayersView } from "./players-view.js";
 import { createDashboardTransport, storedKey } from "./transport.js";
 
-/** The view named by the location's hash: #/events, #/events/<id>/leaderboard, #/keys, #/audit. */
+/**
+ * The view named by the location's hash: #/events, #/events/<id>/leaderboard, #/players, #/audiences, #/keys,
+ * #/audit.
+ */
 function useRoute(): [string, (route: string) => void] {
   const [route, setRoute] = useState(() => window.location.hash.slice(1) || "/events");
   useEffect(() => {
@@ -66,6 +71,7 @@ const ROLE_LABELS: Record<number, string> = {
   [Role.GAME_SERVER]: "game server",
   [Role.OPERATOR]: "operator",
   [Role.ADMIN]: "admin",
+  [Role.PLAYER]: "player",
 };
 
 /** The dashboard: sign-in, then the views the key's role may use. */
@@ -122,6 +128,16 @@ export function App() {
             <a href="#/events" aria-current={route.startsWith("/events") ? "page" : undefined}>
               Events
             </a>
+            {canManage && (
+              <>
+                <a href="#/players" aria-current={route === "/players" ? "page" : undefined}>
+                  Players
+                </a>
+                <a href="#/audiences" aria-current={route === "/audiences" ? "page" : undefined}>
+                  Audiences
+                </a>
+              </>
+            )}
             {isAdmin && (
               <>
                 <a href="#/keys" aria-current={route === "/keys" ? "page" : undefined}>
@@ -143,6 +159,10 @@ export function App() {
         <main>
           {board?.[1] ? (
             <LeaderboardView eventId={board[1]} onBack={() => go("/events")} />
+          ) : route === "/players" && canManage ? (
+            <PlayersView />
+          ) : route === "/audiences" && canManage ? (
+            <AudiencesView />
           ) : route === "/keys" && isAdmin ? (
             <KeysView />
           ) : route === "/audit" && isAdmin ? (

@@ -29,3 +29,28 @@ export function fieldErrorsOf(err: unknown, prefix = "event."): Map<string, stri
   }
   return errors;
 }
+
+/**
+ * The violations of one input, from fieldErrorsOf: those of `field` itself and of its items (`field[2]`), an item's
+ * told by its value in `items` (the list that was sent), e.g. `“vip”: no such audience`.
+ */
+export function violationsAt(errors: Map<string, string>, field: string, items: readonly string[] = []) {
+  const texts: string[] = [];
+  for (const [path, description] of errors) {
+    if (path === field) texts.push(description);
+    else if (path.startsWith(`${field}[`)) {
+      const item = items[Number(/^\[(\d+)\]/.exec(path.slice(field.length))?.[1])];
+      texts.push(item !== undefined ? `“${item}”: ${description}` : `${path}: ${description}`);
+    }
+  }
+  return texts.length > 0 ? texts.join("; ") : undefined;
+}
+
+/**
+ * The retry policy of a query whose request the person typed: once, as for every query, unless the server refused
+ * the request itself (asking again would only delay showing why).
+ */
+export function retryUnlessRefused(failures: number, err: unknown): boolean {
+  const refused = [Code.InvalidArgument, Code.NotFound, Code.PermissionDenied, Code.FailedPrecondition];
+  return failures < 1 && !refused.includes(ConnectError.from(err).code);
+}

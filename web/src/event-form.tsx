@@ -2,8 +2,9 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type FormEvent, useState } from "react";
 import { type Event, type EventSchema, LeaderboardOrder, ScoreOperator } from "../../gen/liveops/v1/event_pb.js";
+import { type AudienceChoices, AudiencePicker } from "./audience-picker.js";
 import { ErrorNotice, Field } from "./components.js";
-import { fieldErrorsOf } from "./errors.js";
+import { fieldErrorsOf, violationsAt } from "./errors.js";
 
 /** The event a form submits. */
 export type EventInit = Exclude<MessageInitShape<typeof EventSchema>, Event>;
@@ -33,6 +34,8 @@ interface FormState {
   maxParticipants: string;
   maxSubmissions: string;
   tiers: TierRow[];
+  audiences: string[];
+  excludedAudiences: string[];
 }
 
 /** A `datetime-local` value (the viewer's time zone, to the second) of a time. */
@@ -69,6 +72,8 @@ function stateOf(event: Event | undefined): FormState {
       name: t.rewards[0]?.name ?? "",
       quantity: t.rewards[0]?.quantity.toString() ?? "1",
     })),
+    audiences: [...(event?.audiences ?? [])],
+    excludedAudiences: [...(event?.excludedAudiences ?? [])],
   };
 }
 
@@ -96,6 +101,8 @@ function eventOf(state: FormState): EventInit {
           })),
         }
       : undefined,
+    audiences: state.audiences,
+    excludedAudiences: state.excludedAudiences,
   };
 }
 
@@ -125,19 +132,25 @@ function changedFields(before: FormState, after: FormState): string[] {
       s.tiers,
     ]);
   if (board(before) !== board(after)) fields.push("leaderboard");
+  const names = (list: string[]) => [...list].sort().join("\n");
+  if (names(before.audiences) !== names(after.audiences)) fields.push("audiences");
+  if (names(before.excludedAudiences) !== names(after.excludedAudiences)) fields.push("excluded_audiences");
   return fields;
 }
 
 /**
- * Creates or edits an event: one-off or recurring, rewards, a leaderboard with prize tiers. The server checks every
- * field; its violations are shown next to the fields they name.
+ * Creates or edits an event: one-off or recurring, the audiences it is for, rewards, a leaderboard with prize tiers.
+ * The server checks every field; its violations are shown next to the fields they name.
  */
 export function EventForm({
   initial,
   onSubmit,
   onCancel,
+  audienceChoices,
 }: {
   initial?: Event;
+  /** The audiences the pickers offer (ListAudiences). */
+  audienceChoices?: AudienceChoices;
   /** Sends the event; `paths` is the update mask of an edit (undefined when creating). */
   onSubmit: (event: EventInit, paths: string[] | undefined) => Promise<unknown>;
   onCancel: () => void;
@@ -147,6 +160,8 @@ export function EventForm({
   const [errors, setErrors] = useState(new Map<string, string>());
   const [failure, setFailure] = useState<unknown>();
   const [busy, setBusy] = useState(false);
+  // The audience names last sent, which the violations' indexes (audiences[1]) refer to.
+  const [sent, setSent] = useState<Pick<FormState, "audiences" | "excludedAudiences">>(original);
   const set = <K extends keyof FormState>(key: K, value: FormState[K]) => setState((s) => ({ ...s, [key]: value }));
   const errorOf = (field: string) => errors.get(field);
   const errorsUnder = (prefix: string) =>
@@ -156,13 +171,16 @@ export function EventForm({
   const shown = (f: string) =>
     ["title", "description", "start_time", "end_time", "recurrence.rule", "recurrence.run_duration"].includes(f) ||
     f.startsWith("rewards") ||
-    f.startsWith("leaderboard");
+    f.startsWith("leaderboard") ||
+    f.startsWith("audiences") ||
+    f.startsWith("excluded_audiences");
 
   async function submit(e: FormEvent) {
     e.preventDefault();
     setBusy(true);
     setErrors(new Map());
     setFailure(undefined);
+    setSent(state);
     try {
       await onSubmit(eventOf(state), initial ? changedFields(original, state) : undefined);
     } catch (err) {
@@ -241,6 +259,29 @@ export function EventForm({
             </Field>
           </div>
         )}
+      </fieldset>
+      <fieldset>
+        <legend>Audiences</legend>
+        <div className="row">
+          <AudiencePicker
+            id="audiences"
+            legend="For audiences"
+            hint="Players in any of these see the event; none ticked: every player."
+            choices={audienceChoices}
+            selected={state.audiences}
+            onChange={(names) => set("audiences", names)}
+            error={violationsAt(errors, "audiences", sent.audiences)}
+          />
+          <AudiencePicker
+            id="excluded-audiences"
+            legend="Excluded audiences"
+            hint="Players in any of these never see the event."
+            choices={audienceChoices}
+            selected={state.excludedAudiences}
+            onChange={(names) => set("excludedAudiences", names)}
+            error={violationsAt(errors, "excluded_audiences", sent.excludedAudiences)}
+          />
+        </div>
       </fieldset>
       <fieldset>
         <legend>Rewards</legend>

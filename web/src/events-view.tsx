@@ -2,6 +2,7 @@ import { createClient } from "@connectrpc/connect";
 import { useMutation, useQuery, useTransport } from "@connectrpc/connect-query";
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
+import { AudienceService } from "../../gen/liveops/v1/audience_service_pb.js";
 import { EventAdminService } from "../../gen/liveops/v1/event_admin_service_pb.js";
 import { type Event, EventStatus } from "../../gen/liveops/v1/event_pb.js";
 import { EventChangeType, EventService } from "../../gen/liveops/v1/event_service_pb.js";
@@ -9,6 +10,8 @@ import { ConfirmButton, ErrorNotice, Loading, Pager, StatusBadge, Time } from ".
 import { EventForm } from "./event-form.js";
 
 const PAGE_SIZE = 20;
+/** The audiences the event form offers: the first page, at the largest size ListAudiences allows. */
+const AUDIENCE_CHOICES = 500;
 
 /** Keeps the page's event queries fresh: every change that WatchEvents reports refetches them. */
 function useLiveEvents(): "connecting" | "live" | "reconnecting" {
@@ -37,6 +40,25 @@ function useLiveEvents(): "connecting" | "live" | "reconnecting" {
   return state;
 }
 
+/** Whom an event is for: its audiences and excluded audiences, when it names any. */
+function EventAudiences({ event }: { event: Event }) {
+  if (event.audiences.length === 0 && event.excludedAudiences.length === 0) return null;
+  return (
+    <div className="event-audiences">
+      {event.audiences.length > 0 && (
+        <span>
+          For <span className="audience-names">{event.audiences.join(", ")}</span>
+        </span>
+      )}
+      {event.excludedAudiences.length > 0 && (
+        <span>
+          Not for <span className="audience-names">{event.excludedAudiences.join(", ")}</span>
+        </span>
+      )}
+    </div>
+  );
+}
+
 /** The events table: status badges, a status filter, pages, live updates; create, edit, end and delete. */
 export function EventsView({ canManage, onLeaderboard }: { canManage: boolean; onLeaderboard: (id: string) => void }) {
   const [status, setStatus] = useState(EventStatus.UNSPECIFIED);
@@ -48,6 +70,11 @@ export function EventsView({ canManage, onLeaderboard }: { canManage: boolean; o
   const update = useMutation(EventAdminService.method.updateEvent);
   const remove = useMutation(EventAdminService.method.deleteEvent);
   const end = useMutation(EventAdminService.method.endEvent);
+  const audiences = useQuery(
+    AudienceService.method.listAudiences,
+    { pageSize: AUDIENCE_CHOICES },
+    { enabled: canManage && editing !== undefined },
+  );
   const queryClient = useQueryClient();
   const refresh = () => queryClient.invalidateQueries();
 
@@ -56,6 +83,11 @@ export function EventsView({ canManage, onLeaderboard }: { canManage: boolean; o
       <EventForm
         initial={editing === "new" ? undefined : editing}
         onCancel={() => setEditing(undefined)}
+        audienceChoices={{
+          audiences: audiences.data?.audiences ?? [],
+          loading: audiences.isPending,
+          error: audiences.error,
+        }}
         onSubmit={async (event, paths) => {
           if (editing === "new") await create.mutateAsync({ event });
           else
@@ -126,6 +158,7 @@ export function EventsView({ canManage, onLeaderboard }: { canManage: boolean; o
                   <td>
                     {event.title}
                     {event.recurrence && <span className="muted"> ↻ {event.recurrence.rule}</span>}
+                    <EventAudiences event={event} />
                   </td>
                   <td>
                     <StatusBadge status={event.status} />
