@@ -1,24 +1,24 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type FormEvent, useState } from "react";
-import { type Event, type EventSchema, LeaderboardOrder, ScoreOperator } from "../../gen/liveops/v1/event_pb.js";
+import type { Event, EventSchema } from "../../gen/liveops/v1/event_pb.js";
 import { type AudienceChoices, AudiencePicker } from "./audience-picker.js";
 import { ErrorNotice, Field } from "./components.js";
 import { fieldErrorsOf, violationsAt } from "./errors.js";
+import {
+  LeaderboardFields,
+  type LeaderboardState,
+  leaderboardChanged,
+  leaderboardOf,
+  leaderboardStateOf,
+} from "./leaderboard-fields.js";
+import { type RewardRow, RewardsFields, rewardOf, rewardRowsOf } from "./rewards-fields.js";
 
 /** The event a form submits. */
 export type EventInit = Exclude<MessageInitShape<typeof EventSchema>, Event>;
 
-interface RewardRow {
-  id: string;
-  name: string;
-  quantity: string;
-}
-interface TierRow extends RewardRow {
-  from: string;
-  to: string;
-}
-interface FormState {
+// The leaderboard's fields are at the top level, beside the event's own.
+interface FormState extends LeaderboardState {
   title: string;
   description: string;
   start: string;
@@ -27,13 +27,6 @@ interface FormState {
   rule: string;
   durationMinutes: string;
   rewards: RewardRow[];
-  hasLeaderboard: boolean;
-  order: LeaderboardOrder;
-  operator: ScoreOperator;
-  joinRequired: boolean;
-  maxParticipants: string;
-  maxSubmissions: string;
-  tiers: TierRow[];
   audiences: string[];
   excludedAudiences: string[];
 }
@@ -45,11 +38,7 @@ function toLocalInput(date: Date | undefined): string {
   return local.toISOString().slice(0, 19);
 }
 
-const quantity = (q: string) => (/^\d+$/.test(q.trim()) ? BigInt(q.trim()) : 0n);
-const integer = (n: string) => (/^-?\d+$/.test(n.trim()) ? Number(n.trim()) : -1);
-
 function stateOf(event: Event | undefined): FormState {
-  const board = event?.leaderboard;
   return {
     title: event?.title ?? "",
     description: event?.description ?? "",
@@ -58,20 +47,8 @@ function stateOf(event: Event | undefined): FormState {
     recurring: event?.recurrence !== undefined,
     rule: event?.recurrence?.rule ?? "FREQ=WEEKLY;BYDAY=SA",
     durationMinutes: event?.recurrence?.runDuration ? String(Number(event.recurrence.runDuration.seconds) / 60) : "120",
-    rewards: (event?.rewards ?? []).map((r) => ({ id: r.id, name: r.name, quantity: r.quantity.toString() })),
-    hasLeaderboard: board !== undefined,
-    order: board?.order ?? LeaderboardOrder.HIGHER_FIRST,
-    operator: board?.scoreOperator ?? ScoreOperator.BEST,
-    joinRequired: board?.joinRequired ?? false,
-    maxParticipants: String(board?.maxParticipants ?? 0),
-    maxSubmissions: String(board?.maxSubmissions ?? 0),
-    tiers: (board?.prizeTiers ?? []).map((t) => ({
-      from: String(t.rankFrom),
-      to: String(t.rankTo),
-      id: t.rewards[0]?.id ?? "",
-      name: t.rewards[0]?.name ?? "",
-      quantity: t.rewards[0]?.quantity.toString() ?? "1",
-    })),
+    rewards: rewardRowsOf(event?.rewards ?? []),
+    ...leaderboardStateOf(event?.leaderboard),
     audiences: [...(event?.audiences ?? [])],
     excludedAudiences: [...(event?.excludedAudiences ?? [])],
   };
@@ -83,24 +60,11 @@ function eventOf(state: FormState): EventInit {
     description: state.description,
     startTime: state.start ? timestampFromDate(new Date(state.start)) : undefined,
     endTime: state.end ? timestampFromDate(new Date(state.end)) : undefined,
-    rewards: state.rewards.map((r) => ({ id: r.id.trim(), name: r.name, quantity: quantity(r.quantity) })),
+    rewards: state.rewards.map(rewardOf),
     recurrence: state.recurring
       ? { rule: state.rule, runDuration: { seconds: BigInt(Math.round(Number(state.durationMinutes) * 60) || 0) } }
       : undefined,
-    leaderboard: state.hasLeaderboard
-      ? {
-          order: state.order,
-          scoreOperator: state.operator,
-          joinRequired: state.joinRequired,
-          maxParticipants: integer(state.maxParticipants),
-          maxSubmissions: integer(state.maxSubmissions),
-          prizeTiers: state.tiers.map((t) => ({
-            rankFrom: integer(t.from),
-            rankTo: integer(t.to),
-            rewards: [{ id: t.id.trim(), name: t.name, quantity: quantity(t.quantity) }],
-          })),
-        }
-      : undefined,
+    leaderboard: leaderboardOf(state),
     audiences: state.audiences,
     excludedAudiences: state.excludedAudiences,
   };
@@ -121,17 +85,7 @@ function changedFields(before: FormState, after: FormState): string[] {
   ) {
     fields.push("recurrence");
   }
-  const board = (s: FormState) =>
-    JSON.stringify([
-      s.hasLeaderboard,
-      s.order,
-      s.operator,
-      s.joinRequired,
-      s.maxParticipants,
-      s.maxSubmissions,
-      s.tiers,
-    ]);
-  if (board(before) !== board(after)) fields.push("leaderboard");
+  if (leaderboardChanged(before, after)) fields.push("leaderboard");
   const names = (list: string[]) => [...list].sort().join("\n");
   if (names(before.audiences) !== names(after.audiences)) fields.push("audiences");
   if (names(before.excludedAudiences) !== names(after.excludedAudiences)) fields.push("excluded_audiences");
@@ -164,10 +118,6 @@ export function EventForm({
   const [sent, setSent] = useState<Pick<FormState, "audiences" | "excludedAudiences">>(original);
   const set = <K extends keyof FormState>(key: K, value: FormState[K]) => setState((s) => ({ ...s, [key]: value }));
   const errorOf = (field: string) => errors.get(field);
-  const errorsUnder = (prefix: string) =>
-    [...errors.entries()]
-      .filter(([f]) => f.startsWith(prefix))
-      .map(([f, d]) => `${f.slice(prefix.length) || prefix}: ${d}`);
   const shown = (f: string) =>
     ["title", "description", "start_time", "end_time", "recurrence.rule", "recurrence.run_duration"].includes(f) ||
     f.startsWith("rewards") ||
@@ -283,211 +233,8 @@ export function EventForm({
           />
         </div>
       </fieldset>
-      <fieldset>
-        <legend>Rewards</legend>
-        {state.rewards.map((reward, i) => (
-          // biome-ignore lint/suspicious/noArrayIndexKey: rows are edited in place; their position is their identity
-          <div className="row" key={i}>
-            <Field id={`reward-${i}-id`} label={`Reward ${i + 1} id`} error={errorOf(`rewards[${i}].id`)}>
-              <input
-                id={`reward-${i}-id`}
-                value={reward.id}
-                onChange={(e) =>
-                  set(
-                    "rewards",
-                    state.rewards.map((r, k) => (k === i ? { ...r, id: e.target.value } : r)),
-                  )
-                }
-              />
-            </Field>
-            <Field id={`reward-${i}-name`} label={`Reward ${i + 1} name`} error={errorOf(`rewards[${i}].name`)}>
-              <input
-                id={`reward-${i}-name`}
-                value={reward.name}
-                onChange={(e) =>
-                  set(
-                    "rewards",
-                    state.rewards.map((r, k) => (k === i ? { ...r, name: e.target.value } : r)),
-                  )
-                }
-              />
-            </Field>
-            <Field
-              id={`reward-${i}-quantity`}
-              label={`Reward ${i + 1} quantity`}
-              error={errorOf(`rewards[${i}].quantity`)}
-            >
-              <input
-                id={`reward-${i}-quantity`}
-                inputMode="numeric"
-                value={reward.quantity}
-                onChange={(e) =>
-                  set(
-                    "rewards",
-                    state.rewards.map((r, k) => (k === i ? { ...r, quantity: e.target.value } : r)),
-                  )
-                }
-              />
-            </Field>
-            <button
-              type="button"
-              onClick={() =>
-                set(
-                  "rewards",
-                  state.rewards.filter((_, k) => k !== i),
-                )
-              }
-              aria-label={`Remove reward ${i + 1}`}
-            >
-              Remove
-            </button>
-          </div>
-        ))}
-        {errorOf("rewards") && (
-          <small className="field-error" role="alert">
-            {errorOf("rewards")}
-          </small>
-        )}
-        <button type="button" onClick={() => set("rewards", [...state.rewards, { id: "", name: "", quantity: "1" }])}>
-          Add reward
-        </button>
-      </fieldset>
-      <fieldset>
-        <legend>Leaderboard</legend>
-        <label className="inline">
-          <input
-            type="checkbox"
-            checked={state.hasLeaderboard}
-            onChange={(e) => set("hasLeaderboard", e.target.checked)}
-          />{" "}
-          Players compete on a leaderboard
-        </label>
-        {state.hasLeaderboard && (
-          <>
-            <div className="row">
-              <Field id="order" label="Ranking" error={errorOf("leaderboard.order")}>
-                <select id="order" value={state.order} onChange={(e) => set("order", Number(e.target.value))}>
-                  <option value={LeaderboardOrder.HIGHER_FIRST}>Higher scores first</option>
-                  <option value={LeaderboardOrder.LOWER_FIRST}>Lower scores first</option>
-                </select>
-              </Field>
-              <Field id="operator" label="Score operator" error={errorOf("leaderboard.score_operator")}>
-                <select id="operator" value={state.operator} onChange={(e) => set("operator", Number(e.target.value))}>
-                  <option value={ScoreOperator.BEST}>Keep the best</option>
-                  <option value={ScoreOperator.SET}>Replace</option>
-                  <option value={ScoreOperator.INCR}>Add</option>
-                  <option value={ScoreOperator.DECR}>Subtract</option>
-                </select>
-              </Field>
-              <Field
-                id="max-participants"
-                label="Max participants (0: no limit)"
-                error={errorOf("leaderboard.max_participants")}
-              >
-                <input
-                  id="max-participants"
-                  inputMode="numeric"
-                  value={state.maxParticipants}
-                  onChange={(e) => set("maxParticipants", e.target.value)}
-                />
-              </Field>
-              <Field
-                id="max-submissions"
-                label="Max submissions (0: no limit)"
-                error={errorOf("leaderboard.max_submissions")}
-              >
-                <input
-                  id="max-submissions"
-                  inputMode="numeric"
-                  value={state.maxSubmissions}
-                  onChange={(e) => set("maxSubmissions", e.target.value)}
-                />
-              </Field>
-            </div>
-            <label className="inline">
-              <input
-                type="checkbox"
-                checked={state.joinRequired}
-                onChange={(e) => set("joinRequired", e.target.checked)}
-              />{" "}
-              Players must join first
-            </label>
-            <h3>Prize tiers</h3>
-            {state.tiers.map((tier, i) => {
-              const update = (patch: Partial<TierRow>) =>
-                set(
-                  "tiers",
-                  state.tiers.map((t, k) => (k === i ? { ...t, ...patch } : t)),
-                );
-              const tierErrors = errorsUnder(`leaderboard.prize_tiers[${i}]`);
-              return (
-                // biome-ignore lint/suspicious/noArrayIndexKey: rows are edited in place; their position is their identity
-                <div key={i} className="tier">
-                  <div className="row">
-                    <Field id={`tier-${i}-from`} label={`Tier ${i + 1}: from rank`}>
-                      <input
-                        id={`tier-${i}-from`}
-                        inputMode="numeric"
-                        value={tier.from}
-                        onChange={(e) => update({ from: e.target.value })}
-                      />
-                    </Field>
-                    <Field id={`tier-${i}-to`} label={`Tier ${i + 1}: to rank`}>
-                      <input
-                        id={`tier-${i}-to`}
-                        inputMode="numeric"
-                        value={tier.to}
-                        onChange={(e) => update({ to: e.target.value })}
-                      />
-                    </Field>
-                    <Field id={`tier-${i}-reward`} label={`Tier ${i + 1}: reward id`}>
-                      <input id={`tier-${i}-reward`} value={tier.id} onChange={(e) => update({ id: e.target.value })} />
-                    </Field>
-                    <Field id={`tier-${i}-name`} label={`Tier ${i + 1}: reward name`}>
-                      <input
-                        id={`tier-${i}-name`}
-                        value={tier.name}
-                        onChange={(e) => update({ name: e.target.value })}
-                      />
-                    </Field>
-                    <Field id={`tier-${i}-quantity`} label={`Tier ${i + 1}: quantity`}>
-                      <input
-                        id={`tier-${i}-quantity`}
-                        inputMode="numeric"
-                        value={tier.quantity}
-                        onChange={(e) => update({ quantity: e.target.value })}
-                      />
-                    </Field>
-                    <button
-                      type="button"
-                      onClick={() =>
-                        set(
-                          "tiers",
-                          state.tiers.filter((_, k) => k !== i),
-                        )
-                      }
-                      aria-label={`Remove tier ${i + 1}`}
-                    >
-                      Remove
-                    </button>
-                  </div>
-                  {tierErrors.map((text) => (
-                    <small key={text} className="field-error" role="alert">
-                      {text}
-                    </small>
-                  ))}
-                </div>
-              );
-            })}
-            <button
-              type="button"
-              onClick={() => set("tiers", [...state.tiers, { from: "1", to: "1", id: "", name: "", quantity: "1" }])}
-            >
-              Add prize tier
-            </button>
-          </>
-        )}
-      </fieldset>
+      <RewardsFields rewards={state.rewards} onChange={(rewards) => set("rewards", rewards)} errors={errors} />
+      <LeaderboardFields value={state} onChange={(patch) => setState((s) => ({ ...s, ...patch }))} errors={errors} />
       <div className="actions">
         <button type="submit" className="primary" disabled={busy}>
           {busy ? "Saving…" : initial ? "Save changes" : "Create event"}
