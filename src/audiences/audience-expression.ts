@@ -70,6 +70,51 @@ export class ExpressionError extends Error {
   }
 }
 
+/**
+ * What an audience expression may not call, and why: evaluation runs on the event loop for every player a listing
+ * looks at, so its cost must be bounded by the expression's size. JavaScript regular expressions backtrack (a
+ * pattern such as `^(a+)+$` takes seconds on a 30-character id), and a comprehension nested in another multiplies
+ * its list's length (a list split from a 1,000-character literal, twice, is a million steps). Player properties
+ * are scalars, so `in [...]` and the string functions cover what audiences need.
+ */
+const UNBOUNDED: ReadonlyMap<string, string> = new Map([
+  [
+    "matches",
+    "matches() is not available: a regular expression can take exponential time; use startsWith, endsWith, contains or in",
+  ],
+  ...["all", "exists", "exists_one", "map", "filter"].map(
+    (name) =>
+      [name, `${name}() is not available: its cost grows with its list; use in [...] or the string functions`] as [
+        string,
+        string,
+      ],
+  ),
+]);
+
+interface AstNode {
+  op: string;
+  args: unknown;
+  start?: number;
+}
+
+/** The first call in `node` (a cel-js AST) of a function whose cost is not bounded by the expression's size. */
+function unboundedCall(node: unknown): { message: string; offset: number } | undefined {
+  if (Array.isArray(node)) {
+    for (const child of node) {
+      const found = unboundedCall(child);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (typeof node !== "object" || node === null || !("op" in node)) return undefined;
+  const { op, args, start } = node as AstNode;
+  if ((op === "call" || op === "rcall") && Array.isArray(args) && typeof args[0] === "string") {
+    const message = UNBOUNDED.get(args[0]);
+    if (message) return { message, offset: start ?? 0 };
+  }
+  return unboundedCall(args);
+}
+
 /** A compiled expression: true when it matches the player at `now`; a failed evaluation is an Error. */
 export type AudienceMatcher = (player: AudiencePlayer, now: Date) => boolean | Error;
 
@@ -88,7 +133,8 @@ function expressionError(source: string, err: unknown): ExpressionError {
 
 /**
  * Parses and type-checks `source` once; throws {@link ExpressionError} with the position of a syntax or type error,
- * or when the expression is not a bool (a `dyn` one, e.g. a bare property, is checked when evaluated).
+ * a call whose cost is unbounded (see UNBOUNDED), or when the expression is not a bool (a `dyn` one, e.g. a bare
+ * property, is checked when evaluated).
  */
 export function compileExpression(source: string): AudienceMatcher {
   if (source.length > EXPRESSION_MAX) {
@@ -105,6 +151,11 @@ export function compileExpression(source: string): AudienceMatcher {
     throw new ExpressionError(`the expression must be a bool, not ${checked.type}`, 1, 1);
   }
   const evaluate = environment.parse(source);
+  const unbounded = unboundedCall((evaluate as unknown as { ast: unknown }).ast);
+  if (unbounded) {
+    const { line, column } = positionOf(source, unbounded.offset);
+    throw new ExpressionError(unbounded.message, line, column);
+  }
   const bindings = { player: undefined as AudiencePlayer | undefined, now: undefined as Date | undefined };
   return (player, now) => {
     bindings.player = player;

@@ -77,6 +77,18 @@ function checkIds(ids: readonly string[], field: string, violations: FieldViolat
 function readFields(audience: Audience | undefined, prefix: string): AudienceFields {
   const violations: FieldViolation[] = [];
   const a = audience ?? create(AudienceSchema);
+  for (const [name, value] of [
+    ["description", a.description],
+    ["expression", a.expression],
+  ] as const) {
+    if (value.includes("\u0000")) {
+      violations.push({
+        field: `${prefix}.${name}`,
+        description: "must not contain the NUL character (U+0000)",
+        reason: "INVALID_CHARACTER",
+      });
+    }
+  }
   if ([...a.description].length > DESCRIPTION_MAX) {
     violations.push({
       field: `${prefix}.description`,

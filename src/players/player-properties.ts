@@ -37,6 +37,14 @@ export function storedValueOf(
   const kind = value.kind;
   switch (kind.case) {
     case "stringValue":
+      if (kind.value.includes("\u0000")) {
+        violations.push({
+          field,
+          description: "must not contain the NUL character (U+0000)",
+          reason: "INVALID_CHARACTER",
+        });
+        return undefined;
+      }
       if ([...kind.value].length > STRING_VALUE_MAX) {
         violations.push({ field, description: `must be at most ${STRING_VALUE_MAX} characters`, reason: "TOO_LONG" });
         return undefined;

@@ -128,6 +128,15 @@ export function createPlayerService(deps: {
       ctx: HandlerContext,
     ): Promise<SetPlayerPropertiesResponse> {
       const violations: FieldViolation[] = [...checkPlayerId(req.playerId)];
+      // protobuf-es reads a map into a plain object, where a "__proto__" key replaces the prototype instead of
+      // becoming an entry: refuse it rather than drop it unseen.
+      if (Object.getPrototypeOf(req.properties) !== Object.prototype) {
+        violations.push({
+          field: 'properties["__proto__"]',
+          description: "is a reserved name",
+          reason: "INVALID_FORMAT",
+        });
+      }
       const set: StoredProperties = {};
       for (const [name, value] of Object.entries(req.properties)) {
         const field = `properties[${JSON.stringify(name)}]`;

@@ -30,9 +30,12 @@ export interface PlayerTokenClaims {
   keyId: string;
 }
 
-/** Whether a bearer credential has the shape of a JWT (three base64url parts), not of an API key. */
+/**
+ * Whether a bearer credential has the shape of a JWT (three base64url parts, the last empty for an unsecured one), not
+ * of an API key.
+ */
 export function looksLikeJwt(token: string): boolean {
-  return /^[\w-]+\.[\w-]+\.[\w-]+$/.test(token);
+  return /^[\w-]+\.[\w-]+\.[\w-]*$/.test(token);
 }
 
 function unauthenticated(reason: string, message: string) {

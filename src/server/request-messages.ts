@@ -4,6 +4,7 @@ import type { Compression } from "@connectrpc/connect/protocol";
 import { invalidArgument } from "../errors.js";
 import { timestampViolation } from "./json-timestamps.js";
 import { malformedMessage } from "./malformed-messages.js";
+import { nulViolation } from "./nul-characters.js";
 
 const textDecoder = new TextDecoder();
 /** As connect reads JSON requests: unknown fields are ignored, so older servers accept newer clients. */
@@ -27,9 +28,20 @@ export function parseRequestJson(schema: DescMessage, bytes: Uint8Array): unknow
 
 /**
  * A request message in the binary or the JSON format; whatever does not decode is INVALID_ARGUMENT, never the
- * INTERNAL connect would answer for binary.
+ * INTERNAL connect would answer for binary, and so is a string holding the NUL character (see nul-characters.ts).
  */
 export function parseRequestMessage<Desc extends DescMessage>(
+  schema: Desc,
+  binary: boolean,
+  bytes: Uint8Array,
+): MessageShape<Desc> {
+  const message = decodeRequestMessage(schema, binary, bytes);
+  const nul = nulViolation(schema, message);
+  if (nul) throw invalidArgument([nul]);
+  return message;
+}
+
+function decodeRequestMessage<Desc extends DescMessage>(
   schema: Desc,
   binary: boolean,
   bytes: Uint8Array,

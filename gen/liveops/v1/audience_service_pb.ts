@@ -40,8 +40,9 @@ export type Audience = Message<"liveops.v1.Audience"> & {
   /**
    * A CEL expression of type bool over `player` (player.id, player.properties, player.create_time) and `now`; empty
    * matches no one (only include_player_ids). At most 4096 characters. Helpers: versionCompare(a, b) and
-   * versionAtLeast(a, b) on dotted versions, daysSince(t, now) and hoursSince(t, now). A player whose evaluation
-   * fails (e.g. a property it lacks) is not in the audience.
+   * versionAtLeast(a, b) on dotted versions, daysSince(t, now) and hoursSince(t, now). matches() and the
+   * comprehensions (all, exists, exists_one, map, filter) are refused: their cost is not bounded by the expression's
+   * size. A player whose evaluation fails (e.g. a property it lacks) is not in the audience.
    *
    * @generated from field: string expression = 3;
    */
