@@ -12,6 +12,7 @@ import {
   type ListEventsResponse,
   ListEventsResponseSchema,
 } from "../../gen/liveops/v1/event_service_pb.js";
+import type { EventTargeting } from "../audiences/audience-catalog.js";
 import { type Principal, principalKey } from "../auth/access-control.js";
 import type { Clock } from "../clock.js";
 import { assertValid, type FieldViolation, invalidArgument, notFound, serviceError } from "../errors.js";
@@ -122,7 +123,8 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
       if (after !== undefined && !isCursor(after)) throw new Error("a signed page token holds no cursor");
       const now = clock.now();
       const player = principal?.playerId;
-      const targets = player === undefined ? undefined : await targeting.forPlayer(player, now);
+      // The player's properties are read once a page names an audience: a listing of events for everyone needs none.
+      let targets: ((event: EventTargeting) => boolean) | undefined;
       const page: EventRow[] = [];
       let next: EventCursor | undefined;
       let bytes = 0;
@@ -131,6 +133,9 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
       for (let more = true; more; ) {
         // One extra row tells whether another page follows.
         const rows = await store.listEvents({ status: req.status, now, after: cursor, limit: limit + 1 });
+        if (player !== undefined && !targets && rows.some((row) => row.audiences || row.excludedAudiences)) {
+          targets = await targeting.forPlayer(player, now);
+        }
         for (const row of rows) {
           if (!targets || targets(targetingOf(row))) {
             const last = page.at(-1);
@@ -146,7 +151,7 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
           read++;
         }
         more = next === undefined && rows.length > limit;
-        if (more && read >= PLAYER_SCAN_MAX) {
+        if (more && read >= PLAYER_SCAN_MAX && player !== undefined) {
           // A player's page that skipped this many events answers with what it has; the next page goes on.
           next = cursor;
           more = false;
