@@ -1,5 +1,5 @@
-// npm run bench [-- --quick]: the product against its peers, and on SQLite against PostgreSQL, side by side, in one
-// run. See bench/README.md.
+// npm run bench [-- --quick] [--audiences-only]: the product against its peers, and on SQLite against PostgreSQL,
+// side by side, in one run. See bench/README.md.
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,6 +10,7 @@ import { GetEventRequestSchema } from "../gen/liveops/v1/event_service_pb.js";
 import { openPostgresStorage } from "../src/db/postgres-storage.js";
 import { openSqliteStorage } from "../src/db/sqlite-storage.js";
 import type { Storage } from "../src/db/storage.js";
+import { reportAudiences, runAudiences } from "./audiences.js";
 import { h2load, hasH2load, type Round, type Scenario } from "./h2load.js";
 import { runManyInstances } from "./many-instances.js";
 import { startPostgresServer } from "./postgres-server.js";
@@ -18,6 +19,8 @@ import { type Result, writeReport } from "./report.js";
 import { planSeed, type SeedKeys, seedEvents } from "./seed.js";
 
 const quick = process.argv.includes("--quick");
+/** Only the players and audiences section (build, PostgreSQL, then bench/audiences.ts): for iterating on it. */
+const audiencesOnly = process.argv.includes("--audiences-only");
 const timing = quick
   ? { warmUp: 1, duration: 2, rounds: 1, roundWarmUp: 0 }
   : { warmUp: 2, duration: 5, rounds: 5, roundWarmUp: 1 };
@@ -39,6 +42,21 @@ process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
 console.log(`building the production server (npm run build)…`);
 execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit" });
 const startedAt = Date.now();
+// The database server shares core 0 with the liveops server, as SQLite shares its process: h2load keeps core 1.
+const since = (start: number) => `${((Date.now() - start) / 1000).toFixed(1)} s`;
+const postgresStart = Date.now();
+const postgres = await startPostgresServer({ core: pinned ? 0 : undefined });
+console.log(`PostgreSQL ${postgres.version} (${postgres.source}) started in ${since(postgresStart)}`);
+const rateLimits =
+  "viewer=100000/1000000,game_server=100000/1000000,operator=100000/1000000,admin=100000/1000000,player=100000/1000000";
+/** The players and audiences section (bench/audiences.ts), on SQLite and on this PostgreSQL server. */
+const measureAudiences = () => runAudiences({ quick, timing, postgres, dir, rateLimits });
+if (audiencesOnly) {
+  reportAudiences(await measureAudiences(), quick);
+  await postgres.stop();
+  process.exit(0);
+}
+
 // Same events, same ids on both backends; each backend gets keys of its own.
 const plan = planSeed(EVENTS);
 const { eventId, competitionId } = plan;
@@ -46,14 +64,7 @@ console.log(`seeding ${EVENTS} events in SQLite…`);
 const sqliteStorage = openSqliteStorage(dbPath);
 const sqliteKeys = await seedEvents(sqliteStorage, plan);
 await sqliteStorage.close();
-
-// The database server shares core 0 with the liveops server, as SQLite shares its process: h2load keeps core 1.
-const since = (start: number) => `${((Date.now() - start) / 1000).toFixed(1)} s`;
-const postgresStart = Date.now();
-const postgres = await startPostgresServer({ core: pinned ? 0 : undefined });
-console.log(
-  `PostgreSQL ${postgres.version} (${postgres.source}) started in ${since(postgresStart)}; seeding the same ${EVENTS} events…`,
-);
+console.log(`seeding the same ${EVENTS} events in PostgreSQL…`);
 const postgresSeed = Date.now();
 const postgresKeys = await seedPostgres(postgres.url);
 console.log(`PostgreSQL migrated and seeded in ${since(postgresSeed)}`);
@@ -220,7 +231,6 @@ console.log(
 );
 
 // Every server runs from the start, each pinned to core 0 and idle while another is measured.
-const rateLimits = "viewer=100000/1000000,game_server=100000/1000000,operator=100000/1000000,admin=100000/1000000";
 const liveops = await startServer("liveops", "node", ["dist/src/main.js"], {
   HOST: "127.0.0.1",
   DB_PATH: dbPath,
@@ -323,6 +333,7 @@ console.log(
   `measured in ${since(startedAt)} after the build, of which ${drained.toFixed(1)} s waiting for servers to finish the requests a round left behind`,
 );
 for (const server of [liveops, liveopsPostgres, ...Object.values(peers)]) await stopServer(server);
+const audiences = await measureAudiences();
 
 // Several instances on the same PostgreSQL database (bench/many-instances.ts).
 const many = await runManyInstances({
@@ -359,3 +370,4 @@ writeReport(results, many, {
   instances: many.setup,
   seconds: Math.round((Date.now() - startedAt) / 1000),
 });
+reportAudiences(audiences, quick);

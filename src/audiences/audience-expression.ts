@@ -160,11 +160,16 @@ export function compileExpression(source: string): AudienceMatcher {
   return (player, now) => {
     bindings.player = player;
     bindings.now = now;
+    // A failure (most often a property the player lacks) is an answer, not a bug: no stack trace to capture.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     try {
       const result = evaluate(bindings);
       return typeof result === "boolean" ? result : new Error(`the expression gave ${typeof result}, not a bool`);
     } catch (err) {
       return err instanceof Error ? err : new Error(String(err));
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
     }
   };
 }
