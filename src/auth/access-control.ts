@@ -97,10 +97,11 @@ function inEffect({ row, previousSecret }: Match, now: number): ApiKeyRow {
 const MATCHES_KEPT = 10_000;
 
 /**
- * Access control backed by the key store, and by player tokens for the player role. A presented key's match (a SQLite read and a SHA-256 per call
- * otherwise, ~10 % of a GetEvent) is kept until any stored key changes — through this process, or through another
- * connection such as the keys CLI (noticed within a millisecond) — so a revocation, rotation or expiry applies to
- * the next call; expiry and a rotation's grace are checked against the clock on every call.
+ * Access control backed by the key store, and by player tokens (see player-tokens.ts) for the player role. A
+ * presented key's match (a SQLite read and a SHA-256 per call otherwise, ~10 % of a GetEvent) is kept until any
+ * stored key changes — through this process, or through another connection such as the keys CLI (noticed within a
+ * millisecond) — so a revocation, rotation or expiry applies to the next call; expiry and a rotation's grace are
+ * checked against the clock on every call.
  */
 export function createAccessControl(
   keys: KeyStore,
