@@ -1,28 +1,17 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
-import { build } from "vite";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Player, PlayerService } from "../gen/liveops/v1/player_service_pb.js";
 import { bearer } from "./support/clients.js";
-import { startTestServer, type TestServer } from "./support/server.js";
+import { chromiumFor, type DashboardHarness, SCREENSHOTS, startDashboard } from "./support/dashboard.js";
+import type { TestServer } from "./support/server.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) {
-  console.warn(
-    `dashboard players and audiences end-to-end tests skipped: ${CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)`,
-  );
-}
-const SCREENSHOTS = "test-results/dashboard";
+const hasChromium = chromiumFor("dashboard players and audiences end-to-end tests");
 
+let dashboard: DashboardHarness;
 let server: TestServer;
-let browser: Browser;
-let webDir: string;
 /** Every player stored once the test's four are: others may be there too (the test server's player token's). */
 let stored: Player[];
 
@@ -38,16 +27,7 @@ const inFrance = (player: Player) => {
   return kind?.case === "stringValue" && kind.value === "FR";
 };
 
-async function signedIn(key: string): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ timezoneId: "UTC", viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  await page.goto(server.baseUrl);
-  await page.getByLabel("API key").fill(key);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "Events" }).waitFor();
-  await page.getByText("● Live updates").waitFor();
-  return { context, page };
-}
+const signedIn = (key: string) => dashboard.signIn(key);
 
 /** Four players: three whose id starts with "p-", three in France, one without a level; then every player stored. */
 async function storePlayers(): Promise<Player[]> {
@@ -97,29 +77,11 @@ function fieldError(page: Page, label: string) {
 
 describe.skipIf(!hasChromium)("players and audiences in the dashboard (Chromium)", () => {
   beforeAll(async () => {
-    webDir = mkdtempSync(join(tmpdir(), "liveops-web-"));
-    await build({ configFile: "web/vite.config.ts", logLevel: "warn", build: { outDir: webDir, emptyOutDir: true } });
-    server = await startTestServer({ DASHBOARD_DIR: webDir });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
-    });
-    mkdirSync(SCREENSHOTS, { recursive: true });
+    dashboard = await startDashboard();
+    server = dashboard.server;
     stored = await storePlayers();
   });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    if (webDir) rmSync(webDir, { recursive: true, force: true });
-  });
+  afterAll(() => dashboard?.close());
 
   it("searches players by id prefix and by filter, the filter's error under it, and shows typed properties", async () => {
     const { context, page } = await signedIn(server.keys.admin);

@@ -1,69 +1,35 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
-import { build } from "vite";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { connectClients } from "./support/clients.js";
 import { competitionClients, createCompetition, leaderboard } from "./support/competition.js";
-import { startTestServer, type TestServer } from "./support/server.js";
+import { chromiumFor, type DashboardHarness, SCREENSHOTS, startDashboard } from "./support/dashboard.js";
+import type { TestServer } from "./support/server.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) {
-  console.warn(
-    `dashboard end-to-end tests skipped: ${CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)`,
-  );
-}
-const SCREENSHOTS = "test-results/dashboard";
+const hasChromium = chromiumFor("dashboard end-to-end tests");
 
+let dashboard: DashboardHarness;
 let server: TestServer;
-let browser: Browser;
-let webDir: string;
 /** The content type of every RPC the pages made. */
 const rpcContentTypes: string[] = [];
 
-async function signedIn(key: string): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ timezoneId: "UTC", viewport: { width: 1280, height: 900 } });
-  context.on("request", (request) => {
-    if (request.method() === "POST" && new URL(request.url()).pathname.startsWith("/liveops.")) {
-      rpcContentTypes.push(request.headers()["content-type"] ?? "");
-    }
-  });
-  const page = await context.newPage();
-  await page.goto(server.baseUrl);
-  await page.getByLabel("API key").fill(key);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "Events" }).waitFor();
-  await page.getByText("● Live updates").waitFor();
-  return { context, page };
+/** Signs in with `key`, recording the content type of every RPC the page makes. */
+function signedIn(key: string): Promise<{ context: BrowserContext; page: Page }> {
+  return dashboard.signIn(key, (context) =>
+    context.on("request", (request) => {
+      if (request.method() === "POST" && new URL(request.url()).pathname.startsWith("/liveops.")) {
+        rpcContentTypes.push(request.headers()["content-type"] ?? "");
+      }
+    }),
+  );
 }
 
 describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
   beforeAll(async () => {
-    webDir = mkdtempSync(join(tmpdir(), "liveops-web-"));
-    await build({ configFile: "web/vite.config.ts", logLevel: "warn", build: { outDir: webDir, emptyOutDir: true } });
-    server = await startTestServer({ DASHBOARD_DIR: webDir });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
-    });
-    mkdirSync(SCREENSHOTS, { recursive: true });
+    dashboard = await startDashboard();
+    server = dashboard.server;
   });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    if (webDir) rmSync(webDir, { recursive: true, force: true });
-  });
+  afterAll(() => dashboard?.close());
 
   it("serves the page with its content types and cache headers", async () => {
     const index = await fetch(`${server.baseUrl}/`);

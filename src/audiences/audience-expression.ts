@@ -1,4 +1,5 @@
 import { Environment } from "@marcbachmann/cel-js";
+import { invalidArgument } from "../errors.js";
 
 /**
  * The longest expression accepted. Together with the parser's limits below, compiling and evaluating one stays in
@@ -172,4 +173,14 @@ export function compileExpression(source: string): AudienceMatcher {
       Error.stackTraceLimit = stackTraceLimit;
     }
   };
+}
+
+/** An expression of a request compiled, or INVALID_ARGUMENT naming `field` with the error's position. */
+export function compiledOrInvalid<T>(field: string, compile: () => T): T {
+  try {
+    return compile();
+  } catch (err) {
+    if (!(err instanceof ExpressionError)) throw err;
+    throw invalidArgument([{ field, description: err.message, reason: "INVALID_EXPRESSION" }]);
+  }
 }

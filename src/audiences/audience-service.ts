@@ -29,11 +29,11 @@ import { assertValid, etagMismatch, type FieldViolation, notFound, serviceError 
 import { AUDIENCE_NAME } from "../events/event-validation.js";
 import { checkPlayerId } from "../leaderboards/leaderboard-service.js";
 import { type PageTokens, pageSizeOf } from "../page-token.js";
-import { compiledOrInvalid, playerToMessage } from "../players/player-service.js";
+import { playerToMessage } from "../players/player-service.js";
 import type { PlayerRow, PlayerStore } from "../players/player-store.js";
 import { timestampFromStoredMs } from "../timestamps.js";
 import { audienceOf, audiencePlayerOf } from "./audience-catalog.js";
-import { compileExpression } from "./audience-expression.js";
+import { compiledOrInvalid, compileExpression } from "./audience-expression.js";
 import type { AudienceFields, AudienceRow, AudienceStore, AudienceWriteResult } from "./audience-store.js";
 
 const DESCRIPTION_MAX = 1000;

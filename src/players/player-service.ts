@@ -23,7 +23,7 @@ import {
   SetPlayerPropertiesResponseSchema,
 } from "../../gen/liveops/v1/player_service_pb.js";
 import { audienceOf, audiencePlayerOf } from "../audiences/audience-catalog.js";
-import { ExpressionError } from "../audiences/audience-expression.js";
+import { compiledOrInvalid } from "../audiences/audience-expression.js";
 import { auditActorOf } from "../audit/audit-actor.js";
 import type { Clock } from "../clock.js";
 import { assertValid, type FieldViolation, invalidArgument, notFound } from "../errors.js";
@@ -54,16 +54,6 @@ export function playerToMessage(row: PlayerRow): Player {
     createTime: timestampFromStoredMs(row.createTime),
     updateTime: timestampFromStoredMs(row.updateTime),
   });
-}
-
-/** An expression of a request compiled, or INVALID_ARGUMENT naming `field` with the error's position. */
-export function compiledOrInvalid<T>(field: string, compile: () => T): T {
-  try {
-    return compile();
-  } catch (err) {
-    if (!(err instanceof ExpressionError)) throw err;
-    throw invalidArgument([{ field, description: err.message, reason: "INVALID_EXPRESSION" }]);
-  }
 }
 
 /** A duration field in milliseconds within [min, max], or `absent` when unset. */
@@ -155,9 +145,6 @@ export function createPlayerService(deps: {
           });
         }
       });
-      if (Object.keys(req.properties).length > 64) {
-        violations.push({ field: "properties", description: "at most 64 properties", reason: "TOO_MANY" });
-      }
       assertValid(violations);
       const { row, created } = await players.setProperties(
         req.playerId,
