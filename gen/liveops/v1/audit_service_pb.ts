@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file liveops/v1/audit_service.proto.
  */
 export const file_liveops_v1_audit_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5saXZlb3BzL3YxL2F1ZGl0X3NlcnZpY2UucHJvdG8SCmxpdmVvcHMudjEizgEKCkF1ZGl0RW50cnkSCgoCaWQYASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMYWN0b3Jfa2V5X2lkGAMgASgJEg4KBm1ldGhvZBgEIAEoCRITCgt0YXJnZXRfdHlwZRgFIAEoCRIRCgl0YXJnZXRfaWQYBiABKAkSEgoKcmVxdWVzdF9pZBgHIAEoCRIoCgdjaGFuZ2VzGAggASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCLHAQoXTGlzdEF1ZGl0RW50cmllc1JlcXVlc3QSEQoJdGFyZ2V0X2lkGAEgASgJEhQKDGFjdG9yX2tleV9pZBgCIAEoCRIuCgpzdGFydF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGFnZV9zaXplGAUgASgFEhIKCnBhZ2VfdG9rZW4YBiABKAkiXAoYTGlzdEF1ZGl0RW50cmllc1Jlc3BvbnNlEicKB2VudHJpZXMYASADKAsyFi5saXZlb3BzLnYxLkF1ZGl0RW50cnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMnIKDEF1ZGl0U2VydmljZRJiChBMaXN0QXVkaXRFbnRyaWVzEiMubGl2ZW9wcy52MS5MaXN0QXVkaXRFbnRyaWVzUmVxdWVzdBokLmxpdmVvcHMudjEuTGlzdEF1ZGl0RW50cmllc1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Ch5saXZlb3BzL3YxL2F1ZGl0X3NlcnZpY2UucHJvdG8SCmxpdmVvcHMudjEizgEKCkF1ZGl0RW50cnkSCgoCaWQYASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMYWN0b3Jfa2V5X2lkGAMgASgJEg4KBm1ldGhvZBgEIAEoCRITCgt0YXJnZXRfdHlwZRgFIAEoCRIRCgl0YXJnZXRfaWQYBiABKAkSEgoKcmVxdWVzdF9pZBgHIAEoCRIoCgdjaGFuZ2VzGAggASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCLsAQoXTGlzdEF1ZGl0RW50cmllc1JlcXVlc3QSEQoJdGFyZ2V0X2lkGAEgASgJEhQKDGFjdG9yX2tleV9pZBgCIAEoCRIuCgpzdGFydF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGFnZV9zaXplGAUgASgFEhIKCnBhZ2VfdG9rZW4YBiABKAkSDgoGbWV0aG9kGAcgASgJEhMKC3RhcmdldF90eXBlGAggASgJIlwKGExpc3RBdWRpdEVudHJpZXNSZXNwb25zZRInCgdlbnRyaWVzGAEgAygLMhYubGl2ZW9wcy52MS5BdWRpdEVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTJyCgxBdWRpdFNlcnZpY2USYgoQTGlzdEF1ZGl0RW50cmllcxIjLmxpdmVvcHMudjEuTGlzdEF1ZGl0RW50cmllc1JlcXVlc3QaJC5saXZlb3BzLnYxLkxpc3RBdWRpdEVudHJpZXNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * One change.
@@ -132,6 +132,21 @@ export type ListAuditEntriesRequest = Message<"liveops.v1.ListAuditEntriesReques
    * @generated from field: string page_token = 6;
    */
   pageToken: string;
+
+  /**
+   * Only entries made by this method: its full name ("/liveops.v1.EventAdminService/UpdateEvent") or its name alone
+   * ("UpdateEvent").
+   *
+   * @generated from field: string method = 7;
+   */
+  method: string;
+
+  /**
+   * Only entries about targets of this type (e.g. "event", "api_key").
+   *
+   * @generated from field: string target_type = 8;
+   */
+  targetType: string;
 };
 
 /**

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file liveops/v1/event_service.proto.
  */
 export const file_liveops_v1_event_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5saXZlb3BzL3YxL2V2ZW50X3NlcnZpY2UucHJvdG8SCmxpdmVvcHMudjEiYwoRTGlzdEV2ZW50c1JlcXVlc3QSJwoGc3RhdHVzGAEgASgOMhcubGl2ZW9wcy52MS5FdmVudFN0YXR1cxIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJQChJMaXN0RXZlbnRzUmVzcG9uc2USIQoGZXZlbnRzGAEgAygLMhEubGl2ZW9wcy52MS5FdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiHQoPR2V0RXZlbnRSZXF1ZXN0EgoKAmlkGAEgASgJIjQKEEdldEV2ZW50UmVzcG9uc2USIAoFZXZlbnQYASABKAsyES5saXZlb3BzLnYxLkV2ZW50Iq0BChRMaXN0RXZlbnRSdW5zUmVxdWVzdBIQCghldmVudF9pZBgBIAEoCRIuCgpzdGFydF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkiVAoVTGlzdEV2ZW50UnVuc1Jlc3BvbnNlEiIKBHJ1bnMYASADKAsyFC5saXZlb3BzLnYxLkV2ZW50UnVuEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJFChJXYXRjaEV2ZW50c1JlcXVlc3QSFwoPaW5jbHVkZV9jdXJyZW50GAEgASgIEhYKDmFmdGVyX3NlcXVlbmNlGAIgASgDIsEBChNXYXRjaEV2ZW50c1Jlc3BvbnNlEikKBHR5cGUYASABKA4yGy5saXZlb3BzLnYxLkV2ZW50Q2hhbmdlVHlwZRIQCghzZXF1ZW5jZRgCIAEoAxIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIgCgVldmVudBgEIAEoCzIRLmxpdmVvcHMudjEuRXZlbnQSIQoDcnVuGAUgASgLMhQubGl2ZW9wcy52MS5FdmVudFJ1birNAgoPRXZlbnRDaGFuZ2VUeXBlEiEKHUVWRU5UX0NIQU5HRV9UWVBFX1VOU1BFQ0lGSUVEEAASHQoZRVZFTlRfQ0hBTkdFX1RZUEVfQ1JFQVRFRBABEh0KGUVWRU5UX0NIQU5HRV9UWVBFX1VQREFURUQQAhIdChlFVkVOVF9DSEFOR0VfVFlQRV9ERUxFVEVEEAMSHQoZRVZFTlRfQ0hBTkdFX1RZUEVfU1RBUlRFRBAEEhsKF0VWRU5UX0NIQU5HRV9UWVBFX0VOREVEEAUSHQoZRVZFTlRfQ0hBTkdFX1RZUEVfQ1VSUkVOVBAGEhwKGEVWRU5UX0NIQU5HRV9UWVBFX1NZTkNFRBAHEh8KG0VWRU5UX0NIQU5HRV9UWVBFX0hFQVJUQkVBVBAIEiAKHEVWRU5UX0NIQU5HRV9UWVBFX1VOVEFSR0VURUQQCTLZAgoMRXZlbnRTZXJ2aWNlElAKCkxpc3RFdmVudHMSHS5saXZlb3BzLnYxLkxpc3RFdmVudHNSZXF1ZXN0Gh4ubGl2ZW9wcy52MS5MaXN0RXZlbnRzUmVzcG9uc2UiA5ACARJKCghHZXRFdmVudBIbLmxpdmVvcHMudjEuR2V0RXZlbnRSZXF1ZXN0GhwubGl2ZW9wcy52MS5HZXRFdmVudFJlc3BvbnNlIgOQAgESWQoNTGlzdEV2ZW50UnVucxIgLmxpdmVvcHMudjEuTGlzdEV2ZW50UnVuc1JlcXVlc3QaIS5saXZlb3BzLnYxLkxpc3RFdmVudFJ1bnNSZXNwb25zZSIDkAIBElAKC1dhdGNoRXZlbnRzEh4ubGl2ZW9wcy52MS5XYXRjaEV2ZW50c1JlcXVlc3QaHy5saXZlb3BzLnYxLldhdGNoRXZlbnRzUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_liveops_v1_event]);
+  fileDesc("Ch5saXZlb3BzL3YxL2V2ZW50X3NlcnZpY2UucHJvdG8SCmxpdmVvcHMudjEizQEKEUxpc3RFdmVudHNSZXF1ZXN0EicKBnN0YXR1cxgBIAEoDjIXLmxpdmVvcHMudjEuRXZlbnRTdGF0dXMSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSKQoIc3RhdHVzZXMYBCADKA4yFy5saXZlb3BzLnYxLkV2ZW50U3RhdHVzEhMKC3RpdGxlX3F1ZXJ5GAUgASgJEhAKCG9yZGVyX2J5GAYgASgJEhYKDmluY2x1ZGVfY291bnRzGAcgASgIIpkBChJMaXN0RXZlbnRzUmVzcG9uc2USIQoGZXZlbnRzGAEgAygLMhEubGl2ZW9wcy52MS5FdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoBRIzCg1zdGF0dXNfY291bnRzGAQgAygLMhwubGl2ZW9wcy52MS5FdmVudFN0YXR1c0NvdW50IkoKEEV2ZW50U3RhdHVzQ291bnQSJwoGc3RhdHVzGAEgASgOMhcubGl2ZW9wcy52MS5FdmVudFN0YXR1cxINCgVjb3VudBgCIAEoBSIdCg9HZXRFdmVudFJlcXVlc3QSCgoCaWQYASABKAkiNAoQR2V0RXZlbnRSZXNwb25zZRIgCgVldmVudBgBIAEoCzIRLmxpdmVvcHMudjEuRXZlbnQirQEKFExpc3RFdmVudFJ1bnNSZXF1ZXN0EhAKCGV2ZW50X2lkGAEgASgJEi4KCnN0YXJ0X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCSJUChVMaXN0RXZlbnRSdW5zUmVzcG9uc2USIgoEcnVucxgBIAMoCzIULmxpdmVvcHMudjEuRXZlbnRSdW4SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkUKEldhdGNoRXZlbnRzUmVxdWVzdBIXCg9pbmNsdWRlX2N1cnJlbnQYASABKAgSFgoOYWZ0ZXJfc2VxdWVuY2UYAiABKAMiwQEKE1dhdGNoRXZlbnRzUmVzcG9uc2USKQoEdHlwZRgBIAEoDjIbLmxpdmVvcHMudjEuRXZlbnRDaGFuZ2VUeXBlEhAKCHNlcXVlbmNlGAIgASgDEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiAKBWV2ZW50GAQgASgLMhEubGl2ZW9wcy52MS5FdmVudBIhCgNydW4YBSABKAsyFC5saXZlb3BzLnYxLkV2ZW50UnVuKs0CCg9FdmVudENoYW5nZVR5cGUSIQodRVZFTlRfQ0hBTkdFX1RZUEVfVU5TUEVDSUZJRUQQABIdChlFVkVOVF9DSEFOR0VfVFlQRV9DUkVBVEVEEAESHQoZRVZFTlRfQ0hBTkdFX1RZUEVfVVBEQVRFRBACEh0KGUVWRU5UX0NIQU5HRV9UWVBFX0RFTEVURUQQAxIdChlFVkVOVF9DSEFOR0VfVFlQRV9TVEFSVEVEEAQSGwoXRVZFTlRfQ0hBTkdFX1RZUEVfRU5ERUQQBRIdChlFVkVOVF9DSEFOR0VfVFlQRV9DVVJSRU5UEAYSHAoYRVZFTlRfQ0hBTkdFX1RZUEVfU1lOQ0VEEAcSHwobRVZFTlRfQ0hBTkdFX1RZUEVfSEVBUlRCRUFUEAgSIAocRVZFTlRfQ0hBTkdFX1RZUEVfVU5UQVJHRVRFRBAJMtkCCgxFdmVudFNlcnZpY2USUAoKTGlzdEV2ZW50cxIdLmxpdmVvcHMudjEuTGlzdEV2ZW50c1JlcXVlc3QaHi5saXZlb3BzLnYxLkxpc3RFdmVudHNSZXNwb25zZSIDkAIBEkoKCEdldEV2ZW50EhsubGl2ZW9wcy52MS5HZXRFdmVudFJlcXVlc3QaHC5saXZlb3BzLnYxLkdldEV2ZW50UmVzcG9uc2UiA5ACARJZCg1MaXN0RXZlbnRSdW5zEiAubGl2ZW9wcy52MS5MaXN0RXZlbnRSdW5zUmVxdWVzdBohLmxpdmVvcHMudjEuTGlzdEV2ZW50UnVuc1Jlc3BvbnNlIgOQAgESUAoLV2F0Y2hFdmVudHMSHi5saXZlb3BzLnYxLldhdGNoRXZlbnRzUmVxdWVzdBofLmxpdmVvcHMudjEuV2F0Y2hFdmVudHNSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_timestamp, file_liveops_v1_event]);
 
 /**
  * The request of ListEvents.
@@ -37,11 +37,41 @@ export type ListEventsRequest = Message<"liveops.v1.ListEventsRequest"> & {
   pageSize: number;
 
   /**
-   * The next_page_token of the previous page; empty for the first page.
+   * The next_page_token of the previous page; empty for the first page. A token is valid only with the same filters
+   * and order.
    *
    * @generated from field: string page_token = 3;
    */
   pageToken: string;
+
+  /**
+   * Only events with any of these statuses (together with `status`, if set); empty lists every status.
+   *
+   * @generated from field: repeated liveops.v1.EventStatus statuses = 4;
+   */
+  statuses: EventStatus[];
+
+  /**
+   * Only events whose title contains this text, ignoring case (at most 200 characters).
+   *
+   * @generated from field: string title_query = 5;
+   */
+  titleQuery: string;
+
+  /**
+   * The order of the events: "start_time" (the default), "start_time desc", "end_time" or "end_time desc" (an
+   * event without an end time comes last in "end_time" and first in "end_time desc"). Ties are broken by id.
+   *
+   * @generated from field: string order_by = 6;
+   */
+  orderBy: string;
+
+  /**
+   * Whether to fill total_size and status_counts (one count query per call).
+   *
+   * @generated from field: bool include_counts = 7;
+   */
+  includeCounts: boolean;
 };
 
 /**
@@ -70,6 +100,20 @@ export type ListEventsResponse = Message<"liveops.v1.ListEventsResponse"> & {
    * @generated from field: string next_page_token = 2;
    */
   nextPageToken: string;
+
+  /**
+   * With include_counts: how many events match every filter, across all pages.
+   *
+   * @generated from field: int32 total_size = 3;
+   */
+  totalSize: number;
+
+  /**
+   * With include_counts: how many events match title_query in each status, whatever the status filters.
+   *
+   * @generated from field: repeated liveops.v1.EventStatusCount status_counts = 4;
+   */
+  statusCounts: EventStatusCount[];
 };
 
 /**
@@ -78,6 +122,34 @@ export type ListEventsResponse = Message<"liveops.v1.ListEventsResponse"> & {
  */
 export const ListEventsResponseSchema: GenMessage<ListEventsResponse> = /*@__PURE__*/
   messageDesc(file_liveops_v1_event_service, 1);
+
+/**
+ * How many events are in one status.
+ *
+ * @generated from message liveops.v1.EventStatusCount
+ */
+export type EventStatusCount = Message<"liveops.v1.EventStatusCount"> & {
+  /**
+   * The status.
+   *
+   * @generated from field: liveops.v1.EventStatus status = 1;
+   */
+  status: EventStatus;
+
+  /**
+   * How many events are in it.
+   *
+   * @generated from field: int32 count = 2;
+   */
+  count: number;
+};
+
+/**
+ * Describes the message liveops.v1.EventStatusCount.
+ * Use `create(EventStatusCountSchema)` to create a new message.
+ */
+export const EventStatusCountSchema: GenMessage<EventStatusCount> = /*@__PURE__*/
+  messageDesc(file_liveops_v1_event_service, 2);
 
 /**
  * The request of GetEvent.
@@ -98,7 +170,7 @@ export type GetEventRequest = Message<"liveops.v1.GetEventRequest"> & {
  * Use `create(GetEventRequestSchema)` to create a new message.
  */
 export const GetEventRequestSchema: GenMessage<GetEventRequest> = /*@__PURE__*/
-  messageDesc(file_liveops_v1_event_service, 2);
+  messageDesc(file_liveops_v1_event_service, 3);
 
 /**
  * The response of GetEvent.
@@ -119,7 +191,7 @@ export type GetEventResponse = Message<"liveops.v1.GetEventResponse"> & {
  * Use `create(GetEventResponseSchema)` to create a new message.
  */
 export const GetEventResponseSchema: GenMessage<GetEventResponse> = /*@__PURE__*/
-  messageDesc(file_liveops_v1_event_service, 3);
+  messageDesc(file_liveops_v1_event_service, 4);
 
 /**
  * The request of ListEventRuns.
@@ -168,7 +240,7 @@ export type ListEventRunsRequest = Message<"liveops.v1.ListEventRunsRequest"> & 
  * Use `create(ListEventRunsRequestSchema)` to create a new message.
  */
 export const ListEventRunsRequestSchema: GenMessage<ListEventRunsRequest> = /*@__PURE__*/
-  messageDesc(file_liveops_v1_event_service, 4);
+  messageDesc(file_liveops_v1_event_service, 5);
 
 /**
  * The response of ListEventRuns.
@@ -196,7 +268,7 @@ export type ListEventRunsResponse = Message<"liveops.v1.ListEventRunsResponse"> 
  * Use `create(ListEventRunsResponseSchema)` to create a new message.
  */
 export const ListEventRunsResponseSchema: GenMessage<ListEventRunsResponse> = /*@__PURE__*/
-  messageDesc(file_liveops_v1_event_service, 5);
+  messageDesc(file_liveops_v1_event_service, 6);
 
 /**
  * The request of WatchEvents.
@@ -225,7 +297,7 @@ export type WatchEventsRequest = Message<"liveops.v1.WatchEventsRequest"> & {
  * Use `create(WatchEventsRequestSchema)` to create a new message.
  */
 export const WatchEventsRequestSchema: GenMessage<WatchEventsRequest> = /*@__PURE__*/
-  messageDesc(file_liveops_v1_event_service, 6);
+  messageDesc(file_liveops_v1_event_service, 7);
 
 /**
  * One message of WatchEvents.
@@ -275,7 +347,7 @@ export type WatchEventsResponse = Message<"liveops.v1.WatchEventsResponse"> & {
  * Use `create(WatchEventsResponseSchema)` to create a new message.
  */
 export const WatchEventsResponseSchema: GenMessage<WatchEventsResponse> = /*@__PURE__*/
-  messageDesc(file_liveops_v1_event_service, 7);
+  messageDesc(file_liveops_v1_event_service, 8);
 
 /**
  * What a WatchEventsResponse reports.

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file liveops/v1/reward_service.proto.
  */
 export const file_liveops_v1_reward_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9saXZlb3BzL3YxL3Jld2FyZF9zZXJ2aWNlLnByb3RvEgpsaXZlb3BzLnYxIuUBCgtSZXdhcmRHcmFudBIKCgJpZBgBIAEoCRIQCghldmVudF9pZBgCIAEoCRISCgpydW5fbnVtYmVyGAMgASgDEhEKCXBsYXllcl9pZBgEIAEoCRIMCgRyYW5rGAUgASgDEiMKB3Jld2FyZHMYBiADKAsyEi5saXZlb3BzLnYxLlJld2FyZBIuCgpncmFudF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpjbGFpbV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJTChdMaXN0UmV3YXJkR3JhbnRzUmVxdWVzdBIRCglwbGF5ZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiXAoYTGlzdFJld2FyZEdyYW50c1Jlc3BvbnNlEicKBmdyYW50cxgBIAMoCzIXLmxpdmVvcHMudjEuUmV3YXJkR3JhbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiYKEkNsYWltUmV3YXJkUmVxdWVzdBIQCghncmFudF9pZBgBIAEoCSI9ChNDbGFpbVJld2FyZFJlc3BvbnNlEiYKBWdyYW50GAEgASgLMhcubGl2ZW9wcy52MS5SZXdhcmRHcmFudDLDAQoNUmV3YXJkU2VydmljZRJiChBMaXN0UmV3YXJkR3JhbnRzEiMubGl2ZW9wcy52MS5MaXN0UmV3YXJkR3JhbnRzUmVxdWVzdBokLmxpdmVvcHMudjEuTGlzdFJld2FyZEdyYW50c1Jlc3BvbnNlIgOQAgESTgoLQ2xhaW1SZXdhcmQSHi5saXZlb3BzLnYxLkNsYWltUmV3YXJkUmVxdWVzdBofLmxpdmVvcHMudjEuQ2xhaW1SZXdhcmRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_liveops_v1_event]);
+  fileDesc("Ch9saXZlb3BzL3YxL3Jld2FyZF9zZXJ2aWNlLnByb3RvEgpsaXZlb3BzLnYxIuUBCgtSZXdhcmRHcmFudBIKCgJpZBgBIAEoCRIQCghldmVudF9pZBgCIAEoCRISCgpydW5fbnVtYmVyGAMgASgDEhEKCXBsYXllcl9pZBgEIAEoCRIMCgRyYW5rGAUgASgDEiMKB3Jld2FyZHMYBiADKAsyEi5saXZlb3BzLnYxLlJld2FyZBIuCgpncmFudF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpjbGFpbV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ5ChdMaXN0UmV3YXJkR3JhbnRzUmVxdWVzdBIRCglwbGF5ZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSEAoIZXZlbnRfaWQYBCABKAkSEgoKcnVuX251bWJlchgFIAEoAyJcChhMaXN0UmV3YXJkR3JhbnRzUmVzcG9uc2USJwoGZ3JhbnRzGAEgAygLMhcubGl2ZW9wcy52MS5SZXdhcmRHcmFudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJgoSQ2xhaW1SZXdhcmRSZXF1ZXN0EhAKCGdyYW50X2lkGAEgASgJIj0KE0NsYWltUmV3YXJkUmVzcG9uc2USJgoFZ3JhbnQYASABKAsyFy5saXZlb3BzLnYxLlJld2FyZEdyYW50MsMBCg1SZXdhcmRTZXJ2aWNlEmIKEExpc3RSZXdhcmRHcmFudHMSIy5saXZlb3BzLnYxLkxpc3RSZXdhcmRHcmFudHNSZXF1ZXN0GiQubGl2ZW9wcy52MS5MaXN0UmV3YXJkR3JhbnRzUmVzcG9uc2UiA5ACARJOCgtDbGFpbVJld2FyZBIeLmxpdmVvcHMudjEuQ2xhaW1SZXdhcmRSZXF1ZXN0Gh8ubGl2ZW9wcy52MS5DbGFpbVJld2FyZFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_liveops_v1_event]);
 
 /**
  * What one player won in one run.
@@ -93,7 +93,7 @@ export const RewardGrantSchema: GenMessage<RewardGrant> = /*@__PURE__*/
  */
 export type ListRewardGrantsRequest = Message<"liveops.v1.ListRewardGrantsRequest"> & {
   /**
-   * The player.
+   * The player; may be empty when event_id is given. A player token lists its own grants whatever is given here.
    *
    * @generated from field: string player_id = 1;
    */
@@ -112,6 +112,20 @@ export type ListRewardGrantsRequest = Message<"liveops.v1.ListRewardGrantsReques
    * @generated from field: string page_token = 3;
    */
   pageToken: string;
+
+  /**
+   * Only grants of this event's runs.
+   *
+   * @generated from field: string event_id = 4;
+   */
+  eventId: string;
+
+  /**
+   * Only grants of this run of event_id (requires event_id); 0 means every run.
+   *
+   * @generated from field: int64 run_number = 5;
+   */
+  runNumber: bigint;
 };
 
 /**
