@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
@@ -54,7 +55,6 @@ export async function startDashboard(): Promise<DashboardHarness> {
       await page.goto(server.baseUrl);
       await page.getByLabel("API key").fill(key);
       await page.getByRole("button", { name: "Sign in" }).click();
-      await page.getByRole("heading", { name: "Events" }).waitFor();
       await page.getByText("● Live updates").waitFor();
       return { context, page };
     },
@@ -64,4 +64,38 @@ export async function startDashboard(): Promise<DashboardHarness> {
       rmSync(webDir, { recursive: true, force: true });
     },
   };
+}
+
+/** axe-core's browser bundle, injected into pages by {@link accessibilityViolations}. */
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/**
+ * The WCAG 2.1 A and AA violations axe-core finds on the page as it is now, one line each (rule, impact, the first
+ * offending elements), so a failing expectation names what to fix.
+ */
+export async function accessibilityViolations(page: Page): Promise<string[]> {
+  if (!(await page.evaluate(() => "axe" in globalThis))) await page.addScriptTag({ content: AXE_SOURCE });
+  const violations = await page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run: (context: unknown, options: unknown) => Promise<AxeResults> } })
+      .axe;
+    interface AxeResults {
+      violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[];
+    }
+    const results = await axe.run((globalThis as unknown as { document: unknown }).document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+    });
+    return results.violations.map(
+      (v) =>
+        `${v.id} (${v.impact}): ${v.help} — ${v.nodes
+          .slice(0, 3)
+          .map((n) => n.target.join(" "))
+          .join(", ")}`,
+    );
+  });
+  return violations;
+}
+
+/** Saves a full-page screenshot of the page as `<name>.png` under {@link SCREENSHOTS}. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }

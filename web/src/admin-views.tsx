@@ -40,7 +40,7 @@ function SecretOnce({ secret, onDismiss }: { secret: string; onDismiss: () => vo
 }
 
 /** API keys: list, create (secret shown once), rotate, revoke. Admin only. */
-export function KeysView() {
+export function KeysView(_: { currentKeyId: string }) {
   const keys = useQuery(ApiKeyService.method.listApiKeys, { pageSize: 100 });
   const create = useMutation(ApiKeyService.method.createApiKey);
   const rotate = useMutation(ApiKeyService.method.rotateApiKey);

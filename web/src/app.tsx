@@ -1,29 +1,33 @@
 import { createClient } from "@connectrpc/connect";
 import { TransportProvider } from "@connectrpc/connect-query";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { type FormEvent, useEffect, useMemo, useState } from "react";
+import { CalendarDays, History, KeyRound, LayoutDashboard, ListChecks, LogOut, Target, Users } from "lucide-react";
+import { type FormEvent, type ReactNode, useEffect, useMemo, useState } from "react";
 import { Role } from "../../gen/liveops/v1/api_key_pb.js";
 import { type GetSessionResponse, SessionService } from "../../gen/liveops/v1/session_service_pb.js";
 import { AuditView, KeysView } from "./admin-views.js";
 import { AudiencesView } from "./audiences-view.js";
+import { CalendarView } from "./calendar-view.js";
 import { ErrorNotice, Field } from "./components.js";
+import { EventDetailView } from "./event-detail-view.js";
 import { EventsView } from "./events-view.js";
-import { LeaderboardView } from "./leaderboard-view.js";
+import { LiveIndicator, useLiveEvents } from "./live-events.js";
+import { OverviewView } from "./overview-view.js";
 import { PlayersView } from "./players-view.js";
 import { createDashboardTransport, storedKey } from "./transport.js";
 
 /**
- * The view named by the location's hash: #/events, #/events/<id>/leaderboard, #/players, #/audiences, #/keys,
- * #/audit.
+ * The view named by the location's hash: #/overview (the default), #/events, #/calendar, #/events/<id>, #/players,
+ * #/audiences, #/keys, #/audit.
  */
-function useRoute(): [string, (route: string) => void] {
-  const [route, setRoute] = useState(() => window.location.hash.slice(1) || "/events");
+function useRoute(): string {
+  const [route, setRoute] = useState(() => window.location.hash.slice(1) || "/overview");
   useEffect(() => {
-    const onChange = () => setRoute(window.location.hash.slice(1) || "/events");
+    const onChange = () => setRoute(window.location.hash.slice(1) || "/overview");
     window.addEventListener("hashchange", onChange);
     return () => window.removeEventListener("hashchange", onChange);
   }, []);
-  return [route, (next) => (window.location.hash = next)];
+  return route;
 }
 
 function SignIn({ onSignedIn }: { onSignedIn: (key: string, session: GetSessionResponse) => void }) {
@@ -79,7 +83,7 @@ export function App() {
   const [key, setKey] = useState(storedKey.get);
   const [session, setSession] = useState<GetSessionResponse>();
   const [sessionError, setSessionError] = useState<unknown>();
-  const [route, go] = useRoute();
+  const route = useRoute();
   const transport = useMemo(() => createDashboardTransport(storedKey.get), []);
   const queryClient = useMemo(() => new QueryClient({ defaultOptions: { queries: { retry: 1 } } }), []);
 
@@ -109,69 +113,98 @@ export function App() {
     );
   }
   if (!session) return <p role="status">Signing in…</p>;
-  const canManage = session.role === Role.OPERATOR || session.role === Role.ADMIN;
-  const isAdmin = session.role === Role.ADMIN;
-  const board = /^\/events\/([0-9a-f-]{36})\/leaderboard$/.exec(route);
   const signOut = () => {
     storedKey.clear();
     queryClient.clear();
     setSession(undefined);
     setKey(null);
   };
-
   return (
     <TransportProvider transport={transport}>
       <QueryClientProvider client={queryClient}>
-        <header>
-          <h1>liveops</h1>
-          <nav aria-label="Views">
-            <a href="#/events" aria-current={route.startsWith("/events") ? "page" : undefined}>
-              Events
-            </a>
-            {canManage && (
-              <>
-                <a href="#/players" aria-current={route === "/players" ? "page" : undefined}>
-                  Players
-                </a>
-                <a href="#/audiences" aria-current={route === "/audiences" ? "page" : undefined}>
-                  Audiences
-                </a>
-              </>
-            )}
-            {isAdmin && (
-              <>
-                <a href="#/keys" aria-current={route === "/keys" ? "page" : undefined}>
-                  API keys
-                </a>
-                <a href="#/audit" aria-current={route === "/audit" ? "page" : undefined}>
-                  Audit log
-                </a>
-              </>
-            )}
-          </nav>
-          <span className="who">
-            {session.name} ({ROLE_LABELS[session.role] ?? "unknown role"})
-          </span>
-          <button type="button" onClick={signOut}>
-            Sign out
-          </button>
-        </header>
-        <main>
-          {board?.[1] ? (
-            <LeaderboardView eventId={board[1]} onBack={() => go("/events")} />
-          ) : route === "/players" && canManage ? (
-            <PlayersView />
-          ) : route === "/audiences" && canManage ? (
-            <AudiencesView />
-          ) : route === "/keys" && isAdmin ? (
-            <KeysView />
-          ) : route === "/audit" && isAdmin ? (
-            <AuditView />
-          ) : (
-            <EventsView canManage={canManage} onLeaderboard={(id) => go(`/events/${id}/leaderboard`)} />
-          )}
-        </main>
+        <Console session={session} route={route} onSignOut={signOut} />
       </QueryClientProvider>
     </TransportProvider>
+  );
+}
+
+/** A link of the navigation, marked as the current page when the route is under it. */
+function NavLink({ to, current, icon, children }: { to: string; current: boolean; icon: ReactNode; children: string }) {
+  return (
+    <a href={`#${to}`} aria-current={current ? "page" : undefined}>
+      {icon}
+      {children}
+    </a>
+  );
+}
+
+/** The signed-in console: the header (views the role may use, the live stream's state) and the current view. */
+function Console({ session, route, onSignOut }: { session: GetSessionResponse; route: string; onSignOut: () => void }) {
+  const live = useLiveEvents();
+  const canManage = session.role === Role.OPERATOR || session.role === Role.ADMIN;
+  const isAdmin = session.role === Role.ADMIN;
+  const eventId = /^\/events\/([0-9a-f-]{36})(\/.*)?$/.exec(route)?.[1];
+  const under = (prefix: string) => route === prefix || route.startsWith(`${prefix}/`);
+  let view: ReactNode;
+  if (eventId) view = <EventDetailView eventId={eventId} canManage={canManage} />;
+  else if (route === "/events") view = <EventsView canManage={canManage} />;
+  else if (route === "/calendar") view = <CalendarView />;
+  else if (route === "/players" && canManage) view = <PlayersView />;
+  else if (route === "/audiences" && canManage) view = <AudiencesView />;
+  else if (route === "/keys" && isAdmin) view = <KeysView currentKeyId={session.keyId} />;
+  else if (route === "/audit" && isAdmin) view = <AuditView />;
+  else view = <OverviewView canManage={canManage} isAdmin={isAdmin} />;
+  return (
+    <>
+      <header className="app-header">
+        <h1>liveops</h1>
+        <nav aria-label="Views">
+          <NavLink
+            to="/overview"
+            current={route === "/overview" || route === "/"}
+            icon={<LayoutDashboard className="icon" aria-hidden />}
+          >
+            Overview
+          </NavLink>
+          <NavLink to="/events" current={under("/events")} icon={<ListChecks className="icon" aria-hidden />}>
+            Events
+          </NavLink>
+          <NavLink to="/calendar" current={route === "/calendar"} icon={<CalendarDays className="icon" aria-hidden />}>
+            Calendar
+          </NavLink>
+          {canManage && (
+            <>
+              <NavLink to="/players" current={route === "/players"} icon={<Users className="icon" aria-hidden />}>
+                Players
+              </NavLink>
+              <NavLink to="/audiences" current={route === "/audiences"} icon={<Target className="icon" aria-hidden />}>
+                Audiences
+              </NavLink>
+            </>
+          )}
+          {isAdmin && (
+            <>
+              <NavLink to="/keys" current={route === "/keys"} icon={<KeyRound className="icon" aria-hidden />}>
+                API keys
+              </NavLink>
+              <NavLink to="/audit" current={route === "/audit"} icon={<History className="icon" aria-hidden />}>
+                Audit log
+              </NavLink>
+            </>
+          )}
+        </nav>
+        <span className="who">
+          <LiveIndicator state={live} />
+          <span>
+            {session.name} ({ROLE_LABELS[session.role] ?? "unknown role"})
+          </span>
+          <button type="button" onClick={onSignOut}>
+            <LogOut className="icon" aria-hidden />
+            Sign out
+          </button>
+        </span>
+      </header>
+      <main>{view}</main>
+    </>
   );
 }

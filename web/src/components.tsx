@@ -1,5 +1,5 @@
 import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
-import { type ReactNode, useState } from "react";
+import { type ReactNode, useEffect, useId, useRef, useState } from "react";
 import { EventStatus } from "../../gen/liveops/v1/event_pb.js";
 import { describeError } from "./errors.js";
 
@@ -47,54 +47,131 @@ export function ErrorNotice({ error }: { error: unknown }) {
   );
 }
 
-/** A button that asks for confirmation before it acts. */
+/**
+ * A modal dialog (the browser's own <dialog>: focus kept inside, Escape closes) that states what an action will do
+ * and asks before doing it. Errors of the action are shown in the dialog, which stays open.
+ */
+export function Dialog({
+  title,
+  children,
+  confirmLabel,
+  onConfirm,
+  onClose,
+  danger,
+}: {
+  title: string;
+  children: ReactNode;
+  confirmLabel: string;
+  onConfirm: () => Promise<unknown>;
+  onClose: () => void;
+  danger?: boolean | undefined;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const titleId = useId();
+  useEffect(() => {
+    const dialog = ref.current;
+    if (dialog && !dialog.open) dialog.showModal?.();
+  }, []);
+  return (
+    <dialog ref={ref} className="modal" aria-labelledby={titleId} onClose={onClose} onCancel={onClose}>
+      <h2 id={titleId}>{title}</h2>
+      <div>{children}</div>
+      <ErrorNotice error={error} />
+      <div className="actions">
+        <button type="button" onClick={onClose} disabled={busy}>
+          Cancel
+        </button>
+        <button
+          type="button"
+          className={danger ? "danger-solid" : "primary"}
+          disabled={busy}
+          onClick={async () => {
+            setBusy(true);
+            setError(undefined);
+            try {
+              await onConfirm();
+              onClose();
+            } catch (err) {
+              setError(err);
+            } finally {
+              setBusy(false);
+            }
+          }}
+        >
+          {busy ? "Working…" : confirmLabel}
+        </button>
+      </div>
+    </dialog>
+  );
+}
+
+/** A button that opens a {@link Dialog} stating the action's consequences before it acts. */
 export function ConfirmButton({
   label,
   question,
+  consequences,
+  confirmLabel,
   onConfirm,
   danger,
+  icon,
 }: {
   label: string;
+  /** The dialog's title, e.g. "Delete “Summer Cup”?". */
   question: string;
+  /** What will happen, in words (shown in the dialog). */
+  consequences?: ReactNode;
+  /** The confirming button's text; by default "Yes, <label>". */
+  confirmLabel?: string;
   onConfirm: () => Promise<unknown>;
   danger?: boolean;
+  icon?: ReactNode;
 }) {
   const [asking, setAsking] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
-  if (!asking) {
-    return (
+  return (
+    <>
       <button type="button" className={danger ? "danger" : ""} onClick={() => setAsking(true)}>
+        {icon}
         {label}
       </button>
-    );
-  }
+      {asking && (
+        <Dialog
+          title={question}
+          confirmLabel={confirmLabel ?? `Yes, ${label.toLowerCase()}`}
+          onConfirm={onConfirm}
+          onClose={() => setAsking(false)}
+          danger={danger}
+        >
+          {consequences}
+        </Dialog>
+      )}
+    </>
+  );
+}
+
+/** A number for people: grouped digits in the viewer's locale (bigint-safe). */
+export function formatNumber(value: bigint | number): string {
+  return new Intl.NumberFormat().format(value);
+}
+
+/** A labelled figure, in a `<dl className="stats">`. */
+export function Stat({ label, value }: { label: string; value: ReactNode }) {
   return (
-    <fieldset className="confirm">
-      <legend>{question}</legend>
-      <button
-        type="button"
-        className="danger"
-        disabled={busy}
-        onClick={async () => {
-          setBusy(true);
-          try {
-            await onConfirm();
-            setAsking(false);
-          } catch (err) {
-            setError(err);
-          } finally {
-            setBusy(false);
-          }
-        }}
-      >
-        {busy ? "Working…" : `Yes, ${label.toLowerCase()}`}
-      </button>
-      <button type="button" onClick={() => setAsking(false)}>
-        Cancel
-      </button>
-      <ErrorNotice error={error} />
-    </fieldset>
+    <div className="stat">
+      <dt>{label}</dt>
+      <dd>{typeof value === "bigint" || typeof value === "number" ? formatNumber(value) : value}</dd>
+    </div>
+  );
+}
+
+/** A view's title with its actions on the right. */
+export function PageHeader({ title, children }: { title: string; children?: ReactNode }) {
+  return (
+    <div className="page-header">
+      <h2>{title}</h2>
+      {children}
+    </div>
   );
 }
 

@@ -60,7 +60,10 @@ function EventAudiences({ event }: { event: Event }) {
 }
 
 /** The events table: status badges, a status filter, pages, live updates; create, edit, end and delete. */
-export function EventsView({ canManage, onLeaderboard }: { canManage: boolean; onLeaderboard: (id: string) => void }) {
+export function EventsView({ canManage }: { canManage: boolean }) {
+  const onLeaderboard = (id: string) => {
+    window.location.hash = `/events/${id}`;
+  };
   const [status, setStatus] = useState(EventStatus.UNSPECIFIED);
   const [pages, setPages] = useState<string[]>([""]);
   const [editing, setEditing] = useState<Event | "new" | undefined>();
