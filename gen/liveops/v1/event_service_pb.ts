@@ -200,7 +200,8 @@ export const GetEventResponseSchema: GenMessage<GetEventResponse> = /*@__PURE__*
  */
 export type ListEventRunsRequest = Message<"liveops.v1.ListEventRunsRequest"> & {
   /**
-   * The event's id.
+   * The event's id. Empty lists the runs of every event (a player: every event for them) in a window: start_time and
+   * end_time are then required and at most 45 days apart, and runs come by start time, then event id.
    *
    * @generated from field: string event_id = 1;
    */
