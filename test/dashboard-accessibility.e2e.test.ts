@@ -109,4 +109,19 @@ describe.skipIf(!hasChromium)("every view of the dashboard", () => {
     expect(await accessibilityViolations(page)).toEqual([]);
     await context.close();
   });
+
+  it("would see a violation: an image without a text alternative planted on the page is reported", async () => {
+    const context = await dashboard.browser.newContext();
+    const page = await context.newPage();
+    await page.goto(dashboard.server.baseUrl);
+    await page.getByLabel("API key").waitFor();
+    await page.evaluate(() => {
+      const doc = (
+        globalThis as unknown as { document: { body: { insertAdjacentHTML(at: string, html: string): void } } }
+      ).document;
+      doc.body.insertAdjacentHTML("beforeend", '<img src="/favicon.svg">');
+    });
+    expect((await accessibilityViolations(page)).join("\n")).toMatch(/^image-alt /m);
+    await context.close();
+  });
 });

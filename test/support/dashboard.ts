@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { build } from "vite";
@@ -27,10 +27,44 @@ export interface DashboardHarness {
   close(): Promise<void>;
 }
 
-/** Builds the dashboard into a temporary folder, starts a test server serving it, and launches Chromium. */
+/** Every file under `dir`, sorted (for a content hash). */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((entry) => (entry.isDirectory() ? filesUnder(join(dir, entry.name)) : [join(dir, entry.name)]))
+    .sort();
+}
+
+/**
+ * The dashboard built from the sources as they are now. A build takes 10–20 s, so it is kept under
+ * node_modules/.cache, named by a hash of everything it can import (web/, gen/, src/, the lock file), and every
+ * end-to-end file of a run shares it. Two files building at once both build, and the first rename wins.
+ */
+async function builtDashboard(): Promise<string> {
+  const hash = createHash("sha256");
+  for (const file of [...filesUnder("web"), ...filesUnder("gen"), ...filesUnder("src"), "package-lock.json"]) {
+    hash.update(file).update(readFileSync(file));
+  }
+  const cache = join("node_modules", ".cache", "liveops-dashboard");
+  const dir = join(cache, hash.digest("hex").slice(0, 16));
+  if (existsSync(join(dir, "index.html"))) return dir;
+  mkdirSync(cache, { recursive: true });
+  // Builds of older sources are not needed again (a server reads its files into memory when it starts).
+  for (const old of readdirSync(cache)) {
+    if (!old.startsWith("building-")) rmSync(join(cache, old), { recursive: true, force: true });
+  }
+  const building = mkdtempSync(join(cache, "building-"));
+  await build({ configFile: "web/vite.config.ts", logLevel: "warn", build: { outDir: building, emptyOutDir: true } });
+  try {
+    renameSync(building, dir);
+  } catch {
+    rmSync(building, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+/** Builds the dashboard (or finds it built), starts a test server serving it, and launches Chromium. */
 export async function startDashboard(): Promise<DashboardHarness> {
-  const webDir = mkdtempSync(join(tmpdir(), "liveops-web-"));
-  await build({ configFile: "web/vite.config.ts", logLevel: "warn", build: { outDir: webDir, emptyOutDir: true } });
+  const webDir = await builtDashboard();
   const server = await startTestServer({ DASHBOARD_DIR: webDir });
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -61,7 +95,6 @@ export async function startDashboard(): Promise<DashboardHarness> {
     async close() {
       await browser.close();
       await server.close();
-      rmSync(webDir, { recursive: true, force: true });
     },
   };
 }
@@ -74,7 +107,8 @@ const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core
  * offending elements), so a failing expectation names what to fix.
  */
 export async function accessibilityViolations(page: Page): Promise<string[]> {
-  if (!(await page.evaluate(() => "axe" in globalThis))) await page.addScriptTag({ content: AXE_SOURCE });
+  // Evaluated rather than added as a <script>: the dashboard's CSP refuses inline scripts, and rightly so.
+  if (!(await page.evaluate(() => "axe" in globalThis))) await page.evaluate(AXE_SOURCE);
   const violations = await page.evaluate(async () => {
     const axe = (globalThis as unknown as { axe: { run: (context: unknown, options: unknown) => Promise<AxeResults> } })
       .axe;
