@@ -55,62 +55,64 @@ export function AudiencesView() {
       <ErrorNotice error={list.error} />
       {list.data && (
         <>
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Expression</th>
-                <th scope="col">Listed players</th>
-                <th scope="col">Updated</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.audiences.length === 0 && (
+          <div className="table-wrap">
+            <table>
+              <thead>
                 <tr>
-                  <td colSpan={5} className="muted">
-                    No audiences.
-                  </td>
+                  <th scope="col">Name</th>
+                  <th scope="col">Expression</th>
+                  <th scope="col">Listed players</th>
+                  <th scope="col">Updated</th>
+                  <th scope="col">Actions</th>
                 </tr>
-              )}
-              {list.data.audiences.map((audience) => (
-                <tr key={audience.name} data-audience={audience.name}>
-                  <td>
-                    <strong>{audience.name}</strong>
-                    {audience.description && <div className="muted">{audience.description}</div>}
-                  </td>
-                  <td>
-                    {audience.expression ? (
-                      <code className="expression">{audience.expression}</code>
-                    ) : (
-                      <span className="muted">none: listed players only</span>
-                    )}
-                  </td>
-                  <td>
-                    {audience.includePlayerIds.length} included, {audience.excludePlayerIds.length} excluded
-                  </td>
-                  <td>
-                    <Time value={audience.updateTime} />
-                  </td>
-                  <td className="row-actions">
-                    <button type="button" onClick={() => setEditing(audience)}>
-                      Edit
-                    </button>
-                    <ConfirmButton
-                      label="Delete"
-                      danger
-                      question={`Delete the audience “${audience.name}”?`}
-                      onConfirm={() =>
-                        remove
-                          .mutateAsync({ name: audience.name, etag: audience.etag })
-                          .then(() => queryClient.invalidateQueries())
-                      }
-                    />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {list.data.audiences.length === 0 && (
+                  <tr>
+                    <td colSpan={5} className="muted">
+                      No audiences.
+                    </td>
+                  </tr>
+                )}
+                {list.data.audiences.map((audience) => (
+                  <tr key={audience.name} data-audience={audience.name}>
+                    <td>
+                      <strong>{audience.name}</strong>
+                      {audience.description && <div className="muted">{audience.description}</div>}
+                    </td>
+                    <td>
+                      {audience.expression ? (
+                        <code className="expression">{audience.expression}</code>
+                      ) : (
+                        <span className="muted">none: listed players only</span>
+                      )}
+                    </td>
+                    <td>
+                      {audience.includePlayerIds.length} included, {audience.excludePlayerIds.length} excluded
+                    </td>
+                    <td>
+                      <Time value={audience.updateTime} />
+                    </td>
+                    <td className="row-actions">
+                      <button type="button" onClick={() => setEditing(audience)}>
+                        Edit
+                      </button>
+                      <ConfirmButton
+                        label="Delete"
+                        danger
+                        question={`Delete the audience “${audience.name}”?`}
+                        onConfirm={() =>
+                          remove
+                            .mutateAsync({ name: audience.name, etag: audience.etag })
+                            .then(() => queryClient.invalidateQueries())
+                        }
+                      />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
           <Pager pages={pages} setPages={setPages} nextPageToken={list.data.nextPageToken} />
         </>
       )}

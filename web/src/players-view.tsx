@@ -64,36 +64,38 @@ function PlayerDetail({ playerId, onClose }: { playerId: string; onClose: () => 
             Created <Time value={player.data.player.createTime} />, properties changed{" "}
             <Time value={player.data.player.updateTime} />
           </p>
-          <table>
-            <caption>Properties</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Type</th>
-                <th scope="col">Value</th>
-              </tr>
-            </thead>
-            <tbody>
-              {properties.length === 0 && (
+          <div className="table-wrap">
+            <table>
+              <caption>Properties</caption>
+              <thead>
                 <tr>
-                  <td colSpan={3} className="muted">
-                    No properties.
-                  </td>
+                  <th scope="col">Name</th>
+                  <th scope="col">Type</th>
+                  <th scope="col">Value</th>
                 </tr>
-              )}
-              {properties.map(([name, value]) => (
-                <tr key={name} data-property={name}>
-                  <td>
-                    <code>{name}</code>
-                  </td>
-                  <td>{value.kind.case ? TYPE_NAMES[value.kind.case] : "unset"}</td>
-                  <td>
-                    <PropertyText value={value} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {properties.length === 0 && (
+                  <tr>
+                    <td colSpan={3} className="muted">
+                      No properties.
+                    </td>
+                  </tr>
+                )}
+                {properties.map(([name, value]) => (
+                  <tr key={name} data-property={name}>
+                    <td>
+                      <code>{name}</code>
+                    </td>
+                    <td>{value.kind.case ? TYPE_NAMES[value.kind.case] : "unset"}</td>
+                    <td>
+                      <PropertyText value={value} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </>
       )}
     </section>
@@ -185,19 +187,21 @@ export function PlayersView() {
       {!shownByField && <ErrorNotice error={list.error} />}
       {list.data && !list.error && (
         <>
-          <table aria-busy={list.isFetching}>
-            <thead>
-              <tr>
-                <th scope="col">Id</th>
-                <th scope="col">Properties</th>
-                <th scope="col">Created</th>
-                <th scope="col">Details</th>
-              </tr>
-            </thead>
-            <tbody>
-              <PlayerRows players={list.data.players} onOpen={setOpen} />
-            </tbody>
-          </table>
+          <div className="table-wrap">
+            <table aria-busy={list.isFetching}>
+              <thead>
+                <tr>
+                  <th scope="col">Id</th>
+                  <th scope="col">Properties</th>
+                  <th scope="col">Created</th>
+                  <th scope="col">Details</th>
+                </tr>
+              </thead>
+              <tbody>
+                <PlayerRows players={list.data.players} onOpen={setOpen} />
+              </tbody>
+            </table>
+          </div>
           {search.filter && list.data.nextPageToken && (
             <p className="muted">A filtered page may hold fewer players than the page size: the next may hold more.</p>
           )}
