@@ -76,7 +76,12 @@ describe("the dashboard's files, compressed", () => {
   });
 
   it("sends the file as built to a client that accepts no encoding, or refuses one with q=0", async () => {
-    for (const headers of [{}, { "accept-encoding": "identity" }, { "accept-encoding": "br;q=0, gzip;q=0" }]) {
+    const variants: Record<string, string>[] = [
+      {},
+      { "accept-encoding": "identity" },
+      { "accept-encoding": "br;q=0, gzip;q=0" },
+    ];
+    for (const headers of variants) {
       const answer = await get("/assets/app-1a2b.js", headers);
       expect(answer.headers["content-encoding"]).toBeUndefined();
       expect(answer.body.equals(SCRIPT)).toBe(true);
