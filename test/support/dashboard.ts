@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { build } from "vite";
 import { startTestServer, type TestServer } from "./server.js";
@@ -53,7 +53,11 @@ async function builtDashboard(): Promise<string> {
     if (!old.startsWith("building-")) rmSync(join(cache, old), { recursive: true, force: true });
   }
   const building = mkdtempSync(join(cache, "building-"));
-  await build({ configFile: "web/vite.config.ts", logLevel: "warn", build: { outDir: building, emptyOutDir: true } });
+  await build({
+    configFile: "web/vite.config.ts",
+    logLevel: "warn",
+    build: { outDir: resolve(building), emptyOutDir: true },
+  });
   try {
     renameSync(building, dir);
   } catch {
