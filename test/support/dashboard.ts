@@ -1,5 +1,14 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
@@ -133,7 +142,15 @@ export async function accessibilityViolations(page: Page): Promise<string[]> {
   return violations;
 }
 
-/** Saves a full-page screenshot of the page as `<name>.png` under {@link SCREENSHOTS}. */
+/**
+ * Saves a full-page screenshot of the page as `<name>.png` under {@link SCREENSHOTS}. With
+ * `LIVEOPS_UPDATE_PICTURES=1` (`npm run pictures`), a screenshot the README shows as `docs/dashboard-<name>.png` is
+ * also written there, so the README's pictures are refreshed from the tests that check what they show.
+ */
 export async function screenshot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  const image = await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  const picture = `docs/dashboard-${name}.png`;
+  if (process.env.LIVEOPS_UPDATE_PICTURES === "1" && readFileSync("README.md", "utf8").includes(`(${picture})`)) {
+    writeFileSync(picture, image);
+  }
 }
