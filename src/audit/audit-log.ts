@@ -62,6 +62,9 @@ export async function appendAuditEntry(
 export interface AuditQuery {
   targetId?: string | undefined;
   actorKeyId?: string | undefined;
+  /** Entries made by any of these methods (full paths, or what a change made outside RPCs is named). */
+  methods?: readonly string[] | undefined;
+  targetType?: string | undefined;
   startTime?: number | undefined;
   endTime?: number | undefined;
   beforeId?: number | undefined;
@@ -75,6 +78,15 @@ export function createAuditLog(reads: SqlClient) {
       const conditions: SQL[] = [sql`TRUE`];
       if (query.targetId) conditions.push(sql`target_id = ${query.targetId}`);
       if (query.actorKeyId) conditions.push(sql`actor_key_id = ${query.actorKeyId}`);
+      if (query.methods) {
+        conditions.push(
+          sql`method IN (${sql.join(
+            query.methods.map((m) => sql`${m}`),
+            sql`, `,
+          )})`,
+        );
+      }
+      if (query.targetType) conditions.push(sql`target_type = ${query.targetType}`);
       if (query.startTime !== undefined) conditions.push(sql`time >= ${query.startTime}`);
       if (query.endTime !== undefined) conditions.push(sql`time < ${query.endTime}`);
       if (query.beforeId !== undefined) conditions.push(sql`id < ${query.beforeId}`);

@@ -6,6 +6,7 @@ import {
   type ListAuditEntriesResponse,
   ListAuditEntriesResponseSchema,
 } from "../../gen/liveops/v1/audit_service_pb.js";
+import { methodRoles } from "../auth/roles.js";
 import { assertValid, type FieldViolation } from "../errors.js";
 import { type PageTokens, pageSizeOf, takePage } from "../page-token.js";
 import { timestampFromStoredMs, timestampToMs } from "../timestamps.js";
@@ -24,6 +25,17 @@ function entryOf(row: AuditRow): AuditEntry {
   });
 }
 
+/**
+ * The method paths a method filter names: a full path ("/liveops.v1.EventAdminService/UpdateEvent") as it is, a
+ * bare name ("UpdateEvent") every method of that name in the permission table, which lists every method served.
+ */
+function methodPathsNamed(method: string): string[] {
+  if (method.startsWith("/")) return [method];
+  const paths = [...methodRoles.keys()].filter((path) => path.endsWith(`/${method}`));
+  // A name no method has can still name entries made outside RPCs (e.g. "first start").
+  return paths.length > 0 ? paths : [method];
+}
+
 /** liveops.v1.AuditService: reads the audit log. */
 export function createAuditService(deps: { auditLog: AuditLog; pageTokens: PageTokens }) {
   return {
@@ -37,18 +49,25 @@ export function createAuditService(deps: { auditLog: AuditLog; pageTokens: PageT
       for (const [field, value] of [
         ["target_id", req.targetId],
         ["actor_key_id", req.actorKeyId],
+        ["method", req.method],
+        ["target_type", req.targetType],
       ] as const) {
         if (value.length > 128)
           violations.push({ field, description: "must be at most 128 characters", reason: "TOO_LONG" });
       }
       assertValid(violations);
       const limit = pageSizeOf(req.pageSize);
-      const scope = `ListAuditEntries/${JSON.stringify([req.targetId, req.actorKeyId, startTime, endTime])}`;
+      // Tokens made before the method and target type filters keep their scope.
+      const filters = [req.targetId, req.actorKeyId, startTime, endTime];
+      if (req.method !== "" || req.targetType !== "") filters.push(req.method, req.targetType);
+      const scope = `ListAuditEntries/${JSON.stringify(filters)}`;
       const cursor = deps.pageTokens.decode(scope, req.pageToken);
       const beforeId = typeof cursor === "number" ? cursor : undefined;
       const rows = await deps.auditLog.listEntries({
         targetId: req.targetId || undefined,
         actorKeyId: req.actorKeyId || undefined,
+        methods: req.method === "" ? undefined : methodPathsNamed(req.method),
+        targetType: req.targetType || undefined,
         startTime,
         endTime,
         beforeId,

@@ -59,7 +59,8 @@ export const methodRoles: ReadonlyMap<string, Access> = new Map<string, Access>(
   [methodPath(LeaderboardService.method.listScoresAroundPlayer), everyone],
   [methodPath(LeaderboardService.method.getPlayerScore), everyone],
   [methodPath(LeaderboardService.method.watchLeaderboard), readers],
-  [methodPath(RewardService.method.listRewardGrants), gameServersAndPlayers],
+  // Readers list an event's grants (the dashboard); a player only its own.
+  [methodPath(RewardService.method.listRewardGrants), everyone],
   [methodPath(RewardService.method.claimReward), gameServersAndPlayers],
   [methodPath(CounterService.method.incrementCounter), gameServers],
   [methodPath(SessionService.method.getSession), everyone],

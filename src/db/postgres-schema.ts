@@ -53,6 +53,8 @@ export const events = pgTable(
     /** JSON arrays of audience names: see schema.ts. */
     audiences: text("audiences"),
     excludedAudiences: text("excluded_audiences"),
+    /** The IANA time zone of a recurring event's rule; null for UTC. */
+    recurrenceTimeZone: text("recurrence_time_zone"),
   },
   (t) => [index("events_start_time_id_idx").on(t.startTime, t.id), index("events_end_time_idx").on(t.endTime)],
 );

@@ -33,6 +33,8 @@ export const events = sqliteTable(
     /** JSON arrays of audience names (see `eventAudiences`, which holds the same for integrity); null when none. */
     audiences: text("audiences"),
     excludedAudiences: text("excluded_audiences"),
+    /** The canonical IANA time zone a recurring event's rule runs in; null for UTC. */
+    recurrenceTimeZone: text("recurrence_time_zone"),
   },
   (t) => [
     // Serves listing in (start time, id) order and its keyset pagination.

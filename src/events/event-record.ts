@@ -20,6 +20,7 @@ import {
 import { rewardsFromStored, rewardsToStored, type StoredReward } from "../rewards/reward-codec.js";
 import { durationFromStoredMs, laterTimestampMs, TIMESTAMP_RANGE_TEXT, timestampFromStoredMs } from "../timestamps.js";
 import type { Recurrence } from "./recurrence.js";
+import { UTC } from "./recurrence-zone.js";
 
 /** An event as stored. */
 export type EventRow = typeof events.$inferSelect;
@@ -74,6 +75,7 @@ export function fieldsToColumns(fields: EventFields, endTime: number) {
     metadata: fields.metadata === undefined ? null : JSON.stringify(fields.metadata),
     recurrenceRule: fields.recurrence?.rule ?? null,
     runDurationMs: fields.recurrence?.runDurationMs ?? null,
+    recurrenceTimeZone: fields.recurrence?.timeZone ?? null,
     endLimit: fields.recurrence ? (fields.endTime ?? null) : null,
     leaderboard: fields.leaderboard ? leaderboardToJson(fields.leaderboard) : null,
     audiences: namesToJson(fields.audiences),
@@ -89,11 +91,18 @@ function namesFromJson(json: string | null): string[] {
   return json === null ? [] : (JSON.parse(json) as string[]);
 }
 
-/** The schedule of a stored recurring event. */
+/** The schedule of a stored recurring event (its zone null or empty for UTC). */
 export function recurrenceOf(row: EventRow): Recurrence | undefined {
-  return row.recurrenceRule !== null && row.runDurationMs !== null
-    ? { rule: row.recurrenceRule, runDurationMs: row.runDurationMs }
-    : undefined;
+  if (row.recurrenceRule === null || row.runDurationMs === null) return undefined;
+  return recurrenceWith(row.recurrenceRule, row.runDurationMs, row.recurrenceTimeZone ?? "");
+}
+
+/**
+ * A schedule in its one form (the same fields in the same order, a zone only when it is not UTC), so that schedules
+ * compare as JSON. `timeZone` must be canonical (event-validation.ts reads it so).
+ */
+export function recurrenceWith(rule: string, runDurationMs: number, timeZone: string): Recurrence {
+  return timeZone === "" || timeZone === UTC ? { rule, runDurationMs } : { rule, runDurationMs, timeZone };
 }
 
 /** The client-written fields of a stored event. */
@@ -128,7 +137,11 @@ export function fieldsToAuditJson(fields: EventFields): JsonObject {
     rewards: rewardsToStored(fields.rewards),
     metadata: fields.metadata ?? null,
     recurrence: fields.recurrence
-      ? { rule: fields.recurrence.rule, run_duration_ms: fields.recurrence.runDurationMs }
+      ? {
+          rule: fields.recurrence.rule,
+          run_duration_ms: fields.recurrence.runDurationMs,
+          time_zone: fields.recurrence.timeZone ?? "",
+        }
       : null,
     leaderboard: fields.leaderboard ? (JSON.parse(leaderboardToJson(fields.leaderboard)) as JsonObject) : null,
     audiences: fields.audiences,
@@ -168,6 +181,7 @@ function recurrenceToMessage(recurrence: Recurrence) {
   return create(RecurrenceSchema, {
     rule: recurrence.rule,
     runDuration: durationFromStoredMs(recurrence.runDurationMs),
+    timeZone: recurrence.timeZone ?? "",
   });
 }
 

@@ -1,7 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, type HandlerContext } from "@connectrpc/connect";
-import { type Event, EventRunSchema, EventStatus } from "../../gen/liveops/v1/event_pb.js";
+import { type Event, EventRunSchema, type EventStatus } from "../../gen/liveops/v1/event_pb.js";
 import {
+  EventStatusCountSchema,
   type GetEventRequest,
   type GetEventResponse,
   GetEventResponseSchema,
@@ -21,11 +22,20 @@ import { type PlayerTargeting, playerVisible, targetingOf } from "../players/pla
 import { immutableMessage } from "../server/encoding-memo.js";
 import { timestampFromStoredMs } from "../timestamps.js";
 import type { ChangeLog } from "./event-changes.js";
+import { EVENT_STATUSES, type EventFilter, type EventPosition, type StatusCount } from "./event-list-store.js";
+import {
+  cursorToPosition,
+  eventListingOf,
+  type ListingFieldNames,
+  orderTime,
+  positionToCursor,
+} from "./event-listing.js";
 import { type EventRow, rowToEvent } from "./event-record.js";
-import type { RunCursor, RunQueries } from "./event-runs.js";
-import type { EventCursor, EventStore } from "./event-store.js";
+import type { ListedRun, RunCursor, RunQueries } from "./event-runs.js";
+import type { EventStore } from "./event-store.js";
 import { checkEventId, timestampMs } from "./event-validation.js";
 import { type RecurrenceExpander, RecurrenceQueueFull, RecurrenceTooCostly } from "./recurrence-expander.js";
+import { checkWindow, isWindowCursor, runsOfEveryEvent, type WindowCursor } from "./window-runs.js";
 
 /** GetEvent responses kept (about 2 KiB each with their encodings). */
 const RESPONSE_CACHE_ENTRIES = 10_000;
@@ -63,11 +73,6 @@ function encodedSizeBound(row: EventRow): number {
   return 2 * 3 * text + 512;
 }
 
-function isCursor(value: unknown): value is EventCursor {
-  const c = value as EventCursor;
-  return typeof c === "object" && c !== null && Number.isSafeInteger(c.startTime) && typeof c.id === "string";
-}
-
 function isRunCursor(value: unknown): value is RunCursor {
   const c = value as RunCursor;
   return typeof c === "object" && c !== null && Number.isSafeInteger(c.runNumber) && Number.isSafeInteger(c.startTime);
@@ -86,6 +91,32 @@ function runWindow(req: ListEventRunsRequest): { from: number; to: number } {
   }
   return { from: from as number, to: to as number };
 }
+
+/** A listed run as the API gives it. */
+const runMessage = (eventId: string, run: ListedRun) =>
+  create(EventRunSchema, {
+    eventId,
+    runNumber: BigInt(run.runNumber),
+    startTime: timestampFromStoredMs(run.startTime),
+    endTime: timestampFromStoredMs(run.endTime),
+    endedEarly: run.endedEarly,
+  });
+
+/** The error of a ListEventRuns page whose runs could not be computed, for the runs of `what`. */
+const recurrenceFailure =
+  (what: string) =>
+  (err: unknown): never => {
+    if (err instanceof RecurrenceTooCostly) {
+      // A property of the rule and the window, not of the moment: retrying the same page does not help.
+      throw serviceError(
+        Code.FailedPrecondition,
+        "RUNS_NOT_COMPUTED",
+        `the runs of ${what} beyond those planned could not be computed (${err.message}); ask for a window nearer the planned runs`,
+      );
+    }
+    if (err instanceof RecurrenceQueueFull) throw err.toConnectError();
+    throw err;
+  };
 
 /** liveops.v1.EventService: reads events. The REST routes call the same methods. */
 export function createEventService({ store, runs, clock, pageTokens, pageBudgetBytes, targeting }: EventDeps) {
@@ -106,48 +137,101 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
       playerResponse?: GetEventResponse;
     }
   >();
+  /**
+   * total_size and status_counts: every status, zeros included, of the events whose title matches (a player's: those
+   * that target it, through `targetsOf`), and the sum over the statuses the filter asks for.
+   */
+  async function countsOf(
+    filter: EventFilter,
+    now: number,
+    targetsOf?: (rows: readonly StatusCount[]) => Promise<((event: EventTargeting) => boolean) | undefined>,
+  ): Promise<Pick<ListEventsResponse, "totalSize" | "statusCounts">> {
+    const rows = await store.countEvents({ titleQuery: filter.titleQuery, now, byTargeting: targetsOf !== undefined });
+    const test = targetsOf && (await targetsOf(rows));
+    const byStatus = new Map<EventStatus, number>(EVENT_STATUSES.map((s) => [s, 0]));
+    for (const row of rows) {
+      if (!test || test(targetingOf(row))) byStatus.set(row.status, (byStatus.get(row.status) ?? 0) + row.count);
+    }
+    const wanted = filter.statuses.length > 0 ? filter.statuses : EVENT_STATUSES;
+    return {
+      totalSize: wanted.reduce((sum, s) => sum + (byStatus.get(s) ?? 0), 0),
+      statusCounts: EVENT_STATUSES.map((status) =>
+        create(EventStatusCountSchema, { status, count: byStatus.get(status) ?? 0 }),
+      ),
+    };
+  }
+
+  /** ListEventRuns without an event id: the runs of every event (a player's: of every event for it) in a window. */
+  async function listRunsOfEveryEvent(req: ListEventRunsRequest, ctx: HandlerContext): Promise<ListEventRunsResponse> {
+    const window = runWindow(req);
+    checkWindow(req, window);
+    const limit = pageSizeOf(req.pageSize);
+    const scope = `ListEventRuns/*/${window.from}/${window.to}`;
+    const after = pageTokens.decode(scope, req.pageToken);
+    if (after !== undefined && !isWindowCursor(after)) throw new Error("a signed page token holds no window cursor");
+    const player = ctx.values.get(principalKey)?.playerId;
+    const found = await runsOfEveryEvent({ store, runs }, window, after, limit, {
+      signal: ctx.signal,
+      owner: ctx.values.get(principalKey)?.keyId,
+      ...(player !== undefined && { visible: await targeting.forPlayer(player, clock.now()) }),
+    }).catch(recurrenceFailure("the events in this window"));
+    const page = found.slice(0, limit);
+    const last = page.at(-1);
+    const next: WindowCursor | undefined =
+      found.length > limit && last
+        ? { startTime: last.startTime, eventId: last.eventId, runNumber: last.runNumber }
+        : undefined;
+    return create(ListEventRunsResponseSchema, {
+      runs: page.map((run) => runMessage(run.eventId, run)),
+      nextPageToken: next ? pageTokens.encode(scope, next) : "",
+    });
+  }
+
   const service = {
     /**
      * ListEvents as `principal`: a player gets only the events that target it, without their audiences; its page may
-     * hold fewer events than asked when many were skipped (follow next_page_token).
+     * hold fewer events than asked when many were skipped (follow next_page_token). `names` are the names the caller
+     * knows the request's fields by, for its errors.
      */
-    async listEventsAs(principal: Principal | undefined, req: ListEventsRequest): Promise<ListEventsResponse> {
-      if (!(req.status in EventStatus)) {
-        throw invalidArgument([
-          { field: "status", description: `unknown status ${req.status}`, reason: "UNKNOWN_ENUM" },
-        ]);
-      }
+    async listEventsAs(
+      principal: Principal | undefined,
+      req: ListEventsRequest,
+      names?: ListingFieldNames,
+    ): Promise<ListEventsResponse> {
+      const { filter, order, scope } = eventListingOf(req, names);
       const limit = pageSizeOf(req.pageSize);
-      const scope = `ListEvents/${req.status}`;
-      const after = pageTokens.decode(scope, req.pageToken);
-      if (after !== undefined && !isCursor(after)) throw new Error("a signed page token holds no cursor");
+      const after = cursorToPosition(order, pageTokens.decode(scope, req.pageToken));
       const now = clock.now();
       const player = principal?.playerId;
       // The player's properties are read once a page names an audience: a listing of events for everyone needs none.
       let targets: ((event: EventTargeting) => boolean) | undefined;
-      const page: EventRow[] = [];
-      let next: EventCursor | undefined;
-      let bytes = 0;
-      let cursor = after as EventCursor | undefined;
-      let read = 0;
-      for (let more = true; more; ) {
-        // One extra row tells whether another page follows.
-        const rows = await store.listEvents({ status: req.status, now, after: cursor, limit: limit + 1 });
+      const targetsOf = async (rows: readonly Pick<EventRow, "audiences" | "excludedAudiences">[]) => {
         if (player !== undefined && !targets && rows.some((row) => row.audiences || row.excludedAudiences)) {
           targets = await targeting.forPlayer(player, now);
         }
+        return targets;
+      };
+      const page: EventRow[] = [];
+      let next: EventPosition | undefined;
+      let bytes = 0;
+      let cursor = after;
+      let read = 0;
+      for (let more = true; more; ) {
+        // One extra row tells whether another page follows.
+        const rows = await store.listEvents({ filter, order, now, after: cursor, limit: limit + 1 });
+        const test = await targetsOf(rows);
         for (const row of rows) {
-          if (!targets || targets(targetingOf(row))) {
+          if (!test || test(targetingOf(row))) {
             const last = page.at(-1);
             // The page's size is counted from its second row, as a page always holds one.
             if (last) bytes += encodedSizeBound(row);
             if (last && (page.length === limit || bytes > pageBudgetBytes)) {
-              next = { startTime: last.startTime, id: last.id };
+              next = { time: orderTime(order, last), id: last.id };
               break;
             }
             page.push(row);
           }
-          cursor = { startTime: row.startTime, id: row.id };
+          cursor = { time: orderTime(order, row), id: row.id };
           read++;
         }
         more = next === undefined && rows.length > limit;
@@ -157,14 +241,14 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
           more = false;
         }
       }
+      const counts = req.includeCounts ? await countsOf(filter, now, player === undefined ? undefined : targetsOf) : {};
       return create(ListEventsResponseSchema, {
-        events: await Promise.all(
-          page.map(async (row) => {
-            const event = rowToEvent(row, await store.stateAt(row, now));
-            return player === undefined ? event : playerVisible(event);
-          }),
-        ),
-        nextPageToken: next ? pageTokens.encode(scope, next) : "",
+        events: (await store.statesAt(page, now)).map((state, i) => {
+          const event = rowToEvent(page[i] as EventRow, state);
+          return player === undefined ? event : playerVisible(event);
+        }),
+        nextPageToken: next ? pageTokens.encode(scope, positionToCursor(order, next)) : "",
+        ...counts,
       });
     },
 
@@ -219,6 +303,7 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
     },
 
     async listEventRuns(req: ListEventRunsRequest, ctx: HandlerContext): Promise<ListEventRunsResponse> {
+      if (req.eventId === "") return await listRunsOfEveryEvent(req, ctx);
       assertValid(checkEventId(req.eventId, "event_id"));
       const window = runWindow(req);
       const limit = pageSizeOf(req.pageSize);
@@ -236,32 +321,13 @@ export function createEventService({ store, runs, clock, pageTokens, pageBudgetB
           signal: ctx.signal,
           owner: ctx.values.get(principalKey)?.keyId,
         })
-        .catch((err: unknown) => {
-          if (err instanceof RecurrenceTooCostly) {
-            // A property of the rule and the window, not of the moment: retrying the same page does not help.
-            throw serviceError(
-              Code.FailedPrecondition,
-              "RUNS_NOT_COMPUTED",
-              `the runs of event ${id} beyond those planned could not be computed (${err.message}); ask for a window nearer its planned runs`,
-            );
-          }
-          if (err instanceof RecurrenceQueueFull) throw err.toConnectError();
-          throw err;
-        });
+        .catch(recurrenceFailure(`event ${id}`));
       const page = found.runs.slice(0, limit);
       const last = page.at(-1);
       const next: RunCursor | undefined =
         found.runs.length > limit && last ? { runNumber: last.runNumber, startTime: last.startTime } : found.resumeAt;
       return create(ListEventRunsResponseSchema, {
-        runs: page.map((run) =>
-          create(EventRunSchema, {
-            eventId: id,
-            runNumber: BigInt(run.runNumber),
-            startTime: timestampFromStoredMs(run.startTime),
-            endTime: timestampFromStoredMs(run.endTime),
-            endedEarly: run.endedEarly,
-          }),
-        ),
+        runs: page.map((run) => runMessage(id, run)),
         nextPageToken: next ? pageTokens.encode(scope, next) : "",
       });
     },

@@ -6,6 +6,15 @@ import type { SqlClient, Storage, Transaction } from "../db/storage.js";
 import { audiencesChanged, saveEventAudiences } from "./event-audiences.js";
 import type { ChangeLog } from "./event-changes.js";
 import {
+  countEventsByStatus,
+  type EventFilter,
+  type EventOrder,
+  type EventPosition,
+  eventStatesAt,
+  listEventRows,
+  type StatusCount,
+} from "./event-list-store.js";
+import {
   type EventFields,
   type EventRow,
   type EventState,
@@ -17,12 +26,6 @@ import {
   rowToFields,
 } from "./event-record.js";
 import { applyRunPlan, dropRunsAfter, endRunNow, lastRunEnd, type RunPlan, type RunQueries } from "./event-runs.js";
-
-/** A position in the (start time, id) order of events. */
-export interface EventCursor {
-  startTime: number;
-  id: string;
-}
 
 /** The outcome of a write that names an existing event. */
 export type EventWriteResult = { kind: "ok"; row: EventRow } | { kind: "not_found" } | { kind: "etag_mismatch" };
@@ -47,23 +50,7 @@ export const EVENT_COLUMNS = sql.raw(`id, title, description, start_time AS "sta
   rewards, metadata, version, create_time AS "createTime", update_time AS "updateTime",
   recurrence_rule AS "recurrenceRule", run_duration_ms AS "runDurationMs", end_limit AS "endLimit",
   runs_revision AS "runsRevision", leaderboard, counters_revision AS "countersRevision", audiences,
-  excluded_audiences AS "excludedAudiences"`);
-
-function statusCondition(status: EventStatus, now: number): SQL | undefined {
-  const liveRun = sql`EXISTS (SELECT 1 FROM event_runs r WHERE r.event_id = events.id AND r.end_time > ${now} AND r.start_time <= ${now})`;
-  switch (status) {
-    case EventStatus.UPCOMING:
-      return sql`start_time > ${now}`;
-    case EventStatus.ACTIVE:
-      return sql`start_time <= ${now} AND end_time > ${now} AND ${liveRun}`;
-    case EventStatus.BETWEEN_RUNS:
-      return sql`start_time <= ${now} AND end_time > ${now} AND NOT ${liveRun}`;
-    case EventStatus.ENDED:
-      return sql`end_time <= ${now}`;
-    default:
-      return undefined;
-  }
-}
+  excluded_audiences AS "excludedAudiences", recurrence_time_zone AS "recurrenceTimeZone"`);
 
 const findEvent = (client: SqlClient, id: string, lock: SQL = sql.empty()) =>
   client.get<EventRow>(sql`SELECT ${EVENT_COLUMNS} FROM events WHERE id = ${id}${lock}`);
@@ -99,7 +86,8 @@ function columnsSet(fields: EventFields, endTime: number): SQL {
   return sql`title = ${c.title}, description = ${c.description}, start_time = ${c.startTime},
     end_time = ${c.endTime}, rewards = ${c.rewards}, metadata = ${c.metadata}, recurrence_rule = ${c.recurrenceRule},
     run_duration_ms = ${c.runDurationMs}, end_limit = ${c.endLimit}, leaderboard = ${c.leaderboard},
-    audiences = ${c.audiences}, excluded_audiences = ${c.excludedAudiences}`;
+    audiences = ${c.audiences}, excluded_audiences = ${c.excludedAudiences},
+    recurrence_time_zone = ${c.recurrenceTimeZone}`;
 }
 
 /** Writes an operator's change of an event: its fields, the end of its last run, a new version. */
@@ -122,7 +110,8 @@ export function scheduleChanged(before: EventFields, after: EventFields): { runs
   const rule =
     before.startTime !== after.startTime ||
     before.recurrence?.rule !== after.recurrence?.rule ||
-    before.recurrence?.runDurationMs !== after.recurrence?.runDurationMs;
+    before.recurrence?.runDurationMs !== after.recurrence?.runDurationMs ||
+    before.recurrence?.timeZone !== after.recurrence?.timeZone;
   return { runs: rule || before.endTime !== after.endTime, rule };
 }
 
@@ -210,22 +199,25 @@ export function createEventStore(storage: Storage, runs: RunQueries, changeLog: 
     /** Where an event is at `at`. */
     stateAt,
 
-    /** Up to `limit` events after `after` in (start time, id) order, optionally with one status at `now`. */
+    /** Up to `limit` events matching `filter` at `now` after `after` in `order` (one query). */
     listEvents(query: {
-      status: EventStatus;
+      filter: EventFilter;
+      order: EventOrder;
       now: number;
-      after: EventCursor | undefined;
+      after: EventPosition | undefined;
       limit: number;
     }): Promise<EventRow[]> {
-      const { after } = query;
-      const conditions = [
-        statusCondition(query.status, query.now),
-        after && sql`(start_time > ${after.startTime} OR (start_time = ${after.startTime} AND id > ${after.id}))`,
-      ].filter((c): c is SQL => c !== undefined);
-      const where = conditions.length > 0 ? sql`WHERE ${sql.join(conditions, sql` AND `)}` : sql.empty();
-      return reads.all<EventRow>(
-        sql`SELECT ${EVENT_COLUMNS} FROM events ${where} ORDER BY start_time, id LIMIT ${query.limit}`,
-      );
+      return listEventRows(reads, EVENT_COLUMNS, query);
+    },
+
+    /** How many events whose title contains `titleQuery` are in each status at `now` (one query). */
+    countEvents(query: { titleQuery: string; now: number; byTargeting: boolean }): Promise<StatusCount[]> {
+      return countEventsByStatus(reads, query);
+    },
+
+    /** Where the events of a page are at `at`, read for the whole page at once. */
+    statesAt(rows: readonly EventRow[], at: number): Promise<EventState[]> {
+      return eventStatesAt(reads, rows, at);
     },
 
     /**
@@ -261,10 +253,11 @@ export function createEventStore(storage: Storage, runs: RunQueries, changeLog: 
         const c = fieldsToColumns(fields, fields.startTime);
         await tx.run(sql`
           INSERT INTO events (id, title, description, start_time, end_time, rewards, metadata, version, create_time,
-            update_time, recurrence_rule, run_duration_ms, end_limit, leaderboard, audiences, excluded_audiences)
+            update_time, recurrence_rule, run_duration_ms, end_limit, leaderboard, audiences, excluded_audiences,
+            recurrence_time_zone)
           VALUES (${id}, ${c.title}, ${c.description}, ${c.startTime}, ${c.endTime}, ${c.rewards}, ${c.metadata}, 1,
             ${now}, ${now}, ${c.recurrenceRule}, ${c.runDurationMs}, ${c.endLimit}, ${c.leaderboard}, ${c.audiences},
-            ${c.excludedAudiences})`);
+            ${c.excludedAudiences}, ${c.recurrenceTimeZone})`);
         await saveEventAudiences(tx, id, fields);
         const endTime = await applyRunPlan(tx, runs, id, fields, now, plan);
         const row = await tx.get<EventRow>(
@@ -385,6 +378,14 @@ export function createEventStore(storage: Storage, runs: RunQueries, changeLog: 
         );
         return { kind: "ok", row: current };
       }, signal);
+    },
+
+    /** Up to `limit` events with a run that may overlap [from, to), in (start time, id) order: a calendar's events. */
+    eventsOverlapping(from: number, to: number, limit: number): Promise<EventRow[]> {
+      return reads.all<EventRow>(
+        sql`SELECT ${EVENT_COLUMNS} FROM events WHERE start_time < ${to} AND end_time > ${from}
+          ORDER BY start_time, id LIMIT ${limit}`,
+      );
     },
 
     /** Every event that has not ended at `now`, in (start time, id) order: the current state for watchers. */

@@ -5,9 +5,10 @@ import type { FieldViolation } from "../errors.js";
 import { checkLeaderboard, leaderboardFromMessage } from "../leaderboards/leaderboard-config.js";
 import { checkRewards } from "../rewards/reward-rules.js";
 import { durationToMs, laterTimestampMs, parseBasicUtc, TIMESTAMP_RANGE_TEXT, timestampToMs } from "../timestamps.js";
-import type { EventFields } from "./event-record.js";
+import { type EventFields, recurrenceWith } from "./event-record.js";
 import { MAX_RUN_DURATION_MS, parseRule } from "./recurrence.js";
 import type { ScheduleCheck } from "./recurrence-expander.js";
+import { canonicalTimeZone } from "./recurrence-zone.js";
 
 /** The fields of an event that clients write, by their proto names (as in an update mask). */
 export const writableEventFields = [
@@ -102,7 +103,8 @@ export function readEventFields(
           reason: "INVALID_DATE",
         });
       }
-      values.recurrence = { rule: "rule" in parsed ? parsed.rule : recurrence.rule, runDurationMs: ms };
+      const timeZone = readTimeZone(recurrence.timeZone, `${prefix}.recurrence.time_zone`, violations);
+      values.recurrence = recurrenceWith("rule" in parsed ? parsed.rule : recurrence.rule, ms, timeZone);
     } else values.recurrence = undefined;
   }
   if (paths.has("leaderboard")) {
@@ -123,6 +125,24 @@ export function readEventFields(
     values.metadata = metadata;
   }
   return { values, violations };
+}
+
+/**
+ * A recurrence's time zone by its canonical IANA name ("" for none), or a violation of `field` (and "", so that the
+ * rest of the schedule is still checked).
+ */
+function readTimeZone(name: string, field: string, violations: FieldViolation[]): string {
+  if (name === "") return "";
+  const zone = canonicalTimeZone(name);
+  if (zone === undefined) {
+    violations.push({
+      field,
+      description: `"${name}" is not an IANA time zone (such as "Europe/Berlin" or "UTC")`,
+      reason: "UNKNOWN_TIME_ZONE",
+    });
+    return "";
+  }
+  return zone;
 }
 
 /**

@@ -1,13 +1,32 @@
 import rrulePackage from "rrule";
 import type { FieldViolation } from "../errors.js";
+import { parseBasicUtc } from "../timestamps.js";
+import { instantOf, UTC, wallClockIsUnique, wallClockOf, wallClockText } from "./recurrence-zone.js";
 
 const { RRule } = rrulePackage;
 type Rule = InstanceType<typeof RRule>;
 
-/** A recurring event's schedule as stored: its rule (normalized) and how long each run lasts. */
+/**
+ * A recurring event's schedule as stored: its rule (normalized), how long each run lasts, and the canonical IANA
+ * time zone it runs in (absent for UTC, so that a UTC schedule has one form).
+ */
 export interface Recurrence {
   rule: string;
   runDurationMs: number;
+  timeZone?: string;
+}
+
+/** The zone a schedule runs in: its own, or UTC. */
+export function zoneOf(recurrence: Pick<Recurrence, "timeZone">): string {
+  return recurrence.timeZone ?? UTC;
+}
+
+/**
+ * Whether a plan may walk `recurrence`'s rule again from its occurrence at `start` (see {@link ruleContinues}):
+ * also not from an instant that two wall-clock times give (the hour after a gap).
+ */
+export function walkContinuesAt(recurrence: Recurrence, start: number): boolean {
+  return ruleContinues(recurrence.rule) && wallClockIsUnique(zoneOf(recurrence), start);
 }
 
 /** A bounded series (COUNT, UNTIL or an end time) is planned whole when written, so it may have at most this many runs. */
@@ -55,7 +74,9 @@ export function parseRule(text: string): { rule: string } | { error: string } {
     .toUpperCase();
   if (body === "") return { error: "is required" };
   if (/[\r\n]/.test(body) || body.includes("DTSTART")) {
-    return { error: "must be one RRULE value; give the first start as start_time, not DTSTART" };
+    return {
+      error: "must be one RRULE value; give the first start as start_time (not DTSTART) and the zone as time_zone",
+    };
   }
   const seen = new Set<string>();
   const parts: string[] = [];
@@ -65,6 +86,7 @@ export function parseRule(text: string): { rule: string } | { error: string } {
       return { error: `"${part}" is not of the form NAME=VALUE` };
     }
     const spec = PARTS[name];
+    if (name === "TZID") return { error: "TZID is not a supported rule part: give the zone as recurrence.time_zone" };
     if (!spec) return { error: `${name} is not a supported rule part (${Object.keys(PARTS).join(", ")})` };
     if (seen.has(name)) return { error: `${name} is given twice` };
     seen.add(name);
@@ -125,9 +147,9 @@ function partValues(rule: string, name: string): string[] | undefined {
 }
 
 /**
- * The first part of `rule` (normalized by {@link parseRule}) that the instant `at` does not satisfy, if any: a
- * start that fails one cannot be an occurrence, and is refused without walking the rule (a walk that looks for an
- * hour an INTERVAL never reaches, or for a 31st of February, does not end).
+ * The first part of `rule` (normalized by {@link parseRule}) that the wall-clock time `at` (as if UTC: in UTC, the
+ * instant) does not satisfy, if any: a start that fails one cannot be an occurrence, and is refused without walking
+ * the rule (a walk that looks for an hour an INTERVAL never reaches, or for a 31st of February, does not end).
  */
 export function partNotMatched(rule: string, at: number): string | undefined {
   const date = new Date(at);
@@ -158,18 +180,42 @@ function ruleFrom(rule: string, dtstart: number): Rule {
 }
 
 /**
- * The starts of the occurrences of `rule` from `first` on (UTC, to the millisecond), while `keep(start, index)`
- * says so. A rule walked from one of its occurrences yields the same sequence from there when {@link ruleContinues}
- * (test/recurrence.test.ts checks it), which is how a series is extended without walking it from its beginning.
+ * A rule's walk in floating time and its ends: COUNT counts the occurrences offered (a wall-clock time moved onto
+ * another by a gap is one run, not two), and an UNTIL in UTC bounds instants, not wall-clock times (RFC 5545 gives
+ * UNTIL in UTC when DTSTART has a zone). An UNTIL date is a wall-clock bound and stays in the rule.
+ */
+function floatingWalk(rule: string): { floating: string; count: number; until: number } {
+  const count = /(?:^|;)COUNT=(\d+)/.exec(rule)?.[1];
+  const until = /(?:^|;)UNTIL=(\d{8}T\d{6}Z)/.exec(rule)?.[1];
+  const floating = rule
+    .split(";")
+    .filter((part) => !part.startsWith("COUNT=") && !(until !== undefined && part.startsWith("UNTIL=")))
+    .join(";");
+  return {
+    floating,
+    count: count === undefined ? Number.POSITIVE_INFINITY : Number(count),
+    until: (until === undefined ? undefined : parseBasicUtc(until)) ?? Number.POSITIVE_INFINITY,
+  };
+}
+
+/**
+ * The starts of the occurrences of `rule` in `timeZone` from `first` on (to the millisecond), while
+ * `keep(start, index)` says so. The rule is walked in floating time from `first`'s wall clock, and each occurrence
+ * placed in the zone (recurrence-zone.ts instantOf: a nonexistent time moves forward by the gap, a repeated one is
+ * its first instant); one that lands on or before the previous start (in a gap) is not a second run. In UTC the
+ * wall clock is the instant. A rule walked from one of its occurrences yields the same sequence from there when
+ * {@link ruleContinues} (test/recurrence.test.ts checks it), which is how a series is extended without walking it
+ * from its beginning.
  */
 export function occurrenceStarts(
   rule: string,
   first: number,
   keep: (start: number, index: number) => boolean,
   memo?: WalkMemo,
+  timeZone: string = UTC,
 ): number[] {
-  const key = `${rule}@${first}`;
-  const walk = memo?.get(key) ?? { offered: [], exhausted: false };
+  const key = `${rule}@${first}@${timeZone}`;
+  const walk = memo?.get(key) ?? { offered: [], walls: [], exhausted: false };
   memo?.set(key, walk);
   const starts: number[] = [];
   for (const [index, start] of walk.offered.entries()) {
@@ -181,42 +227,48 @@ export function occurrenceStarts(
   // start again, skipping those (each is offered to `keep` once).
   const known = walk.offered.length;
   const resume = known > 0 && ruleContinues(rule);
-  const from = resume ? (walk.offered[known - 1] as number) : first;
+  const { floating, count, until } = floatingWalk(rule);
+  let previous = resume ? (walk.offered[known - 1] as number) : Number.NEGATIVE_INFINITY;
+  let replayed = resume ? known : 0;
   let stopped = false;
-  ruleFrom(resume ? ruleAfter(rule, known - 1) : rule, from).all((date, i) => {
-    const index = resume ? known - 1 + i : i;
-    if (index < known) return true;
-    const start = date.getTime();
+  const from = resume ? (walk.walls[known - 1] as number) : wallClockOf(timeZone, first);
+  ruleFrom(floating, from).all((date) => {
+    const wall = date.getTime();
+    const start = instantOf(timeZone, wall);
+    // Before the first start (a repeated wall-clock time read as its first instant), or a gap's duplicate.
+    if (start < first || start <= previous) return true;
+    previous = start;
+    if (replayed < known) {
+      replayed++;
+      return true;
+    }
+    if (walk.offered.length >= count || start > until) return false;
+    const index = walk.offered.length;
     walk.offered.push(start);
+    walk.walls.push(wall);
     if (!keep(start, index)) {
       stopped = true;
       return false;
     }
     starts.push(start);
-    return true;
+    return walk.offered.length < count;
   });
   walk.exhausted = !stopped;
   return starts;
 }
 
 /**
- * The occurrences of a rule already offered to walks, by rule and first start, so that a walk after another (a plan
- * after a check) replays them and continues after them rather than walking the rule again.
+ * The occurrences of a rule already offered to walks (their instants, and their wall-clock times to walk on from),
+ * by rule, first start and zone, so that a walk after another (a plan after a check) replays them and continues
+ * after them rather than walking the rule again.
  */
-export type WalkMemo = Map<string, { offered: number[]; exhausted: boolean }>;
-
-/** The rule that continues `rule` from its occurrence number `index` (0-based) on: a COUNT counts what is left. */
-function ruleAfter(rule: string, index: number): string {
-  return rule.replace(
-    /(^|;)COUNT=(\d+)/,
-    (_all, lead: string, count: string) => `${lead}COUNT=${Number(count) - index}`,
-  );
-}
+export type WalkMemo = Map<string, { offered: number[]; walls: number[]; exhausted: boolean }>;
 
 /**
  * Violations of a recurring schedule that starts at `startTime` and ends at `endLimit` (if given): the rule's own
- * form, `startTime` being its first occurrence, the run duration, runs that would overlap, and too many runs in a
- * bounded series. `prefix` is the path of the event in the request.
+ * form, `startTime` being its first occurrence (read as a wall-clock time in the schedule's zone), the run duration,
+ * runs that would overlap (in instants: a 23-hour local day counts), and too many runs in a bounded series. `prefix`
+ * is the path of the event in the request.
  */
 export function checkRecurrence(
   recurrence: Recurrence,
@@ -244,11 +296,13 @@ export function checkRecurrence(
     const description = "must be a whole second for a recurring event";
     return [...violations, { field: `${prefix}.start_time`, description, reason: "NOT_WHOLE_SECOND" }];
   }
-  const unmatched = partNotMatched(parsed.rule, startTime);
+  const zone = zoneOf(recurrence);
+  const startText = zone === UTC ? new Date(startTime).toISOString() : wallClockText(zone, startTime);
+  const unmatched = partNotMatched(parsed.rule, wallClockOf(zone, startTime));
   if (unmatched) {
     violations.push({
       field: `${prefix}.start_time`,
-      description: `must be an occurrence of the rule: ${new Date(startTime).toISOString()} does not satisfy ${unmatched}`,
+      description: `must be an occurrence of the rule: ${startText} does not satisfy ${unmatched}`,
       reason: "NOT_AN_OCCURRENCE",
     });
     return violations;
@@ -261,9 +315,15 @@ export function checkRecurrence(
     startTime,
     (start, index) => index < limit && start < span && (endLimit === undefined || start < endLimit),
     memo,
+    zone,
   );
   if (starts[0] !== startTime) {
-    const first = starts[0] === undefined ? "the rule has no occurrence from it on" : new Date(starts[0]).toISOString();
+    const first =
+      starts[0] === undefined
+        ? "the rule has no occurrence from it on"
+        : zone === UTC
+          ? new Date(starts[0]).toISOString()
+          : `${new Date(starts[0]).toISOString()}, ${wallClockText(zone, starts[0])}`;
     violations.push({
       field: `${prefix}.start_time`,
       description: `must be an occurrence of the rule (the first one from start_time on: ${first})`,

@@ -1,5 +1,12 @@
 import { TIMESTAMP_MAX_MS } from "../timestamps.js";
-import { occurrenceStarts, type Recurrence, ruleContinues, ruleIsBounded, type WalkMemo } from "./recurrence.js";
+import {
+  occurrenceStarts,
+  type Recurrence,
+  ruleIsBounded,
+  type WalkMemo,
+  walkContinuesAt,
+  zoneOf,
+} from "./recurrence.js";
 
 /** An open-ended rule's runs are planned this far ahead of now (or of the first start). */
 export const PLANNING_HORIZON_MS = 30 * 86_400_000;
@@ -104,8 +111,10 @@ function decider({ recurrence, startTime, endLimit, policy }: PlanRequest): (sta
 /**
  * The runs of a recurring schedule that `request` asks for, numbered after `from`. An open-ended rule continued
  * from `from` is not walked from its beginning; otherwise the series is walked from the first start and the policy
- * skips the occurrences already run. The occurrence that stops the plan still bounds the end of the last run. Pure
- * and possibly long (it walks the rule): the service runs it in a worker (recurrence-expander.ts).
+ * skips the occurrences already run (also when `from` is an instant two wall-clock times give, after a gap). Runs
+ * follow the rule's wall clock in its time zone (recurrence.ts occurrenceStarts). The occurrence that stops the plan
+ * still bounds the end of the last run. Pure and possibly long (it walks the rule): the service runs it in a worker
+ * (recurrence-expander.ts).
  */
 export function planRuns(request: PlanRequest, memo?: WalkMemo): PlannedRun[] {
   const { recurrence, endLimit, from } = request;
@@ -114,7 +123,7 @@ export function planRuns(request: PlanRequest, memo?: WalkMemo): PlannedRun[] {
     from !== undefined &&
     !ruleIsBounded(recurrence.rule) &&
     endLimit === undefined &&
-    ruleContinues(recurrence.rule);
+    walkContinuesAt(recurrence, from.startTime);
   const first = continues ? from.startTime : request.startTime;
   // A plan that should follow `from` but cannot start its walk there walks from the first start past it.
   const skipThrough = request.continueFrom && from !== undefined && !continues ? from.startTime : undefined;
@@ -140,6 +149,7 @@ export function planRuns(request: PlanRequest, memo?: WalkMemo): PlannedRun[] {
       return decision !== "stop";
     },
     memo,
+    zoneOf(recurrence),
   );
   return starts.map((start, i) => ({
     runNumber: numbers[i] as number,

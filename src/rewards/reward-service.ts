@@ -11,15 +11,15 @@ import {
   type RewardGrant,
   RewardGrantSchema,
 } from "../../gen/liveops/v1/reward_service_pb.js";
-import { principalKey } from "../auth/access-control.js";
+import { type Principal, principalKey } from "../auth/access-control.js";
 import type { Clock } from "../clock.js";
 import type { Storage } from "../db/storage.js";
-import { assertValid, notFound } from "../errors.js";
+import { assertValid, type FieldViolation, notFound } from "../errors.js";
 import { checkEventId } from "../events/event-validation.js";
 import { checkPlayerId } from "../leaderboards/leaderboard-service.js";
 import { type PageTokens, pageSizeOf, takePage } from "../page-token.js";
 import { ownPlayer } from "../players/player-view.js";
-import type { GrantCursor, GrantRow, GrantStore } from "./grant-store.js";
+import type { GrantCursor, GrantFilter, GrantRow, GrantStore } from "./grant-store.js";
 import { rewardsFromStored, type StoredReward } from "./reward-codec.js";
 
 function grantToMessage(row: GrantRow): RewardGrant {
@@ -35,6 +35,37 @@ function grantToMessage(row: GrantRow): RewardGrant {
   });
 }
 
+/**
+ * The grants a ListRewardGrants request asks for: a player's (a player token's own, whatever it names), an event's
+ * or one of its runs', or both; INVALID_ARGUMENT naming every bad field.
+ */
+function grantFilterOf(req: ListRewardGrantsRequest, principal: Principal | undefined): GrantFilter {
+  const playerId = ownPlayer(principal, req.playerId);
+  const violations: FieldViolation[] = [];
+  if (req.eventId !== "") violations.push(...checkEventId(req.eventId, "event_id"));
+  if (playerId !== "" || req.eventId === "") {
+    const invalid = checkPlayerId(playerId);
+    if (invalid[0]?.reason === "REQUIRED") {
+      violations.push({ field: "player_id", description: "is required unless event_id is given", reason: "REQUIRED" });
+    } else {
+      violations.push(...invalid);
+    }
+  }
+  if (req.runNumber < 0n) {
+    violations.push({ field: "run_number", description: "must not be negative", reason: "NEGATIVE" });
+  } else if (req.runNumber > BigInt(Number.MAX_SAFE_INTEGER)) {
+    violations.push({ field: "run_number", description: "must be at most 2^53 - 1", reason: "OUT_OF_RANGE" });
+  } else if (req.runNumber > 0n && req.eventId === "") {
+    violations.push({ field: "run_number", description: "requires event_id", reason: "REQUIRES_EVENT_ID" });
+  }
+  assertValid(violations);
+  return {
+    playerId: playerId === "" ? undefined : playerId,
+    eventId: req.eventId === "" ? undefined : req.eventId.toLowerCase(),
+    runNumber: req.runNumber === 0n ? undefined : Number(req.runNumber),
+  };
+}
+
 /** liveops.v1.RewardService: players' reward grants and their one-time claims. */
 export function createRewardService(deps: {
   grants: GrantStore;
@@ -45,12 +76,15 @@ export function createRewardService(deps: {
   const { grants, storage, clock, pageTokens } = deps;
   return {
     async listRewardGrants(req: ListRewardGrantsRequest, ctx: HandlerContext): Promise<ListRewardGrantsResponse> {
-      const playerId = ownPlayer(ctx.values.get(principalKey), req.playerId);
-      assertValid(checkPlayerId(playerId));
+      const filter = grantFilterOf(req, ctx.values.get(principalKey));
       const limit = pageSizeOf(req.pageSize);
-      const scope = `ListRewardGrants/${playerId}`;
+      // Tokens of a player's grants keep the scope they had before grants could be listed by event.
+      const scope =
+        filter.eventId === undefined
+          ? `ListRewardGrants/${filter.playerId}`
+          : `ListRewardGrants/${JSON.stringify([filter.playerId ?? "", filter.eventId, filter.runNumber ?? 0])}`;
       const after = pageTokens.decode(scope, req.pageToken) as GrantCursor | undefined;
-      const rows = await grants.grantsOfPlayer(playerId, after, limit + 1);
+      const rows = await grants.listGrants(filter, after, limit + 1);
       const { page, last } = takePage(rows, limit);
       return create(ListRewardGrantsResponseSchema, {
         grants: page.map(grantToMessage),

@@ -57,9 +57,9 @@ function integerParam(url: URL, name: string, absent: number): number {
 }
 
 /**
- * The REST routes of the original contract: `GET /events` (the active events, as ListEventsResponse JSON) and
- * `GET /events/{id}` (GetEventResponse JSON). They call the same service methods as the RPCs, under the same
- * permission table. Returns false for any other path.
+ * The REST routes of the original contract: `GET /events` (the active events, as ListEventsResponse JSON; `q` and
+ * `order_by` are ListEvents' title_query and order_by) and `GET /events/{id}` (GetEventResponse JSON). They call
+ * the same service methods as the RPCs, under the same permission table. Returns false for any other path.
  */
 export function createRestRoutes(deps: {
   eventService: ReturnType<typeof createEventService>;
@@ -83,8 +83,11 @@ export function createRestRoutes(deps: {
         // The original contract returns every active event: the largest page unless the caller asks for less.
         pageSize: integerParam(url, "page_size", PAGE_SIZE_MAX),
         pageToken: url.searchParams.get("page_token") ?? "",
+        titleQuery: url.searchParams.get("q") ?? "",
+        orderBy: url.searchParams.get("order_by") ?? "",
       });
-      sendMessage(res, ListEventsResponseSchema, await deps.eventService.listEventsAs(principal, request));
+      const names = { titleQuery: "q", orderBy: "order_by" };
+      sendMessage(res, ListEventsResponseSchema, await deps.eventService.listEventsAs(principal, request, names));
     } else {
       const response = await deps.eventService.getEventAs(principal, create(GetEventRequestSchema, { id }));
       sendMessage(res, GetEventResponseSchema, response);
