@@ -1,18 +1,22 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { type FormEvent, useState } from "react";
-import type { Event, EventSchema } from "../../gen/liveops/v1/event_pb.js";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { Lock } from "lucide-react";
+import { type FormEvent, useEffect, useRef, useState } from "react";
+import { type Event, type EventSchema, EventStatus } from "../../gen/liveops/v1/event_pb.js";
 import { type AudienceChoices, AudiencePicker } from "./audience-picker.js";
-import { ErrorNotice, Field } from "./components.js";
-import { fieldErrorsOf, violationsAt } from "./errors.js";
+import { Field } from "./components.js";
+import { describeEventError, eventFieldErrors, eventFieldLabel, invalidProps, violationsAt } from "./errors.js";
 import {
   LeaderboardFields,
   type LeaderboardState,
   leaderboardChanged,
   leaderboardOf,
+  leaderboardShows,
   leaderboardStateOf,
 } from "./leaderboard-fields.js";
-import { type RewardRow, RewardsFields, rewardOf, rewardRowsOf } from "./rewards-fields.js";
+import { type RewardRow, RewardsFields, rewardOf, rewardRowsOf, rewardRowsShow } from "./rewards-fields.js";
+import { browserTimeZone, type Schedule, scheduleFields, scheduleOf } from "./schedule.js";
+import { ScheduleBuilder, type ScheduleLocks, scheduleErrorsByInput, scheduleProblems } from "./schedule-builder.js";
 
 /** The event a form submits. */
 export type EventInit = Exclude<MessageInitShape<typeof EventSchema>, Event>;
@@ -21,32 +25,29 @@ export type EventInit = Exclude<MessageInitShape<typeof EventSchema>, Event>;
 interface FormState extends LeaderboardState {
   title: string;
   description: string;
-  start: string;
-  end: string;
-  recurring: boolean;
-  rule: string;
-  durationMinutes: string;
+  schedule: Schedule;
   rewards: RewardRow[];
   audiences: string[];
   excludedAudiences: string[];
 }
 
-/** A `datetime-local` value (the viewer's time zone, to the second) of a time. */
-function toLocalInput(date: Date | undefined): string {
-  if (!date) return "";
-  const local = new Date(date.getTime() - date.getTimezoneOffset() * 60_000);
-  return local.toISOString().slice(0, 19);
-}
-
 function stateOf(event: Event | undefined): FormState {
+  const recurrence = event?.recurrence;
   return {
     title: event?.title ?? "",
     description: event?.description ?? "",
-    start: toLocalInput(event?.startTime && timestampDate(event.startTime)),
-    end: toLocalInput(event?.endTime && timestampDate(event.endTime)),
-    recurring: event?.recurrence !== undefined,
-    rule: event?.recurrence?.rule ?? "FREQ=WEEKLY;BYDAY=SA",
-    durationMinutes: event?.recurrence?.runDuration ? String(Number(event.recurrence.runDuration.seconds) / 60) : "120",
+    schedule: scheduleOf(
+      {
+        startMs: event?.startTime && timestampMs(event.startTime),
+        endMs: event?.endTime && timestampMs(event.endTime),
+        recurrence: recurrence && {
+          rule: recurrence.rule,
+          runDurationSeconds: Number(recurrence.runDuration?.seconds ?? 0n),
+          timeZone: recurrence.timeZone,
+        },
+      },
+      browserTimeZone(),
+    ),
     rewards: rewardRowsOf(event?.rewards ?? []),
     ...leaderboardStateOf(event?.leaderboard),
     audiences: [...(event?.audiences ?? [])],
@@ -54,16 +55,26 @@ function stateOf(event: Event | undefined): FormState {
   };
 }
 
-function eventOf(state: FormState): EventInit {
+/**
+ * The event a form's state sends. A start or end the schedule did not change is sent as the event had it (a time
+ * read back into the pickers could land on another instant: the later of two 02:30s, milliseconds).
+ */
+function eventOf(state: FormState, original: FormState, initial: Event | undefined): EventInit {
+  const now = scheduleFields(state.schedule);
+  const before = scheduleFields(original.schedule);
+  const time = (ms: number | undefined, was: number | undefined, kept: Event["startTime"]) =>
+    ms === undefined ? undefined : ms === was && kept ? kept : timestampFromMs(ms);
   return {
     title: state.title,
     description: state.description,
-    startTime: state.start ? timestampFromDate(new Date(state.start)) : undefined,
-    endTime: state.end ? timestampFromDate(new Date(state.end)) : undefined,
+    startTime: time(now.startMs, before.startMs, initial?.startTime),
+    endTime: time(now.endMs, before.endMs, initial?.endTime),
     rewards: state.rewards.map(rewardOf),
-    recurrence: state.recurring
-      ? { rule: state.rule, runDuration: { seconds: BigInt(Math.round(Number(state.durationMinutes) * 60) || 0) } }
-      : undefined,
+    recurrence: now.recurrence && {
+      rule: now.recurrence.rule,
+      runDuration: { seconds: BigInt(now.recurrence.runDurationSeconds) },
+      timeZone: now.recurrence.timeZone,
+    },
     leaderboard: leaderboardOf(state),
     audiences: state.audiences,
     excludedAudiences: state.excludedAudiences,
@@ -73,18 +84,13 @@ function eventOf(state: FormState): EventInit {
 /** The update mask of an edit: the fields whose form value changed. */
 function changedFields(before: FormState, after: FormState): string[] {
   const fields: string[] = [];
+  const [was, is] = [scheduleFields(before.schedule), scheduleFields(after.schedule)];
   if (before.title !== after.title) fields.push("title");
   if (before.description !== after.description) fields.push("description");
-  if (before.start !== after.start) fields.push("start_time");
-  if (before.end !== after.end) fields.push("end_time");
+  if (was.startMs !== is.startMs) fields.push("start_time");
+  if (was.endMs !== is.endMs) fields.push("end_time");
   if (JSON.stringify(before.rewards) !== JSON.stringify(after.rewards)) fields.push("rewards");
-  if (
-    before.recurring !== after.recurring ||
-    before.rule !== after.rule ||
-    before.durationMinutes !== after.durationMinutes
-  ) {
-    fields.push("recurrence");
-  }
+  if (JSON.stringify(was.recurrence) !== JSON.stringify(is.recurrence)) fields.push("recurrence");
   if (leaderboardChanged(before, after)) fields.push("leaderboard");
   const names = (list: string[]) => [...list].sort().join("\n");
   if (names(before.audiences) !== names(after.audiences)) fields.push("audiences");
@@ -92,9 +98,53 @@ function changedFields(before: FormState, after: FormState): string[] {
   return fields;
 }
 
+/** What cannot change in an event now, and why (the server's rules: event-admin-service.ts checkScheduleChange). */
+interface Locks {
+  schedule: ScheduleLocks;
+  leaderboard?: string;
+  /** What can still change, for an event that has ended. */
+  note?: string;
+}
+
+/** The parts of `event` the server refuses to change in its current state, each with the reason. */
+export function locksOf(event: Event | undefined): Locks {
+  if (!event) return { schedule: {} };
+  if (event.status === EventStatus.ENDED) {
+    const ended = "Locked: the event has ended, and its runs and results stay as they were.";
+    return {
+      schedule: { start: ended, rule: ended, end: ended },
+      leaderboard: ended,
+      note: "This event has ended. You can still change its title, description, rewards and audiences; its schedule and leaderboard stay as they were.",
+    };
+  }
+  const live = event.currentRun !== undefined || event.status === EventStatus.ACTIVE;
+  if (live) {
+    return {
+      schedule: {
+        start: "Locked while the event is live: its first run has already started.",
+        rule: event.recurrence
+          ? "Locked while a run is live: changing the schedule would move a run players are already playing."
+          : undefined,
+      },
+      leaderboard: "Locked while the event is live: changing it would change the scores already submitted.",
+    };
+  }
+  if (event.status === EventStatus.BETWEEN_RUNS) {
+    return {
+      schedule: {
+        start:
+          "Locked once the event has started: its first run has happened, and the days it repeats on follow from it. The run length and the end can change.",
+      },
+    };
+  }
+  return { schedule: {} };
+}
+
 /**
- * Creates or edits an event: one-off or recurring, the audiences it is for, rewards, a leaderboard with prize tiers.
- * The server checks every field; its violations are shown next to the fields they name.
+ * Creates or edits an event: once or repeating (the schedule builder), the audiences it is for, rewards, a
+ * leaderboard with prize tiers. The server checks every field; each violation is shown on the input it names, in
+ * the form's words, and what names no input is listed at the top. A live or ended event's locked fields are
+ * disabled, saying why.
  */
 export function EventForm({
   initial,
@@ -111,105 +161,118 @@ export function EventForm({
 }) {
   const [original] = useState(() => stateOf(initial));
   const [state, setState] = useState(original);
+  /** The server's violations by field path, in the form's words. */
   const [errors, setErrors] = useState(new Map<string, string>());
+  /** What the schedule builder found wrong before sending, by input id. */
+  const [problems, setProblems] = useState(new Map<string, string>());
   const [failure, setFailure] = useState<unknown>();
   const [busy, setBusy] = useState(false);
+  const [focusInvalid, setFocusInvalid] = useState(0);
+  const formRef = useRef<HTMLFormElement>(null);
   // The audience names last sent, which the violations' indexes (audiences[1]) refer to.
   const [sent, setSent] = useState<Pick<FormState, "audiences" | "excludedAudiences">>(original);
   const set = <K extends keyof FormState>(key: K, value: FormState[K]) => setState((s) => ({ ...s, [key]: value }));
-  const errorOf = (field: string) => errors.get(field);
-  const shown = (f: string) =>
-    ["title", "description", "start_time", "end_time", "recurrence.rule", "recurrence.run_duration"].includes(f) ||
-    f.startsWith("rewards") ||
-    f.startsWith("leaderboard") ||
-    f.startsWith("audiences") ||
-    f.startsWith("excluded_audiences");
+  const locks = locksOf(initial);
+
+  const schedule = scheduleErrorsByInput(errors, state.schedule);
+  const scheduleErrors = new Map([...schedule.byInput, ...problems]);
+  const shown = (path: string) =>
+    path === "title" ||
+    path === "description" ||
+    schedule.placed.has(path) ||
+    rewardRowsShow(path, "rewards", state.rewards.length) ||
+    leaderboardShows(path, state) ||
+    /^(excluded_)?audiences(\[\d+\])?$/.test(path);
+  const unplaced = [...errors].filter(([path]) => !shown(path));
+
+  // After a failed submit, the first invalid input (or the list of errors above the form) takes the focus.
+  useEffect(() => {
+    if (focusInvalid === 0) return;
+    const first = formRef.current?.querySelector<HTMLElement>(
+      '.form-errors, [aria-invalid="true"]:not(:disabled), [data-invalid]:not(:disabled), .audience-picker.invalid input',
+    );
+    first?.focus();
+  }, [focusInvalid]);
 
   async function submit(e: FormEvent) {
     e.preventDefault();
-    setBusy(true);
     setErrors(new Map());
     setFailure(undefined);
+    const found = scheduleProblems(state.schedule);
+    setProblems(found);
+    if (found.size > 0) {
+      setFocusInvalid((n) => n + 1);
+      return;
+    }
+    setBusy(true);
     setSent(state);
     try {
-      await onSubmit(eventOf(state), initial ? changedFields(original, state) : undefined);
+      await onSubmit(eventOf(state, original, initial), initial ? changedFields(original, state) : undefined);
     } catch (err) {
-      const fieldErrors = fieldErrorsOf(err);
+      const fieldErrors = eventFieldErrors(err);
       setErrors(fieldErrors);
-      if (fieldErrors.size === 0 || [...fieldErrors.keys()].some((f) => !shown(f))) setFailure(err);
+      if (fieldErrors.size === 0) setFailure(err);
+      setFocusInvalid((n) => n + 1);
     } finally {
       setBusy(false);
     }
   }
 
+  const titleError = errors.get("title");
+  const descriptionError = errors.get("description");
   return (
-    <form onSubmit={submit} aria-label={initial ? "Edit event" : "Create event"} noValidate>
+    <form
+      ref={formRef}
+      onSubmit={submit}
+      aria-label={initial ? "Edit event" : "Create event"}
+      className="event-form"
+      noValidate
+    >
       <h2>{initial ? `Edit “${initial.title}”` : "New event"}</h2>
-      <ErrorNotice error={failure} />
-      <Field id="title" label="Title" error={errorOf("title")}>
+      {(failure !== undefined || unplaced.length > 0) && (
+        <div className="form-errors error-summary" role="alert" tabIndex={-1}>
+          {failure !== undefined && <p>{describeEventError(failure)}</p>}
+          {unplaced.length > 0 && (
+            <>
+              <p>The event was not saved:</p>
+              <ul>
+                {unplaced.map(([path, text]) => (
+                  <li key={path}>
+                    {eventFieldLabel(path)}: {text}
+                  </li>
+                ))}
+              </ul>
+            </>
+          )}
+        </div>
+      )}
+      {locks.note && (
+        <p className="lock-reason">
+          <Lock className="icon" aria-hidden /> {locks.note}
+        </p>
+      )}
+      <Field id="title" label="Title" error={titleError}>
         <input
           id="title"
           value={state.title}
           onChange={(e) => set("title", e.target.value)}
-          aria-invalid={!!errorOf("title")}
+          {...invalidProps("title", titleError)}
         />
       </Field>
-      <Field id="description" label="Description" error={errorOf("description")}>
-        <textarea id="description" value={state.description} onChange={(e) => set("description", e.target.value)} />
+      <Field id="description" label="Description" error={descriptionError}>
+        <textarea
+          id="description"
+          value={state.description}
+          onChange={(e) => set("description", e.target.value)}
+          {...invalidProps("description", descriptionError)}
+        />
       </Field>
-      <div className="row">
-        <Field id="start" label="Start (your time zone)" error={errorOf("start_time")}>
-          <input
-            id="start"
-            type="datetime-local"
-            step="1"
-            value={state.start}
-            onChange={(e) => set("start", e.target.value)}
-            aria-invalid={!!errorOf("start_time")}
-          />
-        </Field>
-        <Field
-          id="end"
-          label={state.recurring ? "End of the series (optional)" : "End (your time zone)"}
-          error={errorOf("end_time")}
-        >
-          <input
-            id="end"
-            type="datetime-local"
-            step="1"
-            value={state.end}
-            onChange={(e) => set("end", e.target.value)}
-            aria-invalid={!!errorOf("end_time")}
-          />
-        </Field>
-      </div>
-      <fieldset>
-        <legend>Schedule</legend>
-        <label className="inline">
-          <input type="checkbox" checked={state.recurring} onChange={(e) => set("recurring", e.target.checked)} />{" "}
-          Recurring
-        </label>
-        {state.recurring && (
-          <div className="row">
-            <Field
-              id="rule"
-              label="Recurrence rule (RFC 5545, UTC)"
-              error={errorOf("recurrence.rule")}
-              hint="e.g. FREQ=WEEKLY;BYDAY=SA;BYHOUR=18"
-            >
-              <input id="rule" value={state.rule} onChange={(e) => set("rule", e.target.value)} />
-            </Field>
-            <Field id="duration" label="Run duration (minutes)" error={errorOf("recurrence.run_duration")}>
-              <input
-                id="duration"
-                inputMode="numeric"
-                value={state.durationMinutes}
-                onChange={(e) => set("durationMinutes", e.target.value)}
-              />
-            </Field>
-          </div>
-        )}
-      </fieldset>
+      <ScheduleBuilder
+        value={state.schedule}
+        onChange={(next) => set("schedule", next)}
+        errors={scheduleErrors}
+        locks={locks.schedule}
+      />
       <fieldset>
         <legend>Audiences</legend>
         <div className="row">
@@ -234,7 +297,12 @@ export function EventForm({
         </div>
       </fieldset>
       <RewardsFields rewards={state.rewards} onChange={(rewards) => set("rewards", rewards)} errors={errors} />
-      <LeaderboardFields value={state} onChange={(patch) => setState((s) => ({ ...s, ...patch }))} errors={errors} />
+      <LeaderboardFields
+        value={state}
+        onChange={(patch) => setState((s) => ({ ...s, ...patch }))}
+        errors={errors}
+        locked={locks.leaderboard}
+      />
       <div className="actions">
         <button type="submit" className="primary" disabled={busy}>
           {busy ? "Saving…" : initial ? "Save changes" : "Create event"}

@@ -1,4 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Lock } from "lucide-react";
+import { useId } from "react";
 import {
   type Leaderboard,
   LeaderboardOrder,
@@ -6,12 +8,14 @@ import {
   ScoreOperator,
 } from "../../gen/liveops/v1/event_pb.js";
 import { Field } from "./components.js";
-import { type RewardRow, rewardOf } from "./rewards-fields.js";
+import { invalidProps } from "./errors.js";
+import { type RewardRow, RewardRows, rewardOf, rewardRowsOf, rewardRowsShow } from "./rewards-fields.js";
 
-/** A prize tier as the form edits it: its ranks and its one reward, as typed. */
-export interface TierRow extends RewardRow {
+/** A prize tier as the form edits it: its ranks and its rewards, as typed. */
+export interface TierRow {
   from: string;
   to: string;
+  rewards: RewardRow[];
 }
 
 /** The leaderboard part of the event form's state. */
@@ -40,9 +44,7 @@ export function leaderboardStateOf(board: Leaderboard | undefined): LeaderboardS
     tiers: (board?.prizeTiers ?? []).map((t) => ({
       from: String(t.rankFrom),
       to: String(t.rankTo),
-      id: t.rewards[0]?.id ?? "",
-      name: t.rewards[0]?.name ?? "",
-      quantity: t.rewards[0]?.quantity.toString() ?? "1",
+      rewards: rewardRowsOf(t.rewards),
     })),
   };
 }
@@ -56,7 +58,11 @@ export function leaderboardOf(state: LeaderboardState): MessageInitShape<typeof 
     joinRequired: state.joinRequired,
     maxParticipants: integer(state.maxParticipants),
     maxSubmissions: integer(state.maxSubmissions),
-    prizeTiers: state.tiers.map((t) => ({ rankFrom: integer(t.from), rankTo: integer(t.to), rewards: [rewardOf(t)] })),
+    prizeTiers: state.tiers.map((t) => ({
+      rankFrom: integer(t.from),
+      rankTo: integer(t.to),
+      rewards: t.rewards.map(rewardOf),
+    })),
   };
 }
 
@@ -75,30 +81,51 @@ export function leaderboardChanged(before: LeaderboardState, after: LeaderboardS
   return board(before) !== board(after);
 }
 
-/** The violations under a path, each told by the rest of its path (`.rank_to: …`). */
-function violationsUnder(errors: ReadonlyMap<string, string>, prefix: string): string[] {
-  return [...errors.entries()]
-    .filter(([f]) => f.startsWith(prefix))
-    .map(([f, d]) => `${f.slice(prefix.length) || prefix}: ${d}`);
+const LEADERBOARD_FIELDS = ["order", "score_operator", "max_participants", "max_submissions", "prize_tiers"];
+
+/** Whether the violation at `path` is shown by the leaderboard's inputs, as `state` has them. */
+export function leaderboardShows(path: string, state: LeaderboardState): boolean {
+  if (!state.hasLeaderboard || !path.startsWith("leaderboard.")) return false;
+  const rest = path.slice("leaderboard.".length);
+  if (LEADERBOARD_FIELDS.includes(rest)) return true;
+  const m = /^prize_tiers\[(\d+)\](.*)$/.exec(rest);
+  if (!m || Number(m[1]) >= state.tiers.length) return false;
+  const tier = `leaderboard.prize_tiers[${m[1]}]`;
+  return (
+    m[2] === "" ||
+    m[2] === ".rank_from" ||
+    m[2] === ".rank_to" ||
+    rewardRowsShow(path, `${tier}.rewards`, state.tiers[Number(m[1])]?.rewards.length ?? 0)
+  );
 }
 
 /**
  * The "Leaderboard" fieldset of the event form: whether players compete, how scores rank and combine, the limits, and
- * the prize tiers, each tier's violations below its row.
+ * the prize tiers, each violation on the input it names. `locked` disables it all, saying why.
  */
 export function LeaderboardFields({
   value,
   onChange,
   errors,
+  locked,
 }: {
   value: LeaderboardState;
   onChange: (patch: Partial<LeaderboardState>) => void;
   /** The form's field violations, by path (`leaderboard.max_participants`). */
   errors: ReadonlyMap<string, string>;
+  /** Why the leaderboard cannot change now, if it cannot. */
+  locked?: string | undefined;
 }) {
+  const reasonId = useId();
+  const tiersError = errors.get("leaderboard.prize_tiers");
   return (
-    <fieldset>
+    <fieldset disabled={!!locked} aria-describedby={locked ? reasonId : undefined}>
       <legend>Leaderboard</legend>
+      {locked && (
+        <p id={reasonId} className="lock-reason">
+          <Lock className="icon" aria-hidden /> {locked}
+        </p>
+      )}
       <label className="inline">
         <input
           type="checkbox"
@@ -119,13 +146,22 @@ export function LeaderboardFields({
               index={i}
               onChange={(patch) => onChange({ tiers: value.tiers.map((t, k) => (k === i ? { ...t, ...patch } : t)) })}
               onRemove={() => onChange({ tiers: value.tiers.filter((_, k) => k !== i) })}
-              errors={violationsUnder(errors, `leaderboard.prize_tiers[${i}]`)}
+              errors={errors}
             />
           ))}
+          {tiersError && (
+            <small className="field-error" id="prize-tiers-error" role="alert">
+              {tiersError}
+            </small>
+          )}
           <button
             type="button"
+            data-invalid={tiersError ? true : undefined}
+            aria-describedby={tiersError ? "prize-tiers-error" : undefined}
             onClick={() =>
-              onChange({ tiers: [...value.tiers, { from: "1", to: "1", id: "", name: "", quantity: "1" }] })
+              onChange({
+                tiers: [...value.tiers, { from: "1", to: "1", rewards: [{ id: "", name: "", quantity: "1" }] }],
+              })
             }
           >
             Add prize tier
@@ -146,45 +182,54 @@ function LeaderboardRules({
   onChange: (patch: Partial<LeaderboardState>) => void;
   errors: ReadonlyMap<string, string>;
 }) {
+  const at = (id: string, path: string) => ({ id, error: errors.get(`leaderboard.${path}`) });
+  const order = at("order", "order");
+  const operator = at("operator", "score_operator");
+  const participants = at("max-participants", "max_participants");
+  const submissions = at("max-submissions", "max_submissions");
   return (
     <>
       <div className="row">
-        <Field id="order" label="Ranking" error={errors.get("leaderboard.order")}>
-          <select id="order" value={value.order} onChange={(e) => onChange({ order: Number(e.target.value) })}>
+        <Field id={order.id} label="Ranking" error={order.error}>
+          <select
+            id={order.id}
+            value={value.order}
+            onChange={(e) => onChange({ order: Number(e.target.value) })}
+            {...invalidProps(order.id, order.error)}
+          >
             <option value={LeaderboardOrder.HIGHER_FIRST}>Higher scores first</option>
             <option value={LeaderboardOrder.LOWER_FIRST}>Lower scores first</option>
           </select>
         </Field>
-        <Field id="operator" label="Score operator" error={errors.get("leaderboard.score_operator")}>
-          <select id="operator" value={value.operator} onChange={(e) => onChange({ operator: Number(e.target.value) })}>
+        <Field id={operator.id} label="Score operator" error={operator.error}>
+          <select
+            id={operator.id}
+            value={value.operator}
+            onChange={(e) => onChange({ operator: Number(e.target.value) })}
+            {...invalidProps(operator.id, operator.error)}
+          >
             <option value={ScoreOperator.BEST}>Keep the best</option>
             <option value={ScoreOperator.SET}>Replace</option>
             <option value={ScoreOperator.INCR}>Add</option>
             <option value={ScoreOperator.DECR}>Subtract</option>
           </select>
         </Field>
-        <Field
-          id="max-participants"
-          label="Max participants (0: no limit)"
-          error={errors.get("leaderboard.max_participants")}
-        >
+        <Field id={participants.id} label="Max participants (0: no limit)" error={participants.error}>
           <input
-            id="max-participants"
+            id={participants.id}
             inputMode="numeric"
             value={value.maxParticipants}
             onChange={(e) => onChange({ maxParticipants: e.target.value })}
+            {...invalidProps(participants.id, participants.error)}
           />
         </Field>
-        <Field
-          id="max-submissions"
-          label="Max submissions (0: no limit)"
-          error={errors.get("leaderboard.max_submissions")}
-        >
+        <Field id={submissions.id} label="Max submissions (0: no limit)" error={submissions.error}>
           <input
-            id="max-submissions"
+            id={submissions.id}
             inputMode="numeric"
             value={value.maxSubmissions}
             onChange={(e) => onChange({ maxSubmissions: e.target.value })}
+            {...invalidProps(submissions.id, submissions.error)}
           />
         </Field>
       </div>
@@ -200,7 +245,10 @@ function LeaderboardRules({
   );
 }
 
-/** One prize tier's row: its ranks and its reward, with the tier's violations below. */
+/**
+ * One prize tier: its ranks and its rewards. A violation of the tier itself (it overlaps another) is shown on its
+ * ranks, a rank's on that rank, a reward's on that reward's input.
+ */
 function PrizeTier({
   tier,
   index: i,
@@ -212,50 +260,49 @@ function PrizeTier({
   index: number;
   onChange: (patch: Partial<TierRow>) => void;
   onRemove: () => void;
-  errors: string[];
+  errors: ReadonlyMap<string, string>;
 }) {
+  const path = `leaderboard.prize_tiers[${i}]`;
+  const whole = errors.get(path);
+  const join = (...texts: (string | undefined)[]) => texts.filter((t) => t !== undefined).join("; ") || undefined;
+  const from = { id: `tier-${i}-from`, error: join(errors.get(`${path}.rank_from`), whole) };
+  const to = { id: `tier-${i}-to`, error: errors.get(`${path}.rank_to`) };
   return (
-    <div className="tier">
+    <fieldset className="tier">
+      <legend>Tier {i + 1}</legend>
       <div className="row">
-        <Field id={`tier-${i}-from`} label={`Tier ${i + 1}: from rank`}>
+        <Field id={from.id} label={`Tier ${i + 1}: from rank`} error={from.error}>
           <input
-            id={`tier-${i}-from`}
+            id={from.id}
             inputMode="numeric"
             value={tier.from}
             onChange={(e) => onChange({ from: e.target.value })}
+            {...invalidProps(from.id, from.error)}
           />
         </Field>
-        <Field id={`tier-${i}-to`} label={`Tier ${i + 1}: to rank`}>
+        <Field id={to.id} label={`Tier ${i + 1}: to rank`} error={to.error}>
           <input
-            id={`tier-${i}-to`}
+            id={to.id}
             inputMode="numeric"
             value={tier.to}
             onChange={(e) => onChange({ to: e.target.value })}
-          />
-        </Field>
-        <Field id={`tier-${i}-reward`} label={`Tier ${i + 1}: reward id`}>
-          <input id={`tier-${i}-reward`} value={tier.id} onChange={(e) => onChange({ id: e.target.value })} />
-        </Field>
-        <Field id={`tier-${i}-name`} label={`Tier ${i + 1}: reward name`}>
-          <input id={`tier-${i}-name`} value={tier.name} onChange={(e) => onChange({ name: e.target.value })} />
-        </Field>
-        <Field id={`tier-${i}-quantity`} label={`Tier ${i + 1}: quantity`}>
-          <input
-            id={`tier-${i}-quantity`}
-            inputMode="numeric"
-            value={tier.quantity}
-            onChange={(e) => onChange({ quantity: e.target.value })}
+            {...invalidProps(to.id, to.error)}
           />
         </Field>
         <button type="button" onClick={onRemove} aria-label={`Remove tier ${i + 1}`}>
           Remove
         </button>
       </div>
-      {errors.map((text) => (
-        <small key={text} className="field-error" role="alert">
-          {text}
-        </small>
-      ))}
-    </div>
+      <div className="tier-rewards">
+        <RewardRows
+          rows={tier.rewards}
+          onChange={(rewards) => onChange({ rewards })}
+          errors={errors}
+          path={`${path}.rewards`}
+          idPrefix={`tier-${i}-reward`}
+          label={`Tier ${i + 1} reward`}
+        />
+      </div>
+    </fieldset>
   );
 }

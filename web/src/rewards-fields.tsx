@@ -1,6 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Reward, RewardSchema } from "../../gen/liveops/v1/event_pb.js";
 import { Field } from "./components.js";
+import { invalidProps } from "./errors.js";
 
 /** A reward as the form edits it: text inputs, the quantity as typed. */
 export interface RewardRow {
@@ -20,6 +21,90 @@ export function rewardOf(row: RewardRow): MessageInitShape<typeof RewardSchema> 
   return { id: row.id.trim(), name: row.name, quantity };
 }
 
+/** Whether the violation at `path` is shown by rows of `count` rewards at `listPath` (`rewards`). */
+export function rewardRowsShow(path: string, listPath: string, count: number): boolean {
+  if (path === listPath) return true;
+  const m = /^\[(\d+)\]\.(id|name|quantity)$/.exec(path.slice(listPath.length));
+  return path.startsWith(listPath) && !!m && Number(m[1]) < count;
+}
+
+/**
+ * Rows of rewards (an event's, or a prize tier's), each violation under the input it names; labelled
+ * `<label> 1 id`… as errors.ts eventFieldLabel names them.
+ */
+export function RewardRows({
+  rows,
+  onChange,
+  errors,
+  path,
+  idPrefix,
+  label,
+}: {
+  rows: RewardRow[];
+  onChange: (rows: RewardRow[]) => void;
+  /** The form's field violations, by path. */
+  errors: ReadonlyMap<string, string>;
+  /** The list's path in the event (`rewards`, `leaderboard.prize_tiers[0].rewards`). */
+  path: string;
+  idPrefix: string;
+  /** What a row is called: `Reward`, `Tier 1 reward`. */
+  label: string;
+}) {
+  const update = (i: number, patch: Partial<RewardRow>) =>
+    onChange(rows.map((r, k) => (k === i ? { ...r, ...patch } : r)));
+  const listError = errors.get(path);
+  return (
+    <>
+      {rows.map((reward, i) => {
+        const at = (part: keyof RewardRow) => ({
+          id: `${idPrefix}-${i}-${part}`,
+          label: `${label} ${i + 1} ${part}`,
+          error: errors.get(`${path}[${i}].${part}`),
+        });
+        return (
+          // biome-ignore lint/suspicious/noArrayIndexKey: rows are edited in place; their position is their identity
+          <div className="row reward-row" key={i}>
+            {(["id", "name", "quantity"] as const).map((part) => {
+              const field = at(part);
+              return (
+                <Field key={part} id={field.id} label={field.label} error={field.error}>
+                  <input
+                    id={field.id}
+                    value={reward[part]}
+                    inputMode={part === "quantity" ? "numeric" : undefined}
+                    onChange={(e) => update(i, { [part]: e.target.value })}
+                    {...invalidProps(field.id, field.error)}
+                  />
+                </Field>
+              );
+            })}
+            <button
+              type="button"
+              onClick={() => onChange(rows.filter((_, k) => k !== i))}
+              aria-label={`Remove ${label.toLowerCase()} ${i + 1}`}
+            >
+              Remove
+            </button>
+          </div>
+        );
+      })}
+      {listError && (
+        <small className="field-error" id={`${idPrefix}-error`} role="alert">
+          {listError}
+        </small>
+      )}
+      <button
+        type="button"
+        onClick={() => onChange([...rows, { id: "", name: "", quantity: "1" }])}
+        data-invalid={listError ? true : undefined}
+        aria-describedby={listError ? `${idPrefix}-error` : undefined}
+      >
+        Add {label.toLowerCase()}
+      </button>
+    </>
+  );
+}
+
 /** The "Rewards" fieldset of the event form: one row per reward, each violation by the input it names. */
 export function RewardsFields({
   rewards,
@@ -31,49 +116,10 @@ export function RewardsFields({
   /** The form's field violations, by path (`rewards[0].quantity`). */
   errors: ReadonlyMap<string, string>;
 }) {
-  const update = (i: number, patch: Partial<RewardRow>) =>
-    onChange(rewards.map((r, k) => (k === i ? { ...r, ...patch } : r)));
   return (
     <fieldset>
       <legend>Rewards</legend>
-      {rewards.map((reward, i) => (
-        // biome-ignore lint/suspicious/noArrayIndexKey: rows are edited in place; their position is their identity
-        <div className="row" key={i}>
-          <Field id={`reward-${i}-id`} label={`Reward ${i + 1} id`} error={errors.get(`rewards[${i}].id`)}>
-            <input id={`reward-${i}-id`} value={reward.id} onChange={(e) => update(i, { id: e.target.value })} />
-          </Field>
-          <Field id={`reward-${i}-name`} label={`Reward ${i + 1} name`} error={errors.get(`rewards[${i}].name`)}>
-            <input id={`reward-${i}-name`} value={reward.name} onChange={(e) => update(i, { name: e.target.value })} />
-          </Field>
-          <Field
-            id={`reward-${i}-quantity`}
-            label={`Reward ${i + 1} quantity`}
-            error={errors.get(`rewards[${i}].quantity`)}
-          >
-            <input
-              id={`reward-${i}-quantity`}
-              inputMode="numeric"
-              value={reward.quantity}
-              onChange={(e) => update(i, { quantity: e.target.value })}
-            />
-          </Field>
-          <button
-            type="button"
-            onClick={() => onChange(rewards.filter((_, k) => k !== i))}
-            aria-label={`Remove reward ${i + 1}`}
-          >
-            Remove
-          </button>
-        </div>
-      ))}
-      {errors.get("rewards") && (
-        <small className="field-error" role="alert">
-          {errors.get("rewards")}
-        </small>
-      )}
-      <button type="button" onClick={() => onChange([...rewards, { id: "", name: "", quantity: "1" }])}>
-        Add reward
-      </button>
+      <RewardRows rows={rewards} onChange={onChange} errors={errors} path="rewards" idPrefix="reward" label="Reward" />
     </fieldset>
   );
 }
