@@ -1,15 +1,17 @@
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { connectClients } from "./support/clients.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { competitionClients, createCompetition, leaderboard } from "./support/competition.js";
-import { chromiumFor, type DashboardHarness, SCREENSHOTS, startDashboard } from "./support/dashboard.js";
+import { chromiumFor, type DashboardHarness, startDashboard } from "./support/dashboard.js";
 import type { TestServer } from "./support/server.js";
+
+// The dashboard as a whole: how its files are served, what a role sees, and the protocol of every call it makes.
+// Each view has its own end-to-end file (dashboard-*.e2e.test.ts).
 
 const hasChromium = chromiumFor("dashboard end-to-end tests");
 
 let dashboard: DashboardHarness;
 let server: TestServer;
+let eventId: string;
 /** The content type of every RPC the pages made. */
 const rpcContentTypes: string[] = [];
 
@@ -24,11 +26,21 @@ function signedIn(key: string): Promise<{ context: BrowserContext; page: Page }>
   );
 }
 
+/** Opens a view by its route and waits for its title. */
+async function open(page: Page, route: string) {
+  await page.evaluate((hash) => {
+    (globalThis as unknown as { location: { hash: string } }).location.hash = hash;
+  }, route);
+  await page.getByRole("heading", { level: 2 }).first().waitFor();
+}
+
 describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
   beforeAll(async () => {
     dashboard = await startDashboard();
     server = dashboard.server;
-  });
+    const operator = competitionClients(server.baseUrl, server.keys.operator);
+    eventId = await createCompetition(operator.admin, leaderboard(), server.clock.now());
+  }, 300_000);
   afterAll(() => dashboard?.close());
 
   it("serves the page with its content types and cache headers", async () => {
@@ -46,99 +58,48 @@ describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
     expect(again.status).toBe(304);
   });
 
-  it("signs in, refuses an end before the start next to the field, then creates the event", async () => {
-    const { context, page } = await signedIn(server.keys.operator);
-    await page.getByRole("button", { name: "Create event" }).click();
-    await page.getByLabel("Title").fill("Browser Cup");
-    await page.getByLabel("Start (your time zone)").fill("2026-06-02T10:00:00");
-    await page.getByLabel("End (your time zone)").fill("2026-06-02T09:00:00");
-    await page.getByRole("button", { name: "Create event" }).click();
-    const error = page.locator(".field.invalid", { has: page.getByLabel("End (your time zone)") }).getByRole("alert");
-    await expect.poll(() => error.textContent()).toContain("must be after start_time");
-    await page.screenshot({ path: `${SCREENSHOTS}/event-form-error.png`, fullPage: true });
-    await page.getByLabel("End (your time zone)").fill("2026-06-02T12:00:00");
-    await page.getByRole("button", { name: "Create event" }).click();
-    await page.getByRole("cell", { name: "Browser Cup" }).waitFor();
+  it("sends Chromium its script brotli-compressed", async () => {
+    const context = await dashboard.browser.newContext();
+    const page = await context.newPage();
+    const script = page.waitForResponse((response) => /\/assets\/.+\.js$/.test(response.url()));
+    await page.goto(server.baseUrl);
+    expect((await (await script).allHeaders())["content-encoding"]).toBe("br");
     await context.close();
   });
 
-  it("shows an event created by another client without reloading", async () => {
+  it("hides what a viewer key may not do, on every view it can open", async () => {
     const { context, page } = await signedIn(server.keys.viewer);
-    const other = connectClients(server.baseUrl, server.keys.operator);
-    const now = server.clock.now();
-    await other.admin.createEvent({
-      event: {
-        title: "Made elsewhere",
-        startTime: timestampFromMs(now - 60_000),
-        endTime: timestampFromMs(now + 3_600_000),
-      },
-    });
-    const row = page.getByRole("row", { name: /Made elsewhere/ });
-    await row.waitFor();
-    expect(await row.getByText("live").count()).toBe(1);
-    await page.screenshot({ path: `${SCREENSHOTS}/events.png`, fullPage: true });
-    await context.close();
-  });
-
-  it("updates a leaderboard live when a score is submitted through the API", async () => {
-    const operator = competitionClients(server.baseUrl, server.keys.operator);
-    const id = await createCompetition(operator.admin, leaderboard(), server.clock.now());
-    const { context, page } = await signedIn(server.keys.viewer);
-    await page
-      .getByRole("row", { name: /Cup/ })
-      .filter({ has: page.getByRole("button", { name: "Leaderboard" }) })
-      .last()
-      .getByRole("button", { name: "Leaderboard" })
-      .click();
-    await page.getByRole("heading", { name: /Leaderboard/ }).waitFor();
-    await page.getByText("No scores yet.").waitFor();
-    const game = competitionClients(server.baseUrl, server.keys.game_server);
-    // WatchLeaderboard spaces its messages on the server's clock, which this test moves as time passes.
-    const ticker = setInterval(() => server.clock.advance(250), 250);
-    onTestFinished(() => clearInterval(ticker));
-    await game.boards.submitScore({ eventId: id, playerId: "browser-player", score: 42n });
-    await page.getByRole("cell", { name: "browser-player" }).waitFor();
-    await game.boards.submitScore({ eventId: id, playerId: "faster-player", score: 99n });
-    await expect
-      .poll(async () => page.locator("tbody tr").first().getAttribute("data-player-id"))
-      .toBe("faster-player");
-    await page.screenshot({ path: `${SCREENSHOTS}/leaderboard.png`, fullPage: true });
-    await context.close();
-  });
-
-  it("hides what a viewer key may not do", async () => {
-    const { context, page } = await signedIn(server.keys.viewer);
-    expect(await page.getByRole("button", { name: "Create event" }).count()).toBe(0);
-    expect(await page.getByRole("button", { name: "Delete" }).count()).toBe(0);
     expect(await page.getByRole("link", { name: "API keys" }).count()).toBe(0);
+    expect(await page.getByRole("link", { name: "Audit log" }).count()).toBe(0);
+    expect(await page.getByRole("link", { name: "Players" }).count()).toBe(0);
+    await open(page, "/events");
+    expect(await page.getByRole("button", { name: /New event/ }).count()).toBe(0);
+    await open(page, `/events/${eventId}`);
+    await page.getByRole("heading", { name: "Cup", exact: false }).first().waitFor();
+    for (const action of [/^Edit/, /^End now/, /^Delete/]) {
+      expect(await page.getByRole("button", { name: action }).count(), String(action)).toBe(0);
+    }
+    // A route the role may not use shows the overview instead.
+    await open(page, "/keys");
+    expect(await page.getByRole("heading", { name: "API keys" }).count()).toBe(0);
     await context.close();
   });
 
-  it("lets an admin create a key (secret shown once) and read the audit log", async () => {
+  it("made every call with gRPC-Web, on every view an admin opens", async () => {
     const { context, page } = await signedIn(server.keys.admin);
-    await page.getByRole("cell", { name: "Made elsewhere" }).waitFor();
-    await page.screenshot({ path: `${SCREENSHOTS}/events-admin.png`, fullPage: true });
-    // Delete asks first.
-    const row = page.getByRole("row", { name: /Browser Cup/ });
-    await row.getByRole("button", { name: "Delete" }).click();
-    await row.getByText("Delete “Browser Cup”?").waitFor();
-    await row.getByRole("button", { name: "Yes, delete" }).click();
-    await expect.poll(() => page.getByRole("cell", { name: "Browser Cup" }).count()).toBe(0);
-    await page.getByRole("link", { name: "API keys" }).click();
-    await page.getByLabel("Name").fill("from the dashboard");
-    await page.getByRole("button", { name: "Create key" }).click();
-    const secret = await page.getByTestId("new-secret").textContent();
-    expect(secret).toMatch(/^lo_[0-9a-f]{16}_/);
-    await page.getByRole("cell", { name: "from the dashboard" }).waitFor();
-    await page.screenshot({ path: `${SCREENSHOTS}/api-keys.png`, fullPage: true });
-    await page.getByRole("link", { name: "Audit log" }).click();
-    await page.getByRole("heading", { name: "Audit log" }).waitFor();
-    await page.getByRole("cell", { name: "CreateApiKey" }).first().waitFor();
-    await page.screenshot({ path: `${SCREENSHOTS}/audit-log.png`, fullPage: true });
+    for (const route of [
+      "/overview",
+      "/events",
+      "/calendar",
+      `/events/${eventId}`,
+      "/players",
+      "/audiences",
+      "/keys",
+      "/audit",
+    ]) {
+      await open(page, route);
+    }
     await context.close();
-  });
-
-  it("made every call with gRPC-Web", () => {
     expect(rpcContentTypes.length).toBeGreaterThan(10);
     expect(new Set(rpcContentTypes)).toEqual(new Set(["application/grpc-web+proto"]));
   });

@@ -5,12 +5,13 @@ import { CalendarDays, History, KeyRound, LayoutDashboard, ListChecks, LogOut, T
 import { type FormEvent, type ReactNode, useEffect, useMemo, useState } from "react";
 import { Role } from "../../gen/liveops/v1/api_key_pb.js";
 import { type GetSessionResponse, SessionService } from "../../gen/liveops/v1/session_service_pb.js";
-import { AuditView, KeysView } from "./admin-views.js";
 import { AudiencesView } from "./audiences-view.js";
+import { AuditView } from "./audit-view.js";
 import { CalendarView } from "./calendar-view.js";
 import { ErrorNotice, Field } from "./components.js";
 import { EventDetailView } from "./event-detail-view.js";
 import { EventsView } from "./events-view.js";
+import { KeysView } from "./keys-view.js";
 import { LiveIndicator, useLiveEvents } from "./live-events.js";
 import { OverviewView } from "./overview-view.js";
 import { PlayersView } from "./players-view.js";
@@ -143,16 +144,18 @@ function Console({ session, route, onSignOut }: { session: GetSessionResponse; r
   const live = useLiveEvents();
   const canManage = session.role === Role.OPERATOR || session.role === Role.ADMIN;
   const isAdmin = session.role === Role.ADMIN;
-  const eventId = /^\/events\/([0-9a-f-]{36})(\/.*)?$/.exec(route)?.[1];
-  const under = (prefix: string) => route === prefix || route.startsWith(`${prefix}/`);
+  // A view's own state (filters, page) follows a "?" in the hash: #/audit?action=UpdateEvent.
+  const path = route.split("?")[0] ?? "";
+  const eventId = /^\/events\/([0-9a-f-]{36})(\/.*)?$/.exec(path)?.[1];
+  const under = (prefix: string) => path === prefix || path.startsWith(`${prefix}/`);
   let view: ReactNode;
   if (eventId) view = <EventDetailView eventId={eventId} canManage={canManage} />;
-  else if (route === "/events") view = <EventsView canManage={canManage} />;
-  else if (route === "/calendar") view = <CalendarView />;
-  else if (route === "/players" && canManage) view = <PlayersView />;
-  else if (route === "/audiences" && canManage) view = <AudiencesView />;
-  else if (route === "/keys" && isAdmin) view = <KeysView currentKeyId={session.keyId} />;
-  else if (route === "/audit" && isAdmin) view = <AuditView />;
+  else if (path === "/events") view = <EventsView canManage={canManage} />;
+  else if (path === "/calendar") view = <CalendarView />;
+  else if (path === "/players" && canManage) view = <PlayersView />;
+  else if (path === "/audiences" && canManage) view = <AudiencesView />;
+  else if (path === "/keys" && isAdmin) view = <KeysView currentKeyId={session.keyId} />;
+  else if (path === "/audit" && isAdmin) view = <AuditView />;
   else view = <OverviewView canManage={canManage} isAdmin={isAdmin} />;
   return (
     <>
@@ -161,7 +164,7 @@ function Console({ session, route, onSignOut }: { session: GetSessionResponse; r
         <nav aria-label="Views">
           <NavLink
             to="/overview"
-            current={route === "/overview" || route === "/"}
+            current={path === "/overview" || path === "/"}
             icon={<LayoutDashboard className="icon" aria-hidden />}
           >
             Overview
@@ -169,25 +172,25 @@ function Console({ session, route, onSignOut }: { session: GetSessionResponse; r
           <NavLink to="/events" current={under("/events")} icon={<ListChecks className="icon" aria-hidden />}>
             Events
           </NavLink>
-          <NavLink to="/calendar" current={route === "/calendar"} icon={<CalendarDays className="icon" aria-hidden />}>
+          <NavLink to="/calendar" current={path === "/calendar"} icon={<CalendarDays className="icon" aria-hidden />}>
             Calendar
           </NavLink>
           {canManage && (
             <>
-              <NavLink to="/players" current={route === "/players"} icon={<Users className="icon" aria-hidden />}>
+              <NavLink to="/players" current={path === "/players"} icon={<Users className="icon" aria-hidden />}>
                 Players
               </NavLink>
-              <NavLink to="/audiences" current={route === "/audiences"} icon={<Target className="icon" aria-hidden />}>
+              <NavLink to="/audiences" current={path === "/audiences"} icon={<Target className="icon" aria-hidden />}>
                 Audiences
               </NavLink>
             </>
           )}
           {isAdmin && (
             <>
-              <NavLink to="/keys" current={route === "/keys"} icon={<KeyRound className="icon" aria-hidden />}>
+              <NavLink to="/keys" current={path === "/keys"} icon={<KeyRound className="icon" aria-hidden />}>
                 API keys
               </NavLink>
-              <NavLink to="/audit" current={route === "/audit"} icon={<History className="icon" aria-hidden />}>
+              <NavLink to="/audit" current={path === "/audit"} icon={<History className="icon" aria-hidden />}>
                 Audit log
               </NavLink>
             </>
