@@ -170,6 +170,43 @@ describe("the key lifecycle", () => {
     expect(await Promise.all(bad.map(codeOf))).toEqual(bad.map(() => Code.InvalidArgument));
     expect(await reasonOf(admin.getApiKey({ id: "0123456789abcdef" }))).toBe("API_KEY_NOT_FOUND");
   });
+
+  it("sets, moves and clears a key's expiry; the key stops working once its new expiry passes", async () => {
+    const admin = keysClient(server.keys.admin);
+    const created = await admin.createApiKey({ name: "expiring", role: Role.VIEWER });
+    const id = created.apiKey?.id ?? "";
+    const soon = server.clock.now() + HOUR;
+    const set = await admin.updateApiKey({
+      apiKey: { id, expireTime: timestampFromMs(soon) },
+      updateMask: { paths: ["expire_time"] },
+    });
+    expect(set.apiKey?.expireTime && timestampMs(set.apiKey.expireTime)).toBe(soon);
+    const cleared = await admin.updateApiKey({ apiKey: { id }, updateMask: { paths: ["expire_time"] } });
+    expect(cleared.apiKey?.expireTime).toBeUndefined();
+    await admin.updateApiKey({
+      apiKey: { id, expireTime: timestampFromMs(soon) },
+      updateMask: { paths: ["expire_time"] },
+    });
+    expect(await outcomesEverywhere(created.secret)).not.toContain(Code.Unauthenticated);
+    server.clock.advance(HOUR + 1);
+    expect(new Set(await outcomesEverywhere(created.secret))).toEqual(new Set([Code.Unauthenticated]));
+    expect((await admin.getApiKey({ id })).apiKey?.state).toBe(ApiKeyState.EXPIRED);
+  });
+
+  it("refuses an expiry that has passed, naming the field", async () => {
+    const admin = keysClient(server.keys.admin);
+    const id = (await admin.createApiKey({ name: "not backwards", role: Role.VIEWER })).apiKey?.id ?? "";
+    const call = admin.updateApiKey({
+      apiKey: { id, expireTime: timestampFromMs(server.clock.now() - 1) },
+      updateMask: { paths: ["expire_time"] },
+    });
+    const err = await call.then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
+    expect(err?.code).toBe(Code.InvalidArgument);
+    expect(err?.rawMessage).toContain("api_key.expire_time");
+  });
 });
 
 describe("the keys CLI", () => {

@@ -110,10 +110,14 @@ export function createApiKeyService(deps: { keys: KeyStore; clock: Clock; pageTo
       const violations = checkKeyId(id, "api_key.id");
       const paths = req.updateMask?.paths ?? [];
       if (paths.length === 0) {
-        violations.push({ field: "update_mask", description: "must name name or rate_limit", reason: "REQUIRED" });
+        violations.push({
+          field: "update_mask",
+          description: "must name name, rate_limit or expire_time",
+          reason: "REQUIRED",
+        });
       }
       for (const path of paths) {
-        if (path !== "name" && path !== "rate_limit") {
+        if (path !== "name" && path !== "rate_limit" && path !== "expire_time") {
           violations.push({
             field: "update_mask",
             description: `"${path}" cannot be updated`,
@@ -125,11 +129,18 @@ export function createApiKeyService(deps: { keys: KeyStore; clock: Clock; pageTo
       if (name !== undefined) violations.push(...checkKeyName(name, "api_key.name"));
       const limit = apiKey?.rateLimit ? rateLimitOf(apiKey.rateLimit) : null;
       if (paths.includes("rate_limit") && limit) violations.push(...checkRateLimit(limit, "api_key.rate_limit"));
-      assertValid(violations);
       const now = clock.now();
+      // An expire_time in the mask but unset: the key never expires.
+      const expireTime =
+        paths.includes("expire_time") && apiKey?.expireTime
+          ? timestampToMs(apiKey.expireTime, "api_key.expire_time", violations)
+          : undefined;
+      if (expireTime !== undefined) violations.push(...checkExpireTime(expireTime, now, "api_key.expire_time"));
+      assertValid(violations);
       const result = await keys.updateKey(id, now, auditActorOf(ctx), {
         ...(name !== undefined ? { name: name.trim() } : {}),
         ...(paths.includes("rate_limit") ? { rateLimit: limit } : {}),
+        ...(paths.includes("expire_time") ? { expireTime: expireTime ?? null } : {}),
       });
       return create(UpdateApiKeyResponseSchema, { apiKey: rowToApiKey(written(result, id).row, now) });
     },

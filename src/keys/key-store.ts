@@ -138,7 +138,8 @@ export function createKeyStore(storage: Storage) {
         if (columns === "unchanged") return { kind: "ok", row: current };
         const next = { ...current, ...columns };
         const row = await tx.get<ApiKeyRow>(sql`
-          UPDATE api_keys SET name = ${next.name}, secret_hash = ${next.secretHash}, revoke_time = ${next.revokeTime},
+          UPDATE api_keys SET name = ${next.name}, secret_hash = ${next.secretHash}, expire_time = ${next.expireTime},
+            revoke_time = ${next.revokeTime},
             rotate_time = ${next.rotateTime}, previous_secret_hash = ${next.previousSecretHash},
             previous_secret_expire_time = ${next.previousSecretExpireTime},
             rate_limit_per_second = ${next.rateLimitPerSecond}, rate_limit_burst = ${next.rateLimitBurst}
@@ -237,9 +238,15 @@ export function createKeyStore(storage: Storage) {
     },
 
     /** Renames a key or changes its rate limit (null: back to the role's default). */
-    updateKey(id: string, now: number, actor: AuditActor, values: { name?: string; rateLimit?: KeyRateLimit | null }) {
+    updateKey(
+      id: string,
+      now: number,
+      actor: AuditActor,
+      values: { name?: string; rateLimit?: KeyRateLimit | null; expireTime?: number | null },
+    ) {
       return changeKey(id, now, actor, () => ({
         ...(values.name !== undefined ? { name: values.name } : {}),
+        ...(values.expireTime !== undefined ? { expireTime: values.expireTime } : {}),
         ...(values.rateLimit !== undefined
           ? { rateLimitPerSecond: values.rateLimit?.perSecond ?? null, rateLimitBurst: values.rateLimit?.burst ?? null }
           : {}),

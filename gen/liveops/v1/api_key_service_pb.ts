@@ -198,8 +198,8 @@ export type UpdateApiKeyRequest = Message<"liveops.v1.UpdateApiKeyRequest"> & {
   apiKey?: ApiKey | undefined;
 
   /**
-   * The fields to change: name, rate_limit. A rate_limit in the mask but unset returns the key to its role's
-   * default.
+   * The fields to change: name, rate_limit, expire_time. A rate_limit in the mask but unset returns the key to its
+   * role's default; an expire_time in the mask but unset makes the key never expire (a new one must be in the future).
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */
@@ -369,7 +369,7 @@ export const ApiKeyService: GenService<{
     output: typeof GetApiKeyResponseSchema;
   },
   /**
-   * Changes a key's name or rate limit.
+   * Changes a key's name, rate limit or expiry.
    *
    * @generated from rpc liveops.v1.ApiKeyService.UpdateApiKey
    */
