@@ -151,6 +151,7 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   const image = await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
   const picture = `docs/dashboard-${name}.png`;
   if (process.env.LIVEOPS_UPDATE_PICTURES === "1" && readFileSync("README.md", "utf8").includes(`(${picture})`)) {
+    mkdirSync("docs", { recursive: true });
     writeFileSync(picture, image);
   }
 }
