@@ -58,7 +58,7 @@ describe.skipIf(!hasChromium)("every view of the dashboard", () => {
         interceptors: [bearer(server.keys.admin)],
       }),
     );
-    const now = Date.now();
+    const now = server.clock.now();
     const created = await admin.createEvent({
       event: {
         title: "Accessibility Cup",

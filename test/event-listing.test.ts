@@ -1,7 +1,7 @@
 import { durationFromMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { BadRequestSchema } from "../gen/google/rpc/error_details_pb.js";
 import { AudienceService } from "../gen/liveops/v1/audience_service_pb.js";
 import { AuditService } from "../gen/liveops/v1/audit_service_pb.js";
@@ -426,6 +426,11 @@ describe("ListRewardGrants by event and run", () => {
     for (const player of ["g-a", "g-d"]) await game.boards.submitScore({ eventId: cup, playerId: player, score: 5n });
     server.clock.advance(HOUR);
     await server.app.scheduler.idle();
+    // Boards are finalized and their prizes granted after the run ends, off the scheduler's pass.
+    await vi.waitFor(async () => {
+      expect(await grantsListed(server.keys.admin, { eventId: cup })).toHaveLength(5);
+      expect(await grantsListed(server.keys.admin, { eventId: other })).toHaveLength(1);
+    });
   });
 
   /** Every grant of a listing, through pages of one: "player/run" each. */
@@ -456,13 +461,20 @@ describe("ListRewardGrants by event and run", () => {
   it("lists one run's grants, and a player's grants of one event", async () => {
     expect(await grantsListed(server.keys.viewer, { eventId: cup, runNumber: 2n })).toEqual(["g-a/cup/2", "g-d/cup/2"]);
     expect(await grantsListed(server.keys.viewer, { eventId: cup.toUpperCase(), runNumber: 1n })).toHaveLength(3);
-    expect(await grantsListed(server.keys.viewer, { playerId: "g-a" })).toEqual([
+    expect(await grantsListed(server.keys.game_server, { playerId: "g-a" })).toEqual([
       "g-a/cup/1",
       "g-a/cup/2",
       "g-a/other/1",
     ]);
     expect(await grantsListed(server.keys.viewer, { playerId: "g-a", eventId: other })).toEqual(["g-a/other/1"]);
     expect(await grantsListed(server.keys.viewer, { eventId: cup, runNumber: 3n })).toEqual([]);
+  });
+
+  it("lets viewer and operator keys list one event's grants only, not a player's across events", async () => {
+    for (const key of [server.keys.viewer, server.keys.operator]) {
+      expect(await codeOf(rewardsAs(key).listRewardGrants({ playerId: "g-a" }))).toBe(Code.PermissionDenied);
+    }
+    expect(await grantsListed(server.keys.admin, { playerId: "g-a" })).toHaveLength(3);
   });
 
   it("lists a player token only its own grants, whatever the event filter", async () => {
@@ -475,7 +487,7 @@ describe("ListRewardGrants by event and run", () => {
   });
 
   it("refuses run_number without event_id, a negative run_number, and no player nor event", async () => {
-    const rewards = rewardsAs(server.keys.viewer);
+    const rewards = rewardsAs(server.keys.game_server);
     expect(await violationsOf(rewards.listRewardGrants({ playerId: "g-a", runNumber: 1n }))).toEqual([
       "run_number: requires event_id",
     ]);

@@ -117,6 +117,23 @@ describe("ListEventRuns of every event in a window", () => {
     expect(await codeOf(call)).toBe(Code.InvalidArgument);
   });
 
+  it("refuses a window with more runs of one event than it can list, rather than list some of them", async () => {
+    const start = weekStart + 20 * DAY;
+    await operator.admin.createEvent({
+      event: {
+        title: "Every minute",
+        startTime: timestampFromMs(start),
+        recurrence: { rule: "FREQ=MINUTELY", runDuration: durationFromMs(30_000) },
+      },
+    });
+    const call = operator.events.listEventRuns({
+      eventId: "",
+      startTime: timestampFromMs(start),
+      endTime: timestampFromMs(start + 2 * DAY),
+    });
+    expect(await codeOf(call)).toBe(Code.FailedPrecondition);
+  });
+
   it("refuses a page token of another window", async () => {
     const first = await operator.events.listEventRuns({ eventId: "", ...week(), pageSize: 1 });
     expect(first.nextPageToken).not.toBe("");

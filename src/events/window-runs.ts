@@ -8,9 +8,9 @@ import type { ListedRun, RunQueries } from "./event-runs.js";
 import type { EventStore } from "./event-store.js";
 
 /** The longest window of ListEventRuns across every event: a calendar's month with its leading and trailing days. */
-export const MAX_WINDOW_MS = 45 * 86_400_000;
+const MAX_WINDOW_MS = 45 * 86_400_000;
 /** The most events one window may hold; a busier window is refused with a request to narrow it. */
-export const MAX_WINDOW_EVENTS = 1000;
+const MAX_WINDOW_EVENTS = 1000;
 /** The most runs of one event one window lists (an hourly rule over 45 days has 1,080). */
 const MAX_RUNS_PER_EVENT = 2000;
 
@@ -83,10 +83,18 @@ export async function runsOfEveryEvent(
   const shown = options.visible ? rows.filter((row: EventRow) => options.visible?.(targetingOf(row))) : rows;
   const found: WindowRun[] = [];
   for (const row of shown) {
-    const { runs } = await deps.runs.runsInWindow(row, window, undefined, MAX_RUNS_PER_EVENT, {
+    const { runs, resumeAt } = await deps.runs.runsInWindow(row, window, undefined, MAX_RUNS_PER_EVENT, {
       signal: options.signal,
       owner: options.owner,
     });
+    // A window must hold every run of every event or say it cannot: a calendar missing runs would look right.
+    if (resumeAt !== undefined || runs.length > MAX_RUNS_PER_EVENT) {
+      throw serviceError(
+        Code.FailedPrecondition,
+        "WINDOW_TOO_BUSY",
+        `event ${row.id} has more runs in this window than can be listed with every event's (at most ${MAX_RUNS_PER_EVENT}, computed within the budget of a page); list its runs alone, or ask for a shorter window`,
+      );
+    }
     for (const run of runs) found.push({ ...run, eventId: row.id });
   }
   found.sort(byWindowOrder);

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import type { HandlerContext } from "@connectrpc/connect";
+import { Code, type HandlerContext } from "@connectrpc/connect";
 import {
   type ClaimRewardRequest,
   type ClaimRewardResponse,
@@ -14,7 +14,7 @@ import {
 import { type Principal, principalKey } from "../auth/access-control.js";
 import type { Clock } from "../clock.js";
 import type { Storage } from "../db/storage.js";
-import { assertValid, type FieldViolation, notFound } from "../errors.js";
+import { assertValid, type FieldViolation, notFound, serviceError } from "../errors.js";
 import { checkEventId } from "../events/event-validation.js";
 import { checkPlayerId } from "../leaderboards/leaderboard-service.js";
 import { type PageTokens, pageSizeOf, takePage } from "../page-token.js";
@@ -59,6 +59,14 @@ function grantFilterOf(req: ListRewardGrantsRequest, principal: Principal | unde
     violations.push({ field: "run_number", description: "requires event_id", reason: "REQUIRES_EVENT_ID" });
   }
   assertValid(violations);
+  // Readers of the console see an event's grants; a player's whole history is for its game server and admins.
+  if ((principal?.role === "viewer" || principal?.role === "operator") && req.eventId === "") {
+    throw serviceError(
+      Code.PermissionDenied,
+      "EVENT_ID_REQUIRED",
+      "a viewer or operator key lists the grants of one event (event_id); a player's grants across events are for game_server and admin keys",
+    );
+  }
   return {
     playerId: playerId === "" ? undefined : playerId,
     eventId: req.eventId === "" ? undefined : req.eventId.toLowerCase(),

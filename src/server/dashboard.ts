@@ -73,15 +73,19 @@ function staticFile(path: string, urlPath: string, body: Buffer): StaticFile {
   return file;
 }
 
-/** Whether the Accept-Encoding header accepts `coding` (a q=0 refuses it). */
+/**
+ * Whether the Accept-Encoding header accepts `coding`: named with a q above 0, or not named and `*` accepted
+ * (RFC 9110: an entry naming the coding wins over `*`, so `br;q=0, *` refuses br).
+ */
 function accepts(header: string | undefined, coding: string): boolean {
   if (!header) return false;
-  return header.split(",").some((item) => {
-    const [name, ...params] = item.trim().toLowerCase().split(";");
-    if (name !== coding && name !== "*") return false;
+  const weights = new Map<string, number>();
+  for (const item of header.split(",")) {
+    const [name = "", ...params] = item.trim().toLowerCase().split(";");
     const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
-    return q === undefined || Number(q.slice(2)) > 0;
-  });
+    weights.set(name.trim(), q === undefined ? 1 : Number(q.slice(2)));
+  }
+  return (weights.get(coding) ?? weights.get("*") ?? 0) > 0;
 }
 
 /**

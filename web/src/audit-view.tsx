@@ -79,7 +79,8 @@ const TARGET_TYPES: [type: string, words: string][] = [
 ];
 
 /** Actors that are not keys (src/keys/cli.ts, src/keys/key-store.ts). */
-const NON_KEY_ACTORS: Record<string, string> = { cli: "the keys command-line tool", server: "the server" };
+/** The actors of audit entries that are not keys: the keys CLI, and the server itself (its first start). */
+export const NON_KEY_ACTORS: Record<string, string> = { cli: "the keys command-line tool", server: "the server" };
 
 const shortId = (id: string) => id.slice(0, 8);
 

@@ -26,13 +26,15 @@ export function EditKeyDialog({ apiKey, onClose }: { apiKey: ApiKey; onClose: ()
   const initial = limitsDraftOf(apiKey);
 
   async function save() {
+    const expiryOf = (d: typeof limits) => (d.expires ? d.expireAt : "");
     const problems = new Map<string, string>(limitsProblems(limits));
+    // An expiry left as it was is not checked again: an expired key may still be renamed.
+    if (expiryOf(limits) === expiryOf(initial)) problems.delete("expireAt");
     if (name.trim() === "") problems.set("name", "Give the key a name.");
     setErrors(problems);
     if (problems.size > 0) throw new Error("Correct the inputs marked above.");
     const paths: string[] = [];
     if (name !== apiKey.name) paths.push("name");
-    const expiryOf = (d: typeof limits) => (d.expires ? d.expireAt : "");
     if (expiryOf(limits) !== expiryOf(initial)) paths.push("expire_time");
     if (JSON.stringify(rateLimitOf(limits)) !== JSON.stringify(rateLimitOf(initial))) paths.push("rate_limit");
     if (paths.length === 0) return;

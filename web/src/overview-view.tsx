@@ -1,5 +1,5 @@
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
-import { type Timestamp, timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { type Timestamp, timestampDate, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { createQueryOptions, useQuery, useTransport } from "@connectrpc/connect-query";
 import { skipToken, useQueries } from "@tanstack/react-query";
 import { CalendarClock, Flag, History, Radio, Trophy } from "lucide-react";
@@ -11,7 +11,7 @@ import { EventService } from "../../gen/liveops/v1/event_service_pb.js";
 import { LeaderboardService, type ScoreEntry } from "../../gen/liveops/v1/leaderboard_service_pb.js";
 import { RewardService } from "../../gen/liveops/v1/reward_service_pb.js";
 import { fieldLabel } from "./audit-changes.js";
-import { actionWords, bareMethod } from "./audit-view.js";
+import { actionWords, bareMethod, NON_KEY_ACTORS } from "./audit-view.js";
 import { ErrorNotice, formatNumber, Loading, PageHeader, Stat, StatusBadge } from "./components.js";
 import "./overview-view.css";
 
@@ -251,9 +251,7 @@ export function auditEntryInWords(
 ): { actor: string; action: string; target: string; fields: string[] } {
   const changes = entry.changes ?? {};
   const actor =
-    entry.actorKeyId === "cli"
-      ? "the keys command-line tool"
-      : (names.keyName(entry.actorKeyId) ?? `key ${entry.actorKeyId.slice(0, 8)}`);
+    NON_KEY_ACTORS[entry.actorKeyId] ?? names.keyName(entry.actorKeyId) ?? `key ${entry.actorKeyId.slice(0, 8)}`;
   const words = actionWords(entry.method);
   const action = `${words.charAt(0).toLowerCase()}${words.slice(1)}`;
   let name: string | undefined;
@@ -347,7 +345,9 @@ export function OverviewView({ canManage, isAdmin }: { canManage: boolean; isAdm
     orderBy: "end_time desc",
     pageSize: ENDED_PAGE,
   });
-  const liveEvents = live.data?.events ?? [];
+  // Ending soonest first by the live run's end: a recurring event's own end is its series' (or none).
+  const runEnd = (event: Event) => (event.currentRun?.endTime ? timestampMs(event.currentRun.endTime) : Infinity);
+  const liveEvents = [...(live.data?.events ?? [])].sort((a, b) => runEnd(a) - runEnd(b));
   const soon = (coming.data?.events ?? [])
     .filter((e) => nextStart(e) <= now + DAY)
     .sort((a, b) => nextStart(a) - nextStart(b));

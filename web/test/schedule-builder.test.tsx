@@ -314,10 +314,8 @@ describe("the preview of the next runs", () => {
 
   it("is not walked in the browser for a rule with no run in ten years, and says the server checks it", () => {
     const s = repeating({ frequency: "CUSTOM", customRule: "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30" });
-    const started = Date.now();
     expect(previewSchedule(s, "UTC").runs).toEqual([]);
     expect(previewSchedule(s, "UTC").notes[0]).toMatch(/^No preview for this rule/);
-    expect(Date.now() - started).toBeLessThan(1000);
   });
 });
 
