@@ -93,7 +93,8 @@ export const RewardGrantSchema: GenMessage<RewardGrant> = /*@__PURE__*/
  */
 export type ListRewardGrantsRequest = Message<"liveops.v1.ListRewardGrantsRequest"> & {
   /**
-   * The player; may be empty when event_id is given. A player token lists its own grants whatever is given here.
+   * The player; may be empty when event_id is given. A player token lists its own grants (another player's id is
+   * PERMISSION_DENIED); viewer and operator keys must give event_id.
    *
    * @generated from field: string player_id = 1;
    */
