@@ -1,11 +1,16 @@
 import { existsSync, readdirSync } from "node:fs";
 import { arch, platform } from "node:os";
-import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
+import { configDefaults, defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
 
 /** Test files that run once per storage backend: everything that reaches the server and its stores. */
 const onEveryBackend = ["test/**/*.test.ts"];
 /** Test files that do not touch storage (the dashboard's components, in happy-dom): the sqlite project only. */
 const onSqliteOnly = ["web/test/**/*.test.tsx"];
+/**
+ * The dashboard's views in Chromium run on the sqlite project only: what they check is the page, and the storage
+ * behind it passes every other test on both backends. The weekly tournament, end to end, runs on both.
+ */
+const browserViewsOnSqliteOnly = ["test/dashboard.e2e.test.ts", "test/dashboard-[!t]*.e2e.test.ts"];
 
 /**
  * Whether this machine can run PostgreSQL for the tests: a given server, the binaries `npm ci` brings
@@ -51,7 +56,13 @@ const projects: TestProjectInlineConfiguration[] = [
 ];
 if (backends.includes("postgres")) {
   projects.push({
-    test: { ...shared, name: "postgres", include: onEveryBackend, env: { LIVEOPS_TEST_BACKEND: "postgres" } },
+    test: {
+      ...shared,
+      name: "postgres",
+      include: onEveryBackend,
+      exclude: [...configDefaults.exclude, ...browserViewsOnSqliteOnly],
+      env: { LIVEOPS_TEST_BACKEND: "postgres" },
+    },
   });
 }
 

@@ -168,6 +168,8 @@ describe.skipIf(!hasChromium)("API keys and the audit log in the dashboard (Chro
 
     it("puts each refused input's error under it, in words, and creates nothing", async () => {
       const { context, page } = await openAs(server.keys.admin, "API keys");
+      // The table is counted once it has loaded (the admin's own key is always in it).
+      await page.locator("tr[data-key-id]").first().waitFor();
       const before = await page.locator("tr[data-key-id]").count();
       await page.getByLabel("Its own limit").check();
       await page.getByLabel("Requests per second").fill("50");
