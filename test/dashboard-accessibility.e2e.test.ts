@@ -6,36 +6,19 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventAdminService } from "../gen/liveops/v1/event_admin_service_pb.js";
 import { LeaderboardOrder, ScoreOperator } from "../gen/liveops/v1/event_pb.js";
 import { bearer } from "./support/clients.js";
-import { accessibilityViolations, chromiumFor, type DashboardHarness, startDashboard } from "./support/dashboard.js";
+import {
+  accessibilityViolations,
+  adminRoutes,
+  chromiumFor,
+  type DashboardHarness,
+  openView,
+  startDashboard,
+} from "./support/dashboard.js";
 
 const hasChromium = chromiumFor("dashboard accessibility end-to-end tests");
 
 let dashboard: DashboardHarness;
 let eventId: string;
-
-/** The views an admin reaches from the navigation, and the event page. */
-const routes = () => [
-  "/overview",
-  "/events",
-  "/calendar",
-  `/events/${eventId}`,
-  "/players",
-  "/audiences",
-  "/keys",
-  "/audit",
-];
-
-/** Opens `route` and waits until the view has settled (no loading state left). */
-async function open(page: Page, route: string) {
-  await page.evaluate((hash) => {
-    (globalThis as unknown as { location: { hash: string } }).location.hash = hash;
-  }, route);
-  await page.getByRole("heading", { level: 2 }).first().waitFor();
-  await page.waitForFunction(() => {
-    const doc = (globalThis as unknown as { document: { body: { innerText: string } } }).document;
-    return !/Loading [^\n]*…/.test(doc.body.innerText);
-  });
-}
 
 /** How far the page is wider than the window (0 when nothing overflows sideways). */
 const overflow = (page: Page) =>
@@ -80,8 +63,8 @@ describe.skipIf(!hasChromium)("every view of the dashboard", () => {
   it("has no WCAG 2.1 A or AA violations that axe-core finds, on any view", async () => {
     const { context, page } = await dashboard.signIn(dashboard.server.keys.admin);
     const found: string[] = [];
-    for (const route of routes()) {
-      await open(page, route);
+    for (const route of adminRoutes(eventId)) {
+      await openView(page, route);
       found.push(...(await accessibilityViolations(page)).map((v) => `${route}: ${v}`));
     }
     await context.close();
@@ -92,8 +75,8 @@ describe.skipIf(!hasChromium)("every view of the dashboard", () => {
     const { context, page } = await dashboard.signIn(dashboard.server.keys.admin);
     await page.setViewportSize({ width: 390, height: 844 });
     const wide: string[] = [];
-    for (const route of routes()) {
-      await open(page, route);
+    for (const route of adminRoutes(eventId)) {
+      await openView(page, route);
       const by = await overflow(page);
       if (by > 0) wide.push(`${route}: ${by} px too wide`);
     }

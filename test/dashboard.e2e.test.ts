@@ -1,7 +1,7 @@
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { competitionClients, createCompetition, leaderboard } from "./support/competition.js";
-import { chromiumFor, type DashboardHarness, startDashboard } from "./support/dashboard.js";
+import { adminRoutes, chromiumFor, type DashboardHarness, openView, startDashboard } from "./support/dashboard.js";
 import type { TestServer } from "./support/server.js";
 
 // The dashboard as a whole: how its files are served, what a role sees, and the protocol of every call it makes.
@@ -24,14 +24,6 @@ function signedIn(key: string): Promise<{ context: BrowserContext; page: Page }>
       }
     }),
   );
-}
-
-/** Opens a view by its route and waits for its title. */
-async function open(page: Page, route: string) {
-  await page.evaluate((hash) => {
-    (globalThis as unknown as { location: { hash: string } }).location.hash = hash;
-  }, route);
-  await page.getByRole("heading", { level: 2 }).first().waitFor();
 }
 
 describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
@@ -72,32 +64,23 @@ describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
     expect(await page.getByRole("link", { name: "API keys" }).count()).toBe(0);
     expect(await page.getByRole("link", { name: "Audit log" }).count()).toBe(0);
     expect(await page.getByRole("link", { name: "Players" }).count()).toBe(0);
-    await open(page, "/events");
+    await openView(page, "/events");
     expect(await page.getByRole("button", { name: /New event/ }).count()).toBe(0);
-    await open(page, `/events/${eventId}`);
+    await openView(page, `/events/${eventId}`);
     await page.getByRole("heading", { name: "Cup", exact: false }).first().waitFor();
     for (const action of [/^Edit/, /^End now/, /^Delete/]) {
       expect(await page.getByRole("button", { name: action }).count(), String(action)).toBe(0);
     }
     // A route the role may not use shows the overview instead.
-    await open(page, "/keys");
+    await openView(page, "/keys");
     expect(await page.getByRole("heading", { name: "API keys" }).count()).toBe(0);
     await context.close();
   });
 
   it("made every call with gRPC-Web, on every view an admin opens", async () => {
     const { context, page } = await signedIn(server.keys.admin);
-    for (const route of [
-      "/overview",
-      "/events",
-      "/calendar",
-      `/events/${eventId}`,
-      "/players",
-      "/audiences",
-      "/keys",
-      "/audit",
-    ]) {
-      await open(page, route);
+    for (const route of adminRoutes(eventId)) {
+      await openView(page, route);
     }
     await context.close();
     expect(rpcContentTypes.length).toBeGreaterThan(10);

@@ -155,3 +155,27 @@ export async function screenshot(page: Page, name: string): Promise<void> {
     writeFileSync(picture, image);
   }
 }
+
+/** The views an admin reaches from the navigation, and the page of the event `eventId`. */
+export const adminRoutes = (eventId: string) => [
+  "/overview",
+  "/events",
+  "/calendar",
+  `/events/${eventId}`,
+  "/players",
+  "/audiences",
+  "/keys",
+  "/audit",
+];
+
+/** Opens the view at `route` (the hash) and waits until it has settled: its title shown, no loading state left. */
+export async function openView(page: Page, route: string): Promise<void> {
+  await page.evaluate((hash) => {
+    (globalThis as unknown as { location: { hash: string } }).location.hash = hash;
+  }, route);
+  await page.getByRole("heading", { level: 2 }).first().waitFor();
+  await page.waitForFunction(() => {
+    const doc = (globalThis as unknown as { document: { body: { innerText: string } } }).document;
+    return !/Loading [^\n]*…/.test(doc.body.innerText);
+  });
+}
