@@ -25,10 +25,14 @@ beforeAll(async () => {
   const dbPath = join(dir, "liveops.db");
   const backend = await backendEnv(dbPath);
   const createKey = (role: string) =>
-    execFileSync(process.execPath, ["--import", "tsx", "src/keys/cli.ts", "create", "--role", role, "--name", role], {
-      env: { ...process.env, ...backend },
-      encoding: "utf8",
-    }).trim();
+    execFileSync(
+      process.execPath,
+      ["--import", "tsx", "src/keys/cli.ts", "create", "--role", role, "--name", role, "--create"],
+      {
+        env: { ...process.env, ...backend },
+        encoding: "utf8",
+      },
+    ).trim();
   operator = createKey("operator");
   viewer = createKey("viewer");
   server = await spawnServer({ DB_PATH: dbPath });
