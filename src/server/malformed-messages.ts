@@ -63,9 +63,17 @@ async function checkEnvelopes(
   return undefined;
 }
 
-/** An empty message in the request's framing. */
-function emptyMessage(framed: boolean): Uint8Array {
-  return framed ? new Uint8Array(5) : new Uint8Array(0);
+/**
+ * An empty message in the request's format and framing. JSON's is `{}`: an empty payload is no JSON, and the
+ * protocol layer would refuse it with its own error before the interceptor could give the recorded one.
+ */
+function emptyMessage(framed: boolean, json: boolean): Uint8Array {
+  const payload = json ? encodeText("{}") : new Uint8Array(0);
+  if (!framed) return payload;
+  const frame = new Uint8Array(5 + payload.byteLength);
+  new DataView(frame.buffer).setUint32(1, payload.byteLength);
+  frame.set(payload, 5);
+  return frame;
 }
 
 /** A Connect GET whose message does not decode, refused in place of its message: an empty one. */
@@ -123,12 +131,7 @@ export function guardMalformedMessages(
     }
     const contextValues = req.contextValues ?? createContextValues();
     if (error !== undefined) contextValues.set(malformedMessageKey, error);
-    const body =
-      error === undefined
-        ? bytes
-        : format === "json" && !enveloped
-          ? encodeText("{}")
-          : emptyMessage(Boolean(enveloped));
+    const body = error === undefined ? bytes : emptyMessage(Boolean(enveloped), format === "json");
     const header = new Headers(req.header);
     if (header.has("content-length")) header.set("content-length", String(body.byteLength));
     return handler({

@@ -5,14 +5,19 @@ import { invalidArgument } from "../errors.js";
 import { timestampViolation } from "./json-timestamps.js";
 import { malformedMessage } from "./malformed-messages.js";
 import { nulViolation } from "./nul-characters.js";
+import { enumViolations } from "./strict-enums.js";
 
 const textDecoder = new TextDecoder();
-/** As connect reads JSON requests: unknown fields are ignored, so older servers accept newer clients. */
+/**
+ * As connect reads JSON requests: unknown fields are ignored, so older servers accept newer clients. The option also
+ * drops enum names it does not know; those are refused before (see strict-enums.ts).
+ */
 const readOptions: Partial<JsonReadOptions> = { ignoreUnknownFields: true };
 
 /**
  * The JSON value of a request message, checked: INVALID_ARGUMENT (MALFORMED_MESSAGE) when it is not JSON, and
- * INVALID_ARGUMENT naming the field for a Timestamp that is not a time on the calendar (see json-timestamps.ts).
+ * INVALID_ARGUMENT naming the field for a Timestamp that is not a time on the calendar (see json-timestamps.ts) and
+ * for an enum value its enum does not have (see strict-enums.ts).
  */
 export function parseRequestJson(schema: DescMessage, bytes: Uint8Array): unknown {
   let json: unknown;
@@ -23,6 +28,8 @@ export function parseRequestJson(schema: DescMessage, bytes: Uint8Array): unknow
   }
   const violation = timestampViolation(schema, json);
   if (violation) throw invalidArgument([violation]);
+  const unknownEnums = enumViolations(schema, json);
+  if (unknownEnums.length > 0) throw invalidArgument(unknownEnums);
   return json;
 }
 

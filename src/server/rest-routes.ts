@@ -13,10 +13,11 @@ import {
 } from "../../gen/liveops/v1/event_service_pb.js";
 import type { AccessControl } from "../auth/access-control.js";
 import { methodPath } from "../auth/roles.js";
-import { serviceError } from "../errors.js";
+import { assertValid, serviceError } from "../errors.js";
 import type { createEventService } from "../events/event-service.js";
 import { PAGE_SIZE_MAX } from "../page-token.js";
 import type { CallObserver } from "./call-observer.js";
+import { type ConditionalRead, cacheHeaders, entityTag, sendNotModified } from "./conditional-reads.js";
 import { encodeOnce } from "./encoding-memo.js";
 
 type Request = IncomingMessage | Http2ServerRequest;
@@ -33,12 +34,22 @@ export function sendJson(res: Response, status: number, body: string) {
   res.end(body);
 }
 
-function sendMessage<Desc extends DescMessage>(res: Response, schema: Desc, message: MessageShape<Desc>) {
-  sendJson(
-    res,
-    200,
-    encodeOnce(message, "json-text", () => toJsonString(schema, message, jsonWriteOptions)),
-  );
+/**
+ * Sends a message read for the caller as JSON, with its ETag and the caching headers of a read; `304 Not Modified`
+ * when the caller's If-None-Match names that ETag.
+ */
+function sendMessage<Desc extends DescMessage>(req: Request, res: Response, schema: Desc, message: MessageShape<Desc>) {
+  const body = encodeOnce(message, "json-text", () => toJsonString(schema, message, jsonWriteOptions));
+  // A cached response (an immutable message) is hashed once per version, as it is serialized once.
+  const etag = encodeOnce(message, "json-text-etag", () => entityTag(body));
+  const read: ConditionalRead = { ifNoneMatch: req.headers["if-none-match"], vary: ["Authorization"] };
+  const headers = new Map<string, string>();
+  const fresh = cacheHeaders(res, headers, read, body, undefined, etag);
+  for (const [name, value] of headers) res.setHeader(name, value);
+  if (fresh) return sendNotModified(res);
+  res.statusCode = 200;
+  res.setHeader("content-type", "application/json");
+  res.end(body);
 }
 
 /** Sends an error as the Connect protocol's JSON error body with its HTTP status. */
@@ -56,10 +67,36 @@ function integerParam(url: URL, name: string, absent: number): number {
   return value;
 }
 
+/** The query parameters of `GET /events`: ListEvents' title_query (as `q`), order_by and paging. */
+const LIST_PARAMETERS = ["q", "order_by", "page_size", "page_token"] as const;
+
+/**
+ * INVALID_ARGUMENT naming each query parameter the route does not take, and those it does: a misspelt or
+ * unsupported filter (`?status=ENDED`) would otherwise be ignored, and the answer taken for a filtered one.
+ */
+function checkQueryParameters(url: URL, accepted: readonly string[]) {
+  const unknown = [...new Set(url.searchParams.keys())].filter((name) => !accepted.includes(name));
+  if (unknown.length === 0) return;
+  const takes =
+    accepted.length === 0 ? "takes no query parameters" : `takes only the query parameters ${accepted.join(", ")}`;
+  const statusHint = "; it lists the active events only (EventService.ListEvents filters by status and statuses)";
+  assertValid(
+    unknown.map((name) => ({
+      field: name,
+      description: `is not a query parameter of GET ${url.pathname}, which ${takes}${
+        accepted.length > 0 && /^status(es)?$/i.test(name) ? statusHint : ""
+      }`,
+      reason: "UNKNOWN_PARAMETER",
+    })),
+  );
+}
+
 /**
  * The REST routes of the original contract: `GET /events` (the active events, as ListEventsResponse JSON; `q` and
- * `order_by` are ListEvents' title_query and order_by) and `GET /events/{id}` (GetEventResponse JSON). They call
- * the same service methods as the RPCs, under the same permission table. Returns false for any other path.
+ * `order_by` are ListEvents' title_query and order_by; any other query parameter is INVALID_ARGUMENT) and
+ * `GET /events/{id}` (GetEventResponse JSON). They call the same service methods as the RPCs, under the same
+ * permission table, and answer with an ETag and 304 for If-None-Match (see conditional-reads.ts). Returns false for
+ * any other path.
  */
 export function createRestRoutes(deps: {
   eventService: ReturnType<typeof createEventService>;
@@ -76,6 +113,7 @@ export function createRestRoutes(deps: {
     }
     const method = id === undefined ? listPath : getPath;
     const principal = await deps.access.check(req.headers.authorization, method, call.address);
+    checkQueryParameters(url, id === undefined ? LIST_PARAMETERS : []);
     call.keyId = principal.keyId;
     if (id === undefined) {
       const request = create(ListEventsRequestSchema, {
@@ -87,10 +125,10 @@ export function createRestRoutes(deps: {
         orderBy: url.searchParams.get("order_by") ?? "",
       });
       const names = { titleQuery: "q", orderBy: "order_by" };
-      sendMessage(res, ListEventsResponseSchema, await deps.eventService.listEventsAs(principal, request, names));
+      sendMessage(req, res, ListEventsResponseSchema, await deps.eventService.listEventsAs(principal, request, names));
     } else {
       const response = await deps.eventService.getEventAs(principal, create(GetEventRequestSchema, { id }));
-      sendMessage(res, GetEventResponseSchema, response);
+      sendMessage(req, res, GetEventResponseSchema, response);
     }
   }
 

@@ -18,6 +18,7 @@ import type { Logger } from "pino";
 import type { CallObserver } from "./call-observer.js";
 import type { RequestHandler } from "./http-server.js";
 import { guardMalformedMessages } from "./malformed-messages.js";
+import { createNotServed } from "./not-served.js";
 import { createUnaryFastPath } from "./unary-fast-path.js";
 
 type NodeRequest = Parameters<RequestHandler>[0];
@@ -38,6 +39,14 @@ function endedOnClose(uRes: UniversalServerResponse, res: NodeResponse): Univers
   return { ...uRes, body: { [Symbol.asyncIterator]: () => iterator } };
 }
 
+/**
+ * Serves a request when its path is a method (returns false otherwise); `notFound` answers one whose path is no
+ * method nor any other route, with a body that says what paths are.
+ */
+export type RpcHandler = ((req: NodeRequest, res: NodeResponse) => boolean) & {
+  notFound(req: NodeRequest, res: NodeResponse): void;
+};
+
 /** Connect's default: responses under 1 KiB are not worth compressing. */
 const COMPRESS_MIN_BYTES = 1024;
 
@@ -45,7 +54,9 @@ const COMPRESS_MIN_BYTES = 1024;
  * The Node request handler of the RPCs. Unary calls go through the {@link createUnaryFastPath unary fast path};
  * everything else (streams, what the fast path leaves) goes to the Connect router, as
  * `connectNodeAdapter` would serve it, with the handler of every method that takes a single request message
- * wrapped by {@link guardMalformedMessages}, so that what does not decode is INVALID_ARGUMENT there too. Returns false for a path that is no RPC.
+ * wrapped by {@link guardMalformedMessages}, so that what does not decode is INVALID_ARGUMENT there too, and the
+ * router's empty 415 and 405 answers given a body that says what to do (see not-served.ts). Returns false for a path
+ * that is no RPC.
  */
 export function createRpcHandler(options: {
   routes: (router: ConnectRouter) => void;
@@ -57,7 +68,7 @@ export function createRpcHandler(options: {
   defaultDeadlineMs: number;
   contextValues: (req: NodeRequest) => ContextValues;
   logger: Logger;
-}): (req: NodeRequest, res: NodeResponse) => boolean {
+}): RpcHandler {
   const acceptCompression = [compressionGzip, compressionBrotli];
   const router = createConnectRouter({
     acceptCompression,
@@ -96,12 +107,14 @@ export function createRpcHandler(options: {
       ? guardMalformedMessages(h, options.maxMessageBytes, acceptCompression)
       : h;
   const handlers = new Map<string, UniversalHandler>(router.handlers.map((h) => [h.requestPath, guarded(h)]));
-  return (req, res) => {
+  const notServed = createNotServed([...handlers.keys()]);
+  const handle = (req: NodeRequest, res: NodeResponse) => {
     if (serveUnary(req, res, () => options.contextValues(req))) return true;
     const handler = handlers.get(req.url?.split("?", 2)[0] ?? "");
     if (!handler) return false;
     const uReq = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req));
     handler(uReq)
+      .then((uRes) => notServed.explain(handler, uReq.method, uReq.header.get("content-type"), uRes))
       .then((uRes) => universalResponseToNodeResponse(endedOnClose(uRes, res), res))
       .catch((err: unknown) => {
         // The client went away or the server is shutting down: nothing to answer.
@@ -110,4 +123,5 @@ export function createRpcHandler(options: {
       });
     return true;
   };
+  return Object.assign(handle, { notFound: notServed.notFound });
 }

@@ -23,6 +23,7 @@ import * as grpcWeb from "@connectrpc/connect/protocol-grpc-web";
 import { principalKey } from "../auth/access-control.js";
 import { defaultDeadlineExceeded } from "./call-interceptors.js";
 import type { CallObserver } from "./call-observer.js";
+import { type ConditionalRead, cacheHeaders, conditionalRead, sendNotModified } from "./conditional-reads.js";
 import { encodeOnce } from "./encoding-memo.js";
 import type { RequestHandler } from "./http-server.js";
 import { malformedMessage } from "./malformed-messages.js";
@@ -344,7 +345,8 @@ export function createUnaryFastPath(options: UnaryFastPathOptions) {
   const { observer, maxMessageBytes } = options;
 
   return function serveUnary(req: NodeRequest, res: NodeResponse, contextValues: () => ContextValues): boolean {
-    const get = req.method === "GET";
+    // HEAD is a GET whose body Node leaves out.
+    const get = req.method === "GET" || req.method === "HEAD";
     if (req.method !== "POST" && !get) return false;
     const url = req.url ?? "";
     const route = routes.get(url.includes("?") ? (url.split("?", 1)[0] as string) : url);
@@ -356,7 +358,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions) {
         ? undefined
         : dialectOf(req.headers["content-type"], req.httpVersionMajor === 2);
     if (!dialect) return false;
-    const httpMethod = get ? "GET" : "POST";
+    const httpMethod = req.method as "GET" | "HEAD" | "POST";
     const { spec, serialization, path } = route;
     const method = spec.method as DescMethodUnary;
     const values = contextValues();
@@ -423,7 +425,14 @@ export function createUnaryFastPath(options: UnaryFastPathOptions) {
       // An HTTP/1.1 request whose body was not read to its end leaves the connection unusable.
       if (!bodyRead && req.httpVersionMajor === 1) res.setHeader("connection", "close");
       write(
-        { res, dialect, header: responseHeader, trailer: responseTrailer, compression: compression.response },
+        {
+          res,
+          dialect,
+          header: responseHeader,
+          trailer: responseTrailer,
+          compression: compression.response,
+          conditional: get ? conditionalRead(httpMethod, req.headers["if-none-match"], CONNECT_GET_VARY) : undefined,
+        },
         message,
         error,
         options,
@@ -572,7 +581,12 @@ interface Answer {
   trailer: LazyHeaders;
   /** The response compression negotiated with the client, if any. */
   compression: Compression | null;
+  /** A Connect GET: answered with an ETag and caching headers, or 304 (see conditional-reads.ts). */
+  conditional: ConditionalRead | undefined;
 }
+
+/** A Connect GET's body depends on whose key asks, and on the compression its Accept-Encoding negotiates. */
+const CONNECT_GET_VARY = ["Authorization", "Accept-Encoding"] as const;
 
 /** Writes a unary answer — a serialized message or an error — in the call's protocol. */
 function write(
@@ -582,7 +596,16 @@ function write(
   options: Pick<UnaryFastPathOptions, "compressMinBytes" | "jsonOptions">,
 ) {
   const { compression } = answer;
-  if (compression && message && !error && message.byteLength >= options.compressMinBytes) {
+  const compressing = compression && message && !error && message.byteLength >= options.compressMinBytes;
+  if (answer.conditional) {
+    const body = error ? undefined : message;
+    const headers = answer.header.get();
+    if (cacheHeaders(answer.res, headers, answer.conditional, body, compressing ? compression.name : undefined)) {
+      // The client's copy is current: nothing to compress or send.
+      return sendNotModified(answer.res, nodeHeaders(headers));
+    }
+  }
+  if (compressing) {
     compression.compress(message).then(
       (compressed) => send(answer, compressed, compression.name, undefined, options),
       (err: unknown) => send(answer, undefined, undefined, ConnectError.from(err), options),
