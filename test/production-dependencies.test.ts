@@ -38,14 +38,26 @@ function runtimeImports(file: string): string[] {
   return names.filter((name) => !name.startsWith("node:") && !builtinModules.includes(name));
 }
 
+/** The OpenAPI generator (a Buf plugin run at build time, on @bufbuild/protoplugin): not part of the server. */
+const BUILD_TIME = join("src", "openapi");
+const serverFiles = sourceFiles("src").filter((file) => !file.startsWith(BUILD_TIME));
+
 describe("the production install", () => {
   it("holds every package the server imports at run time (npm ci --omit=dev would otherwise break it)", () => {
-    const missing = sourceFiles("src").flatMap((file) =>
+    const missing = serverFiles.flatMap((file) =>
       runtimeImports(file)
         .filter((name) => manifest.dependencies[name] === undefined)
         .map((name) => `${file}: ${name}`),
     );
     expect(missing).toEqual([]);
+  });
+
+  it("leaves the build-time OpenAPI generator out of the server: no server file imports it, the build skips it", () => {
+    expect(
+      serverFiles.filter((file) => /from\s+["'][./]+(?:\.\.\/)*openapi\//.test(readFileSync(file, "utf8"))),
+    ).toEqual([]);
+    const build = JSON.parse(readFileSync("tsconfig.build.json", "utf8")) as { exclude?: string[] };
+    expect(build.exclude).toContain(BUILD_TIME);
   });
 
   it("does not ship the dashboard's libraries: React and its kin are build-time dependencies", () => {
