@@ -33,6 +33,7 @@ export interface Config {
   corsOrigins: string[];
   logLevel: string;
   logSync: boolean;
+  logFormat: "json" | "pretty";
   maxMessageBytes: number;
   defaultDeadlineMs: number;
   maxDeadlineMs: number;
@@ -207,6 +208,14 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     description:
       "Write each log line to stdout before the call's answer is sent, so a crash loses no line of an answered call; false buffers lines (faster, but a crash loses the lines still buffered).",
     parse: boolean,
+  },
+  logFormat: {
+    key: "logFormat",
+    env: "LOG_FORMAT",
+    default: "json",
+    description:
+      "json: one JSON object a line (for log collectors); pretty: one colorized human line per entry (pino-pretty, for a terminal; formatted in the server's thread, with LOG_SYNC as for json).",
+    parse: oneOf("json", "pretty"),
   },
   maxMessageBytes: {
     key: "maxMessageBytes",

@@ -1,7 +1,9 @@
-import { pino } from "pino";
+import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { createApp } from "./app.js";
 import { systemClock } from "./clock.js";
 import { ConfigError, configHelp, flagsToEnv, loadConfig } from "./config.js";
+import { listeningSummary } from "./server/listening-summary.js";
+import { createLogOutput } from "./server/log-output.js";
 
 async function main() {
   const argv = process.argv.slice(2);
@@ -17,34 +19,14 @@ async function main() {
     process.stderr.write(`liveops: ${err.message}\nRun npm start -- --help for every setting.\n`);
     process.exit(2);
   }
-  // LOG_SYNC (default): each line is one write(2) to stdout before the call's answer is written, so a SIGKILL loses
-  // no line of an answered call; a log reader that stops reading stalls the server instead. Asynchronous: lines
-  // queue in memory behind the write in flight (one write for many), a crash loses whatever is queued, and past
-  // 16 MiB queued (a reader that stopped) lines are dropped rather than the memory grown. Either way everything is
-  // flushed before a normal exit.
-  const destination = pino.destination({ dest: 1, sync: config.logSync, maxLength: 16 * 1024 * 1024 });
-  const logger = pino({ level: config.logLevel, base: { service: "liveops" } }, destination);
-  const exit = (code: number) => {
-    // end() lets a write in flight land, writes what is buffered, then closes: only then is every line out.
-    // (flush() would call back at once without waiting for a write in flight.)
-    destination.once("close", () => process.exit(code));
-    destination.end();
-    // A reader that went away (a closed pipe) must not keep the process alive.
-    setTimeout(() => process.exit(code), 2_000);
-  };
+  const { logger, end } = createLogOutput(config);
+  // Every line is out before the process exits (see createLogOutput).
+  const exit = (code: number) => void end().then(() => process.exit(code));
   // With the database reachable, the first admin key exists before the server listens; else once it is reached.
   const app = await createApp({ config, logger, clock: systemClock, initialAdminKey: true });
   const address = await app.listen(config.port, config.host);
-  logger.info(
-    {
-      port: address.port,
-      address: address.address,
-      db: config.databaseUrl === undefined ? config.dbPath : "postgresql",
-      tls: Boolean(config.tlsCertFile),
-      metrics_port: config.metricsPort,
-    },
-    "liveops listening",
-  );
+  const ready = app.health.statusOf("") === ServingStatus.SERVING;
+  logger.info(listeningSummary(config, address, ready), "liveops listening");
 
   const stop = (signal: string) => {
     logger.info({ signal, delay_ms: config.shutdownDelayMs, grace_ms: config.shutdownGraceMs }, "shutting down");

@@ -38,6 +38,7 @@ import { createEventService } from "./events/event-service.js";
 import { createEventStore } from "./events/event-store.js";
 import { createRecurrenceExpander, type RecurrenceExpander } from "./events/recurrence-expander.js";
 import { createBoundaryQueries } from "./events/run-boundaries.js";
+import { createRunReports } from "./events/run-reports.js";
 import { createWatchEvents } from "./events/watch-events.js";
 import { createHealth, createHealthService } from "./health/health-service.js";
 import { createApiKeyService } from "./keys/api-key-service.js";
@@ -192,11 +193,14 @@ export function createServices(
   });
   keys.onKeyChange(() => feed.pokeAll());
   const scores = createScoreStore(storage, deps.hooks);
+  const grants = instrumentStore(metrics, "grants", createGrantStore(reads));
+  const runReports = createRunReports({ logger: deps.logger, metrics, grants });
   // A run's board is finalized (ranks, reward grants) in the transaction in which the run ends.
   store.onRunEnded((tx, row, run, at) => scores.finalizeRun(tx, row, run, at));
   // Every instance learns of changes from the logs (cluster); this one's own are also applied as they commit, so
   // that its next call sees them: an ended run's final ranks, a deleted event's boards gone, the next boundary.
   store.onChanges((changes) => {
+    runReports.committed(changes);
     for (const change of changes) {
       if (change.type === EventChangeType.DELETED && change.event) scores.dropEvent(change.event.id);
       if (change.type === EventChangeType.ENDED && change.event && change.run) {
@@ -278,15 +282,11 @@ export function createServices(
         pageTokens,
         boardsSynced: cluster.synced,
         targeting,
+        metrics,
       }),
       watchLeaderboard,
     },
-    rewardService: createRewardService({
-      grants: instrumentStore(metrics, "grants", createGrantStore(reads)),
-      storage,
-      clock,
-      pageTokens,
-    }),
+    rewardService: createRewardService({ grants, storage, clock, pageTokens, logger: deps.logger, metrics }),
     counterService: createCounterService({ storage, clock }),
     sessionService: createSessionService(keys),
     eventService: { ...createEventService(eventDeps), watchEvents },

@@ -18,7 +18,6 @@ import {
   type ScoreEntry,
   ScoreEntrySchema,
   type SubmitScoreRequest,
-  type SubmitScoreResponse,
   SubmitScoreResponseSchema,
 } from "../../gen/liveops/v1/leaderboard_service_pb.js";
 import type { CompiledAudiences } from "../audiences/audience-catalog.js";
@@ -30,11 +29,13 @@ import { type EventRow, leaderboardOf, type RunRow } from "../events/event-recor
 import type { RunQueries } from "../events/event-runs.js";
 import type { EventStore } from "../events/event-store.js";
 import { checkEventId } from "../events/event-validation.js";
+import type { Metrics } from "../metrics/metrics.js";
 import { type PageTokens, pageSizeOf } from "../page-token.js";
 import { ownPlayer, type PlayerTargeting } from "../players/player-view.js";
 import { type Board, joinedEntry, type RankedRecord, type ScoreRecord } from "./board.js";
 import type { LeaderboardConfig as Config } from "./leaderboard-config.js";
 import type { ScoreStore } from "./score-store.js";
+import { countedSubmissions } from "./submission-outcomes.js";
 
 /** What the leaderboard service needs. */
 export interface LeaderboardDeps {
@@ -51,6 +52,7 @@ export interface LeaderboardDeps {
   boardsSynced(): Promise<void>;
   /** Which events target which players: one outside an event's audiences cannot join or score. */
   targeting: PlayerTargeting;
+  metrics: Pick<Metrics, "scoresSubmitted">;
 }
 
 const PLAYER_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
@@ -232,7 +234,7 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
       });
     },
 
-    async submitScore(req: SubmitScoreRequest, ctx: HandlerContext): Promise<SubmitScoreResponse> {
+    submitScore: countedSubmissions(deps.metrics, async (req: SubmitScoreRequest, ctx: HandlerContext) => {
       const eventId = checkRequest(req.eventId, req.playerId);
       const metadata = req.metadata === undefined ? null : JSON.stringify(req.metadata);
       const violations = [...checkScoreValue(req.score, "score"), ...checkScoreValue(req.subscore, "subscore")];
@@ -301,7 +303,7 @@ export function createLeaderboardService(deps: LeaderboardDeps) {
       const entry = board.entryOf(req.playerId) ?? result.board.entryOf(req.playerId);
       if (!entry) throw new Error("a submitted score is not on its board");
       return create(SubmitScoreResponseSchema, { runNumber: BigInt(result.runNumber), entry: entryToMessage(entry) });
-    },
+    }),
 
     async listScores(req: ListScoresRequest): Promise<ListScoresResponse> {
       const eventId = checkRequest(req.eventId);

@@ -69,6 +69,43 @@ export function createMetrics() {
       help: "Times this instance found its place in a change log pruned and read its state afresh.",
       registers,
     }),
+    watchers: new Gauge({
+      name: "liveops_watchers_open",
+      help: "Server streams open now on this instance, by stream (WatchEvents, WatchLeaderboard, Health Watch).",
+      labelNames: ["stream"] as const,
+      registers,
+    }),
+    runsStarted: new Counter({
+      name: "liveops_runs_started_total",
+      help: "Runs started, counted by the instance that announced the start (the scheduler's leader): sum over instances.",
+      registers,
+    }),
+    runsEnded: new Counter({
+      name: "liveops_runs_ended_total",
+      help: "Runs ended (at their end time, or early by EndEvent), counted by the instance that ended them: sum over instances.",
+      registers,
+    }),
+    boardsFinalized: new Counter({
+      name: "liveops_boards_finalized_total",
+      help: "Leaderboards of ended runs finalized (final ranks, prizes), counted by the instance that finalized them: sum over instances.",
+      registers,
+    }),
+    scoresSubmitted: new Counter({
+      name: "liveops_scores_submitted_total",
+      help: "SubmitScore calls answered by this instance, by outcome: accepted (committed to the board) or rejected (refused by the run's rules or the request).",
+      labelNames: ["outcome"] as const,
+      registers,
+    }),
+    grantsGiven: new Counter({
+      name: "liveops_reward_grants_total",
+      help: "Reward grants given to players when runs were finalized, counted by the instance that finalized them: sum over instances.",
+      registers,
+    }),
+    claimsMade: new Counter({
+      name: "liveops_reward_claims_total",
+      help: "Reward grants claimed for the first time (a repeated claim is not counted), by this instance: sum over instances.",
+      registers,
+    }),
     dbDuration: new Histogram({
       name: "liveops_db_operation_duration_seconds",
       help: "Time of each database operation, by store and operation.",
@@ -81,6 +118,80 @@ export function createMetrics() {
 
 /** The metrics of one app. */
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The state the state gauges show: the database's view, the same from every instance. */
+export interface LiveState {
+  /** Events in each status (upcoming, active, between_runs, ended). */
+  eventsByStatus: Record<string, number>;
+  /** Runs live now whose event has a leaderboard. */
+  liveBoards: number;
+  /** Players on the boards of those runs, all together. */
+  boardEntries: number;
+  /** Players on the largest of them. */
+  largestBoard: number;
+}
+
+/** A scrape waits this long at most for the state; past it the gauges keep their last values. */
+const LIVE_STATE_TIMEOUT_MS = 2000;
+
+/**
+ * Adds the gauges of the service's state (events by status, live boards and their sizes), read by `read` when
+ * /metrics is scraped rather than kept up to date on every write; the gauges of one scrape (prom-client collects
+ * them together) share one read. A read that fails or is slow leaves the values of the last one (the database's
+ * own trouble shows in readiness and the call metrics).
+ */
+export function observeLiveState(metrics: Metrics, read: () => Promise<LiveState>): void {
+  const registers = [metrics.registry];
+  let reading: Promise<LiveState | undefined> | undefined;
+  const current = (): Promise<LiveState | undefined> => {
+    if (!reading) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), LIVE_STATE_TIMEOUT_MS);
+      });
+      reading = Promise.race([read().catch(() => undefined), timeout]).finally(() => {
+        clearTimeout(timer);
+        reading = undefined;
+      });
+    }
+    return reading;
+  };
+  new Gauge({
+    name: "liveops_events",
+    help: "Events in each status now (upcoming, active, between_runs, ended), read from the database at scrape: the same on every instance.",
+    labelNames: ["status"] as const,
+    registers,
+    async collect() {
+      const state = await current();
+      if (state) for (const [status, count] of Object.entries(state.eventsByStatus)) this.labels(status).set(count);
+    },
+  });
+  const boardGauge = (name: string, help: string, value: (state: LiveState) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      async collect() {
+        const state = await current();
+        if (state) this.set(value(state));
+      },
+    });
+  boardGauge(
+    "liveops_live_boards",
+    "Runs live now whose event has a leaderboard, read from the database at scrape.",
+    (s) => s.liveBoards,
+  );
+  boardGauge(
+    "liveops_live_board_entries",
+    "Players on the leaderboards of live runs, all boards together, read from the database at scrape.",
+    (s) => s.boardEntries,
+  );
+  boardGauge(
+    "liveops_live_board_entries_max",
+    "Players on the largest leaderboard of a live run, read from the database at scrape.",
+    (s) => s.largestBoard,
+  );
+}
 
 /**
  * The store with each of its operations timed into `liveops_db_operation_duration_seconds`: a synchronous one until

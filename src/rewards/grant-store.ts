@@ -22,6 +22,16 @@ export interface GrantFilter {
   runNumber?: number | undefined;
 }
 
+/** What a finalized run came to. */
+export interface RunOutcome {
+  /** Players with an entry (joined or scored). */
+  participants: number;
+  /** Players with a final rank (a score). */
+  ranked: number;
+  /** Reward grants made: one per prized player. */
+  grants: number;
+}
+
 /** A position in a list of grants, newest first. */
 export interface GrantCursor {
   grantTime: number;
@@ -61,14 +71,38 @@ export function createGrantStore(reads: SqlClient) {
 
     /**
      * Claims a grant inside `tx`: the first claim sets its claim time (one conditional UPDATE, which concurrent
-     * claims take in turn), and every claim gets the grant as it is then (undefined when there is no such grant).
+     * claims take in turn), and every claim gets the grant as it is then, with `first` true for the claim that set
+     * it (undefined when there is no such grant).
      */
-    async claimGrant(tx: Transaction, id: string, now: number): Promise<GrantRow | undefined> {
+    async claimGrant(
+      tx: Transaction,
+      id: string,
+      now: number,
+    ): Promise<{ grant: GrantRow; first: boolean } | undefined> {
       const claimed = await tx.get<GrantRow>(sql`
         UPDATE reward_grants SET claim_time = ${now} WHERE id = ${id} AND claim_time IS NULL
         RETURNING ${GRANT_COLUMNS}`);
-      if (claimed) await appendClusterChange(tx, "grant", claimed.eventId, { grantId: id, claimed: true }, now);
-      return claimed ?? tx.get<GrantRow>(sql`SELECT ${GRANT_COLUMNS} FROM reward_grants WHERE id = ${id}`);
+      if (claimed) {
+        await appendClusterChange(tx, "grant", claimed.eventId, { grantId: id, claimed: true }, now);
+        return { grant: claimed, first: true };
+      }
+      const grant = await tx.get<GrantRow>(sql`SELECT ${GRANT_COLUMNS} FROM reward_grants WHERE id = ${id}`);
+      return grant && { grant, first: false };
+    },
+
+    /**
+     * What a finalized run came to: its participants, those ranked (with a score) and the grants it made. Read after
+     * the finalization has committed, for its log line.
+     */
+    async runOutcome(eventId: string, runNumber: number): Promise<RunOutcome | undefined> {
+      const row = await reads.get<Record<keyof RunOutcome, number | string>>(sql`
+        SELECT r.participants AS participants,
+          (SELECT count(*) FROM scores s WHERE s.event_id = r.event_id AND s.run_number = r.run_number
+            AND s.final_rank IS NOT NULL) AS ranked,
+          (SELECT count(*) FROM reward_grants g WHERE g.event_id = r.event_id AND g.run_number = r.run_number) AS grants
+        FROM event_runs r WHERE r.event_id = ${eventId} AND r.run_number = ${runNumber}`);
+      // PostgreSQL's count(*) is a bigint, read back as a string.
+      return row && { participants: Number(row.participants), ranked: Number(row.ranked), grants: Number(row.grants) };
     },
   };
 }

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, type HandlerContext } from "@connectrpc/connect";
+import type { Logger } from "pino";
 import {
   type ClaimRewardRequest,
   type ClaimRewardResponse,
@@ -17,6 +18,7 @@ import type { Storage } from "../db/storage.js";
 import { assertValid, type FieldViolation, notFound, serviceError } from "../errors.js";
 import { checkEventId } from "../events/event-validation.js";
 import { checkPlayerId } from "../leaderboards/leaderboard-service.js";
+import type { Metrics } from "../metrics/metrics.js";
 import { type PageTokens, pageSizeOf, takePage } from "../page-token.js";
 import { ownPlayer } from "../players/player-view.js";
 import type { GrantCursor, GrantFilter, GrantRow, GrantStore } from "./grant-store.js";
@@ -80,8 +82,10 @@ export function createRewardService(deps: {
   storage: Storage;
   clock: Clock;
   pageTokens: PageTokens;
+  logger: Logger;
+  metrics: Pick<Metrics, "claimsMade">;
 }) {
-  const { grants, storage, clock, pageTokens } = deps;
+  const { grants, storage, clock, pageTokens, logger, metrics } = deps;
   return {
     async listRewardGrants(req: ListRewardGrantsRequest, ctx: HandlerContext): Promise<ListRewardGrantsResponse> {
       const filter = grantFilterOf(req, ctx.values.get(principalKey));
@@ -105,7 +109,7 @@ export function createRewardService(deps: {
       const id = req.grantId.toLowerCase();
       // Of concurrent claims, the first sets the claim time and every one gets the same grant.
       const player = ctx.values.get(principalKey)?.playerId;
-      const row = await storage.withTransaction(
+      const claim = await storage.withTransaction(
         async (tx) => {
           // A player claims only its own grants.
           const grant = player === undefined ? undefined : await grants.findGrant(tx, id);
@@ -114,8 +118,23 @@ export function createRewardService(deps: {
         },
         { signal: ctx.signal },
       );
-      if (!row) throw notFound("reward_grant", req.grantId);
-      return create(ClaimRewardResponseSchema, { grant: grantToMessage(row) });
+      if (!claim) throw notFound("reward_grant", req.grantId);
+      const { grant, first } = claim;
+      // Once per grant, by the instance whose claim set it: a repeated claim is answered, not logged again.
+      if (first) {
+        metrics.claimsMade.inc();
+        logger.info(
+          {
+            grant_id: grant.id,
+            event_id: grant.eventId,
+            run_number: grant.runNumber,
+            player_id: grant.playerId,
+            rank: grant.rank,
+          },
+          "reward claimed",
+        );
+      }
+      return create(ClaimRewardResponseSchema, { grant: grantToMessage(grant) });
     },
   };
 }

@@ -1,4 +1,4 @@
-import { Code, type ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { principalKey } from "../auth/access-control.js";
 import { methodPath } from "../auth/roles.js";
 import { serviceError } from "../errors.js";
@@ -41,23 +41,38 @@ export function createCallObserverInterceptor(observer: CallObserver, metrics: M
       return res;
     }
     metrics.openStreams.inc();
+    const watchers = metrics.watchers.labels(req.method.name);
+    watchers.inc();
     const messages = res.message;
     return {
       ...res,
       message: (async function* () {
         let error: ConnectError | undefined;
+        let completed = false;
         try {
           yield* messages;
+          completed = true;
         } catch (err) {
           error = observer.publicErrorOf(err, method, req.contextValues.get(requestIdKey));
           throw error;
         } finally {
           metrics.openStreams.dec();
+          watchers.dec();
+          // A stream left unfinished (its client went away), or one that ended quietly because its call was
+          // aborted (a watch ends so when its client cancels), did not succeed: canceled, or its deadline.
+          if (error === undefined && (!completed || req.signal.aborted)) error = abortedStream(req.signal);
           finish(error);
         }
       })(),
     };
   };
+}
+
+/** Why a server stream stopped without an error: its deadline when that is what aborted it, else canceled. */
+function abortedStream(signal: AbortSignal): ConnectError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof ConnectError && reason.code === Code.DeadlineExceeded) return reason;
+  return new ConnectError("the client went away", Code.Canceled);
 }
 
 /** DEADLINE_EXCEEDED for a call that ran past the server's default deadline (its client gave none). */

@@ -26,9 +26,25 @@ export function protocolOf(contentType: string | null | undefined): "grpc" | "gr
   return "connect";
 }
 
+/** Longest error message logged: a refusal naming many fields stays one readable line. */
+const MAX_LOGGED_MESSAGE = 500;
+
+/**
+ * What an access line says of an error: the message and reason its client got (already public: a key, SQL or stack
+ * never reaches it, see publicError), cut to {@link MAX_LOGGED_MESSAGE} characters.
+ */
+function errorFields(error: ConnectError): { error: string; reason?: string } {
+  const message =
+    error.rawMessage.length > MAX_LOGGED_MESSAGE
+      ? `${error.rawMessage.slice(0, MAX_LOGGED_MESSAGE)}…`
+      : error.rawMessage;
+  const reason = reasonOf(error);
+  return reason === undefined ? { error: message } : { error: message, reason };
+}
+
 /**
  * THE place a call is accounted for, on every protocol and the REST routes: one log line (method, protocol, code,
- * duration, request id, key id — never the key) and the call metrics.
+ * the error's message and reason, duration, request id, key id — never the key) and the call metrics.
  */
 export function createCallObserver(logger: Logger, metrics: Metrics) {
   /** The labelled metric children of each (method, protocol, code): prom-client's label lookup is per call work. */
@@ -87,6 +103,7 @@ export function createCallObserver(logger: Logger, metrics: Metrics) {
         http_method: call.httpMethod,
         ...(call.path ? { path: call.path } : {}),
         code,
+        ...(call.error ? errorFields(call.error) : {}),
         duration_ms: Math.round(seconds * 1_000_000) / 1000,
         key_id: call.keyId,
         request_id: call.requestId,

@@ -12,6 +12,7 @@ import { type App, createApp } from "../../src/app.js";
 import { apiKeyRoles, type Role, roles } from "../../src/auth/roles.js";
 import { loadConfig } from "../../src/config.js";
 import type { SqliteStorage } from "../../src/db/sqlite-storage.js";
+import { loggerOptions } from "../../src/server/log-output.js";
 import { createTestDatabase, type TestDatabase } from "./postgres.js";
 import { createTestClock, type TestClock } from "./test-clock.js";
 
@@ -140,7 +141,7 @@ export async function startTestServer(
       done();
     },
   });
-  const logger = pino({ level: config.logLevel }, sink);
+  const logger = pino(loggerOptions(config.logLevel), sink);
   const app = await createApp({ config, logger, clock });
   const address = await app.listen(0, "127.0.0.1");
   const keys = {} as Record<Role, string>;
