@@ -15,14 +15,16 @@ import type { Config } from "./config.js";
 import { databaseReached, openStorage } from "./db/open-storage.js";
 import type { Storage } from "./db/storage.js";
 import type { EventScheduler } from "./events/event-scheduler.js";
+import { createLiveStateStore } from "./events/live-state-store.js";
 import { ensureInitialAdminKey } from "./keys/initial-admin-key.js";
 import type { KeyStore } from "./keys/key-store.js";
 import type { ScoreStoreHooks } from "./leaderboards/score-store.js";
-import { createMetrics, type Metrics } from "./metrics/metrics.js";
+import { createMetrics, type Metrics, observeLiveState } from "./metrics/metrics.js";
 import { createRpcRouter, createServices, type Services } from "./rpc-router.js";
 import { createCallObserver } from "./server/call-observer.js";
 import { createDashboard, installedDashboardDir } from "./server/dashboard.js";
 import { createHttpServer, type RequestHandler } from "./server/http-server.js";
+import { serveOpenApi } from "./server/openapi-route.js";
 import { requestIdFrom, requestIdKey } from "./server/request-id.js";
 import { createRestRoutes, sendJson } from "./server/rest-routes.js";
 import { createRpcHandler } from "./server/rpc-handler.js";
@@ -122,6 +124,8 @@ export async function createApp({ config, logger, clock, hooks, initialAdminKey 
     hooks,
   });
   const { keys, access, eventService, health } = services;
+  const liveState = createLiveStateStore(storage.reads);
+  observeLiveState(metrics, () => liveState.liveState(clock.now()));
   let stopStarting = false;
   let startRetry: NodeJS.Timeout | undefined;
   let failureLogged = false;
@@ -181,15 +185,15 @@ export async function createApp({ config, logger, clock, hooks, initialAdminKey 
   const corsHandler = cors({
     origin: config.corsOrigins,
     methods: [...connectCors.allowedMethods],
-    allowedHeaders: [...connectCors.allowedHeaders, "authorization", "x-request-id"],
-    exposedHeaders: [...connectCors.exposedHeaders, "x-request-id", "retry-after"],
+    allowedHeaders: [...connectCors.allowedHeaders, "authorization", "x-request-id", "if-none-match"],
+    exposedHeaders: [...connectCors.exposedHeaders, "x-request-id", "retry-after", "etag"],
     maxAge: 7200,
   });
 
   const handler: RequestHandler = (req: AnyRequest, res: AnyResponse) => {
     for (const [name, value] of securityHeaders) res.setHeader(name, value);
     const path = req.url?.split("?")[0] ?? "";
-    if (dashboard.serve(req, res, path)) return;
+    if (dashboard.serve(req, res, path) || serveOpenApi(req, res, path)) return;
     if (req.method === "GET") {
       if (path === "/health") return sendJson(res, 200, '{"status":"ok"}');
       if (path === "/health/ready") {
@@ -208,8 +212,7 @@ export async function createApp({ config, logger, clock, hooks, initialAdminKey 
     callContext.set(req, context);
     const route = () => {
       if (rest(req, res, context) || rpc(req, res)) return;
-      res.statusCode = 404;
-      res.end();
+      rpc.notFound(req, res);
     };
     // Only browsers send Origin (preflights included); other clients skip the CORS middleware's per-call work.
     if (req.headers.origin === undefined) {

@@ -9,20 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventService } from "../gen/liveops/v1/event_service_pb.js";
 import { bearer } from "./support/clients.js";
 import { startTestServer, type TestServer } from "./support/server.js";
+import { commandRuns, skipWithoutTool } from "./support/system-tools.js";
 
-function hasOpenssl(): boolean {
-  try {
-    execFileSync("openssl", ["version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
+const openssl = { name: "openssl", present: commandRuns("openssl", ["version"]), install: "apt-get install openssl" };
 
-const openssl = hasOpenssl();
-if (!openssl) console.warn("skipping the TLS tests: openssl is not installed (apt-get install openssl)");
-
-describe.skipIf(!openssl)("TLS on the same port", () => {
+describe.skipIf(skipWithoutTool(openssl, "the TLS tests"))("TLS on the same port", () => {
   let dir: string;
   let server: TestServer;
   let ca: Buffer;

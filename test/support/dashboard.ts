@@ -14,17 +14,20 @@ import { join, resolve } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { build } from "vite";
 import { startTestServer, type TestServer } from "./server.js";
+import { commandRuns, skipWithoutTool } from "./system-tools.js";
 
 /** Debian's Chromium, which the dashboard's end-to-end tests drive (playwright-core downloads nothing). */
 export const CHROMIUM = "/usr/bin/chromium";
 /** Where the end-to-end tests save their screenshots. */
 export const SCREENSHOTS = "test-results/dashboard";
 
-/** Whether Chromium is here; when it is not, says on stderr which `tests` are skipped and what to install. */
+/**
+ * Whether the `tests` can run, for `describe.skipIf(!chromiumFor(…))`: true when Chromium is here; without it,
+ * false after a warning naming what to install — and with `CI=true` it throws instead (see skipWithoutTool).
+ */
 export function chromiumFor(tests: string): boolean {
-  if (existsSync(CHROMIUM)) return true;
-  console.warn(`${tests} skipped: ${CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)`);
-  return false;
+  const chromiumTool = { name: CHROMIUM, present: commandRuns(CHROMIUM), install: "apt-get install chromium" };
+  return !skipWithoutTool(chromiumTool, tests);
 }
 
 /** A real server serving a fresh build of the dashboard, and a headless Chromium. */
