@@ -125,7 +125,7 @@ export async function createApp({ config, logger, clock, hooks, initialAdminKey 
   });
   const { keys, access, eventService, health } = services;
   const liveState = createLiveStateStore(storage.reads);
-  observeLiveState(metrics, () => liveState.liveState(clock.now()));
+  observeLiveState(metrics, () => liveState.liveState(clock.now()), config.metricsStateMaxAgeMs);
   let stopStarting = false;
   let startRetry: NodeJS.Timeout | undefined;
   let failureLogged = false;

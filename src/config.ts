@@ -46,6 +46,7 @@ export interface Config {
   reflectionEnabled: boolean;
   metricsEnabled: boolean;
   metricsPort: number | undefined;
+  metricsStateMaxAgeMs: number;
   shutdownDelayMs: number;
   watchHeartbeatMs: number;
   watchQueueLimit: number;
@@ -317,6 +318,14 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     default: undefined,
     description: "Serve /metrics on this port instead of the main one (for a scrape port kept off the internet).",
     parse: (raw) => (raw === undefined || raw.trim() === "" ? { value: undefined } : integer(1, 65535)(raw)),
+  },
+  metricsStateMaxAgeMs: {
+    key: "metricsStateMaxAgeMs",
+    env: "METRICS_STATE_MAX_AGE_MS",
+    default: "5000",
+    description:
+      "How long a scrape's read of the database state gauges (events by status, live boards) is reused: scrapes more often than this cost the database nothing.",
+    parse: integer(0, 3_600_000),
   },
   shutdownDelayMs: {
     key: "shutdownDelayMs",

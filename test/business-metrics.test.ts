@@ -14,7 +14,8 @@ const HOUR = 60 * MINUTE;
 
 let server: TestServer;
 beforeAll(async () => {
-  server = await startTestServer();
+  // Every scrape reads the state afresh (the default reuses a read for 5 s: see the test of that below).
+  server = await startTestServer({ METRICS_STATE_MAX_AGE_MS: "0" });
 });
 afterAll(() => server.close());
 
@@ -166,6 +167,27 @@ describe("business metrics", () => {
   });
 });
 
+describe("the state gauges' read", () => {
+  it("is reused by the scrapes within METRICS_STATE_MAX_AGE_MS, so frequent scrapes cost the database nothing", async () => {
+    const reusing = await startTestServer({ METRICS_STATE_MAX_AGE_MS: "3600000" });
+    try {
+      const upcoming = 'liveops_events{status="upcoming"}';
+      const count = async () => {
+        const text = await (await fetch(`${reusing.baseUrl}/metrics`)).text();
+        return Number(/^liveops_events\{status="upcoming"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+      };
+      const before = await count();
+      const start = reusing.clock.now() + HOUR;
+      await competitionClients(reusing.baseUrl, reusing.keys.operator).admin.createEvent({
+        event: { title: "Not yet read", startTime: timestampFromMs(start), endTime: timestampFromMs(start + HOUR) },
+      });
+      expect(await count(), upcoming).toBe(before);
+    } finally {
+      await reusing.close();
+    }
+  });
+});
+
 describe("watchers", () => {
   const watchersOf = (stream: string) => `liveops_watchers_open{stream="${stream}"}`;
   const callsOf = (method: string, protocol: string, code: string) =>
@@ -181,14 +203,17 @@ describe("watchers", () => {
     const watch = watchEvents(createClient(EventService, transport));
     await watch.synced();
     const open = await scrape();
-    expect(sampleOf(open, watchersOf("WatchEvents")) - sampleOf(before, watchersOf("WatchEvents"))).toBe(1);
+    expect(
+      sampleOf(open, watchersOf("liveops.v1.EventService/WatchEvents")) -
+        sampleOf(before, watchersOf("liveops.v1.EventService/WatchEvents")),
+    ).toBe(1);
 
     await watch.stop();
-    const keys = [watchersOf("WatchEvents"), callsOf("WatchEvents", "connect", "ok")];
+    const keys = [watchersOf("liveops.v1.EventService/WatchEvents"), callsOf("WatchEvents", "connect", "ok")];
     const canceled = callsOf("WatchEvents", "connect", "canceled");
     const after = await scrapeUntil((s) => sampleOf(s, canceled) > sampleOf(before, canceled), "the stream's end");
     expect(moved(before, after, [...keys, canceled])).toEqual({
-      [watchersOf("WatchEvents")]: 0,
+      [watchersOf("liveops.v1.EventService/WatchEvents")]: 0,
       [callsOf("WatchEvents", "connect", "ok")]: 0,
       [canceled]: 1,
     });
@@ -219,15 +244,22 @@ describe("watchers", () => {
     })().catch(() => undefined);
     await gotFirst;
     const open = await scrape();
-    expect(sampleOf(open, watchersOf("WatchLeaderboard")) - sampleOf(before, watchersOf("WatchLeaderboard"))).toBe(1);
+    expect(
+      sampleOf(open, watchersOf("liveops.v1.LeaderboardService/WatchLeaderboard")) -
+        sampleOf(before, watchersOf("liveops.v1.LeaderboardService/WatchLeaderboard")),
+    ).toBe(1);
     abort.abort();
     await reading;
     const canceled = callsOf("WatchLeaderboard", "grpc", "canceled");
     const after = await scrapeUntil((s) => sampleOf(s, canceled) > sampleOf(before, canceled), "the stream's end");
     expect(
-      moved(before, after, [watchersOf("WatchLeaderboard"), callsOf("WatchLeaderboard", "grpc", "ok"), canceled]),
+      moved(before, after, [
+        watchersOf("liveops.v1.LeaderboardService/WatchLeaderboard"),
+        callsOf("WatchLeaderboard", "grpc", "ok"),
+        canceled,
+      ]),
     ).toEqual({
-      [watchersOf("WatchLeaderboard")]: 0,
+      [watchersOf("liveops.v1.LeaderboardService/WatchLeaderboard")]: 0,
       [callsOf("WatchLeaderboard", "grpc", "ok")]: 0,
       [canceled]: 1,
     });

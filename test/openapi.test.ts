@@ -89,6 +89,28 @@ async function served(res: Response): Promise<boolean> {
   }
 }
 
+/** The document's object at a local `$ref` such as `#/components/headers/ETag`, or `value` itself when not a ref. */
+function resolved(value: JsonBody): JsonBody {
+  if (typeof value.$ref !== "string") return value;
+  return (value.$ref as string)
+    .slice(2)
+    .split("/")
+    .reduce((node: JsonBody, key: string) => node[key], document);
+}
+
+/** Whether an operation is a conditional read by the document (it lists a 304 answer). */
+const isConditional = (operation: JsonBody) => operation.responses["304"] !== undefined;
+
+/** Asserts that each header the document lists for `response` was sent, and is valid by its schema. */
+function expectDocumentedHeaders(response: JsonBody, res: Response, what: string) {
+  for (const [name, header] of Object.entries((resolved(response).headers ?? {}) as Record<string, JsonBody>)) {
+    const { schema, required } = resolved(header);
+    const value = res.headers.get(name);
+    if (value === null && !required) continue;
+    expectValid(schemaCheck(schema), value, `${what} header ${name}`);
+  }
+}
+
 /** The operations of the document as [method, path, operation]. */
 function operations(): [string, string, JsonBody][] {
   return Object.entries(document.paths as Record<string, JsonBody>).flatMap(([path, item]) =>
@@ -122,6 +144,45 @@ describe("the OpenAPI document", () => {
     expect(document.paths["/liveops.v1.EventAdminService/CreateEvent"].get).toBeUndefined();
   });
 
+  it("describes every REST and Connect GET as a conditional read: If-None-Match, ETag, Cache-Control, Vary, 304, HEAD", () => {
+    const reads = operations().filter(([method, path]) => method === "get" && !document.paths[path].get.security);
+    expect(reads.map(([, path]) => path)).toEqual(
+      expect.arrayContaining(["/events", "/events/{id}", "/liveops.v1.EventService/ListEvents"]),
+    );
+    expect(reads.length).toBeGreaterThan(10);
+    for (const [, path, operation] of reads) {
+      const parameters = operation.parameters.map(resolved);
+      expect(parameters, path).toContainEqual(expect.objectContaining({ name: "If-None-Match", in: "header" }));
+      expect(parameters.find((p: JsonBody) => p.name === "If-None-Match").required, path).toBeFalsy();
+      expect(Object.keys(operation.responses["200"].headers ?? {}), path).toEqual(["ETag", "Cache-Control", "Vary"]);
+      const notModified = resolved(operation.responses["304"]);
+      expect(notModified.description, path).toMatch(/^Not Modified: the copy named by `If-None-Match` is the current/);
+      expect(notModified.content, path).toBeUndefined();
+      expect(Object.keys(notModified.headers), path).toEqual(["ETag", "Cache-Control", "Vary"]);
+      expect(operation.description, path).toContain("`HEAD` answers the headers of this GET");
+    }
+    const headers = document.components.headers;
+    expect(headers.CacheControl.schema).toEqual({ type: "string", const: "private, no-cache" });
+    expect(headers.ETag.description).toContain("If-None-Match");
+    // The server's own routes are described as they are: no conditional reads, nor their parameters.
+    for (const path of ["/health", "/health/ready", "/openapi.json"]) {
+      expect(isConditional(document.paths[path].get), path).toBe(false);
+    }
+  });
+
+  it("lists 415 UNSUPPORTED_MEDIA_TYPE on every POST, and says the REST routes refuse unknown query parameters", () => {
+    for (const [method, path, operation] of operations()) {
+      if (method === "post")
+        expect(resolved(operation.responses["415"]).description, path).toContain("UNSUPPORTED_MEDIA_TYPE");
+      else expect(operation.responses["415"], path).toBeUndefined();
+    }
+    const list = document.paths["/events"].get;
+    expect(list.responses["400"].description).toContain("a query parameter the route does not take");
+    expect(list.responses["400"].description).toContain("it takes only page_size, page_token, q, order_by");
+    expect(list.description).toContain("any other (e.g. `status`) is refused with 400");
+    expect(document.paths["/events/{id}"].get.responses["400"].description).toContain("it takes none");
+  });
+
   it("is served at /openapi.json without a key, equal to the committed file, and revalidated by its ETag", async () => {
     const res = await fetch(`${server.baseUrl}/openapi.json`);
     expect(res.status).toBe(200);
@@ -140,11 +201,16 @@ describe("the OpenAPI document", () => {
 
   it("lists only paths the server answers: every operation reaches a route (and a wrong path would not)", async () => {
     const event = await createLiveCompetition("OpenAPI every path");
+    // A player on the board, so that the reads of one player's score answer 200 too.
+    const game = server.keys.game_server;
+    await post("/liveops.v1.LeaderboardService/JoinEvent", { eventId: event.id, playerId: "p1" }, game);
+    await post("/liveops.v1.LeaderboardService/SubmitScore", { eventId: event.id, playerId: "p1", score: "7" }, game);
     const failures: string[] = [];
+    const revalidated: string[] = [];
     for (const [method, path, operation] of operations()) {
       const url = path.replace("{id}", event.id);
       // Reads name the event, so that more of them answer 200 with a body to check; writes get an empty request.
-      const read = encodeURIComponent(JSON.stringify({ id: event.id, eventId: event.id }));
+      const read = encodeURIComponent(JSON.stringify({ id: event.id, eventId: event.id, playerId: "p1" }));
       const res =
         method === "post"
           ? await post(url, {})
@@ -156,9 +222,53 @@ describe("the OpenAPI document", () => {
       else if (body !== undefined && path !== "/health/ready") {
         expectValid(componentCheck("connect.Error"), body, `${method} ${path} ${res.status}`);
       }
+      if (res.status === 200 && isConditional(operation)) {
+        // The document and the server agree on conditional reads: the 200's headers are as documented, and the
+        // same request naming the received ETag is answered 304 without a body, HEAD with the headers alone.
+        expectDocumentedHeaders(operation.responses["200"], res, `GET ${path} 200`);
+        const etag = res.headers.get("etag") as string;
+        const headers = { authorization: `Bearer ${server.keys.admin}`, "if-none-match": etag };
+        const again = await fetch(res.url, { headers });
+        expect(again.status, `GET ${path} with If-None-Match`).toBe(304);
+        expect(await again.text()).toBe("");
+        expect(again.headers.get("etag")).toBe(etag);
+        expectDocumentedHeaders(operation.responses["304"], again, `GET ${path} 304`);
+        const head = await fetch(res.url, { method: "HEAD", headers: { authorization: headers.authorization } });
+        expect([head.status, head.headers.get("etag"), await head.text()], `HEAD ${path}`).toEqual([200, etag, ""]);
+        revalidated.push(path);
+      } else if (method === "get" && isConditional(operation)) {
+        // An error of a read is not to be kept: no ETag, no-store (as the operation's description says).
+        expect([res.headers.get("etag"), res.headers.get("cache-control")], `GET ${path} ${res.status}`).toEqual([
+          null,
+          "no-store",
+        ]);
+      }
+      if (method === "post") {
+        // Without a content type a protocol takes: the documented 415, a Connect error naming what it takes.
+        const refused = await fetch(`${server.baseUrl}${url}`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${server.keys.admin}`, "content-type": "text/plain" },
+          body: "{}",
+        });
+        expect(refused.status, `POST ${path} as text/plain`).toBe(415);
+        const error = (await refused.json()) as JsonBody;
+        expectValid(
+          schemaCheck(resolved(operation.responses["415"]).content["application/json"].schema),
+          error,
+          `POST ${path} 415`,
+        );
+        expect(JSON.stringify(error.details), path).toContain("UNSUPPORTED_MEDIA_TYPE");
+        expect(refused.headers.get("accept-post"), path).toContain("application/json");
+      }
     }
     expect(failures).toEqual([]);
     expect(operations().length).toBeGreaterThan(40);
+    // Most reads answered 200 here (the others name a key, audience or player that does not exist), and each was
+    // revalidated.
+    expect(revalidated).toEqual(
+      expect.arrayContaining(["/events", "/events/{id}", "/liveops.v1.EventService/GetEvent"]),
+    );
+    expect(revalidated.length).toBeGreaterThanOrEqual(15);
 
     // The same check refuses what is not served.
     expect(await served(await post("/liveops.v1.EventService/NoSuchMethod", {}))).toBe(false);
@@ -175,6 +285,16 @@ describe("real answers match the document's schemas", () => {
     const one = await jsonOf(await get(`/events/${event.id}`));
     expect(one.event.metadata).toEqual({ theme: "snow", tiers: [1, 2] });
     expectValid(componentCheck("liveops.v1.GetEventResponse"), one, "GET /events/{id}");
+  });
+
+  it("GET /events with a query parameter it does not take is the documented 400, naming it (UNKNOWN_PARAMETER)", async () => {
+    const res = await get("/events?status=ENDED");
+    expect(res.status).toBe(400);
+    const body = await jsonOf(res);
+    const documented = document.paths["/events"].get.responses["400"].content["application/json"].schema;
+    expectValid(schemaCheck(documented), body, "GET /events?status=ENDED");
+    expect(JSON.stringify(body.details)).toContain("UNKNOWN_PARAMETER");
+    expect(body.message).toContain("status");
   });
 
   it("JoinEvent, SubmitScore and ListScores answer their response messages", async () => {

@@ -1,4 +1,6 @@
+import { readdirSync, readFileSync } from "node:fs";
 import { connect } from "node:http2";
+import { join } from "node:path";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
@@ -6,6 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventStatus } from "../gen/liveops/v1/event_pb.js";
 import { EventService } from "../gen/liveops/v1/event_service_pb.js";
+import { OUTPUT_ONLY_ENUM_FIELDS } from "../src/server/strict-enums.js";
 import { codeOf, connectClients } from "./support/clients.js";
 import { type JsonBody, jsonOf } from "./support/http.js";
 import { rawRequest } from "./support/raw-request.js";
@@ -60,6 +63,11 @@ function envelopeJson(json: string): Buffer {
   payload.copy(frame, 5);
   return frame;
 }
+
+/** Every proto file of the API, together: where the enums are declared. */
+const protoText = readdirSync("proto/liveops/v1")
+  .map((file) => readFileSync(join("proto/liveops/v1", file), "utf8"))
+  .join("\n");
 
 const ALL_STATUSES =
   "EVENT_STATUS_UNSPECIFIED, EVENT_STATUS_UPCOMING, EVENT_STATUS_ACTIVE, EVENT_STATUS_ENDED, EVENT_STATUS_BETWEEN_RUNS";
@@ -164,6 +172,48 @@ describe("an unknown enum value in JSON", () => {
     const ids = ((await jsonOf(res)).events as JsonBody[]).map((e) => e.id);
     expect(ids).toContain(activeId);
     expect(ids).not.toContain(upcomingId);
+  });
+});
+
+describe("an output-only enum field", () => {
+  it("is not checked: what a client sends there is ignored, a value from a newer server included", async () => {
+    const res = await fetch(`${server.baseUrl}/liveops.v1.EventAdminService/CreateEvent`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${server.keys.operator}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        event: {
+          title: "round-tripped",
+          status: "EVENT_STATUS_ADDED_LATER",
+          startTime: new Date(server.clock.now() + HOUR).toISOString(),
+          endTime: new Date(server.clock.now() + 2 * HOUR).toISOString(),
+        },
+      }),
+    });
+    expect(res.status).toBe(200);
+    expect((await jsonOf(res)).event.status).toBe("EVENT_STATUS_UPCOMING");
+  });
+
+  it("is exactly one of those the protos mark Output only", () => {
+    const marked: string[] = [];
+    for (const file of readdirSync("proto/liveops/v1")) {
+      const text = readFileSync(join("proto/liveops/v1", file), "utf8");
+      let message = "";
+      let comment = "";
+      for (const line of text.split("\n")) {
+        const trimmed = line.trim();
+        const opened = /^message (\w+)/.exec(trimmed);
+        if (opened) message = opened[1] ?? "";
+        if (trimmed.startsWith("//")) comment += `${trimmed} `;
+        else {
+          const field = /^(\w+) (\w+) = \d+;/.exec(trimmed);
+          const type = field?.[1] ?? "";
+          const isEnum = new RegExp(`^enum ${type} \\{`, "m").test(protoText);
+          if (field && /Output only/.test(comment) && isEnum) marked.push(`liveops.v1.${message}.${field[2]}`);
+          comment = "";
+        }
+      }
+    }
+    expect(marked.sort()).toEqual([...OUTPUT_ONLY_ENUM_FIELDS].sort());
   });
 });
 

@@ -82,6 +82,8 @@ export async function loadDemo(deps: { config: Config; logger: Logger; now?: num
   };
   // The first admin key is made as `npm start` makes it (to INITIAL_ADMIN_KEY_FILE), for the reader to sign in with.
   const app = await createApp({ config, logger: deps.logger, clock, initialAdminKey: true });
+  /** The loader's own key: of no use once it is done (or failed), so revoked then: only the first admin key signs in. */
+  let loaderKeyId: string | undefined;
   try {
     await refuseUnlessFresh(app, config, clock);
     const { row, key } = await app.keys.createKey(
@@ -89,6 +91,7 @@ export async function loadDemo(deps: { config: Config; logger: Logger; now?: num
       clock.now(),
       demoActor,
     );
+    loaderKeyId = row.id;
     const address = await app.listen(0, "127.0.0.1");
     const transport = createConnectTransport({
       baseUrl: `http://127.0.0.1:${address.port}`,
@@ -123,15 +126,17 @@ export async function loadDemo(deps: { config: Config; logger: Logger; now?: num
     // The end of the history is the real now, whatever the loading took.
     await settle(Math.max(Date.now(), clock.now()));
     const summary = await summarize(clients, calendar, ids, clock.now());
-    // The loader's key is of no use once it is done: revoked, so that only the first admin key signs in.
-    await app.keys.revokeKey(row.id, clock.now(), demoActor);
     return {
       ...summary,
       scoresSubmitted,
       adminKeyFile: existsSync(config.initialAdminKeyFile) ? config.initialAdminKeyFile : undefined,
     };
   } finally {
-    await app.close(1000);
+    try {
+      if (loaderKeyId !== undefined) await app.keys.revokeKey(loaderKeyId, clock.now(), demoActor);
+    } finally {
+      await app.close(1000);
+    }
   }
 }
 

@@ -34,17 +34,23 @@ export function createRunReports({ logger, metrics, grants }: RunReportDeps) {
   };
 
   return {
-    /** Reports the STARTED and ENDED changes of a committed write (other changes are not runs' lives). */
+    /**
+     * Reports the STARTED and ENDED changes of a committed write, and the CREATED change of an event whose first run
+     * is live at once (other changes are not runs' lives).
+     */
     committed(changes: readonly WatchEventsResponse[]): void {
       for (const change of changes) {
-        const { event, run } = change;
+        const { event } = change;
+        // A run already live when its event is created started with that write: no STARTED change follows it.
+        const startedWithEvent = change.type === EventChangeType.CREATED ? event?.currentRun : undefined;
+        const run = change.run ?? startedWithEvent;
         if (!event || !run) continue;
         const fields: RunFields = { event_id: event.id, run_number: Number(run.runNumber), title: event.title };
         const times = {
           start_time: run.startTime && timestampDate(run.startTime).toISOString(),
           end_time: run.endTime && timestampDate(run.endTime).toISOString(),
         };
-        if (change.type === EventChangeType.STARTED) {
+        if (change.type === EventChangeType.STARTED || startedWithEvent) {
           metrics.runsStarted.inc();
           logger.info({ ...fields, ...times }, "run started");
         } else if (change.type === EventChangeType.ENDED) {

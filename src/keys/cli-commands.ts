@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { ApiKeyState } from "../../gen/liveops/v1/api_key_pb.js";
 import { ApiKeyService } from "../../gen/liveops/v1/api_key_service_pb.js";
 import type { AuditActor } from "../audit/audit-log.js";
 import { type ApiKeyRole, apiKeyRoles, methodPath } from "../auth/roles.js";
@@ -87,7 +88,6 @@ const actorFor = (method: keyof typeof ApiKeyService.method): AuditActor => ({
 });
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-const STATES = ["", "active", "expired", "revoked"];
 
 /** What `--json` shows of a key: its metadata, never a secret or a hash. */
 export function keyJson(row: ApiKeyRow, now: number) {
@@ -95,7 +95,7 @@ export function keyJson(row: ApiKeyRow, now: number) {
     id: row.id,
     name: row.name,
     role: row.role,
-    state: STATES[keyStateAt(row, now)] ?? "",
+    state: ApiKeyState[keyStateAt(row, now)].toLowerCase(),
     createTime: iso(row.createTime),
     lastUsedTime: iso(row.lastUsedTime),
     expireTime: iso(row.expireTime),

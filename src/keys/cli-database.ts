@@ -86,16 +86,18 @@ export function errorLine(err: unknown): string {
  * Log lines of the storage (file modes tightened, the database not answering yet) as one line each on stderr:
  * JSON with a stack trace is for the server's log, not for a terminal.
  */
-const cliLogger = pino(
-  { level: "warn" },
-  {
-    write(line: string) {
-      const entry = JSON.parse(line) as { msg?: string; file?: string; err?: { message?: string } };
-      const detail = [entry.file, entry.err?.message].filter(Boolean).join(": ");
-      process.stderr.write(`keys: ${entry.msg ?? ""}${detail ? ` (${detail})` : ""}\n`);
+function createCliLogger() {
+  return pino(
+    { level: "warn" },
+    {
+      write(line: string) {
+        const entry = JSON.parse(line) as { msg?: string; file?: string; err?: { message?: string } };
+        const detail = [entry.file, entry.err?.message].filter(Boolean).join(": ");
+        process.stderr.write(`keys: ${entry.msg ?? ""}${detail ? ` (${detail})` : ""}\n`);
+      },
     },
-  },
-);
+  );
+}
 
 /** Connects once, to fail at once with the driver's reason rather than wait for the storage's retries. */
 async function probePostgres(config: Config): Promise<void> {
@@ -135,7 +137,7 @@ export async function openCliDatabase(choice: CliDatabaseChoice, create: boolean
   if (config.databaseUrl !== undefined) await probePostgres(config);
   let storage: Storage;
   try {
-    storage = await openStorage({ ...config, dbPath: sqlitePath ?? config.dbPath, dbPoolSize: 2 }, cliLogger, {
+    storage = await openStorage({ ...config, dbPath: sqlitePath ?? config.dbPath, dbPoolSize: 2 }, createCliLogger(), {
       server: false,
     });
   } catch (err) {

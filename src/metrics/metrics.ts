@@ -71,7 +71,7 @@ export function createMetrics() {
     }),
     watchers: new Gauge({
       name: "liveops_watchers_open",
-      help: "Server streams open now on this instance, by stream (WatchEvents, WatchLeaderboard, Health Watch).",
+      help: "Server streams open now on this instance, by stream (liveops.v1.EventService/WatchEvents, liveops.v1.LeaderboardService/WatchLeaderboard, grpc.health.v1.Health/Watch).",
       labelNames: ["stream"] as const,
       registers,
     }),
@@ -137,19 +137,33 @@ const LIVE_STATE_TIMEOUT_MS = 2000;
 /**
  * Adds the gauges of the service's state (events by status, live boards and their sizes), read by `read` when
  * /metrics is scraped rather than kept up to date on every write; the gauges of one scrape (prom-client collects
- * them together) share one read. A read that fails or is slow leaves the values of the last one (the database's
- * own trouble shows in readiness and the call metrics).
+ * them together) share one read, and the scrapes of the next `maxAgeMs` reuse it, so that scraping often (/metrics
+ * needs no key) costs the database nothing. A read that fails or is slow leaves the values of the last one (the
+ * database's own trouble shows in readiness and the call metrics).
  */
-export function observeLiveState(metrics: Metrics, read: () => Promise<LiveState>): void {
+export function observeLiveState(metrics: Metrics, read: () => Promise<LiveState>, maxAgeMs: number): void {
   const registers = [metrics.registry];
   let reading: Promise<LiveState | undefined> | undefined;
+  /** The last state read, and when (monotonic time: this is about the database's work, not the domain's clock). */
+  let last: { state: LiveState; at: number } | undefined;
   const current = (): Promise<LiveState | undefined> => {
+    if (last && performance.now() - last.at < maxAgeMs) return Promise.resolve(last.state);
     if (!reading) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<undefined>((resolve) => {
         timer = setTimeout(() => resolve(undefined), LIVE_STATE_TIMEOUT_MS);
       });
-      reading = Promise.race([read().catch(() => undefined), timeout]).finally(() => {
+      const started = performance.now();
+      reading = Promise.race([
+        read().then(
+          (state) => {
+            last = { state, at: started };
+            return state;
+          },
+          () => undefined,
+        ),
+        timeout,
+      ]).finally(() => {
         clearTimeout(timer);
         reading = undefined;
       });

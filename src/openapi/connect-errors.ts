@@ -58,6 +58,11 @@ const errorStatuses: [name: string, description: string][] = [
   ["Unauthenticated", "unauthenticated (401): no key, or an unknown, expired or revoked one."],
   ["PermissionDenied", "permission_denied (403): the key's role may not call this."],
   ["NotFound", "not_found (404)."],
+  [
+    "UnsupportedMediaType",
+    "Unsupported Media Type (415, code invalid_argument, reason UNSUPPORTED_MEDIA_TYPE): the request has no " +
+      "Content-Type or one no protocol takes; the message and the `Accept-Post` header list those the method takes.",
+  ],
   ["ResourceExhausted", "resource_exhausted (429): rate limited (see the Retry-After header) or a limit reached."],
   ["Error", "Any other Connect error: already_exists and aborted (409), internal (500), unavailable (503)…"],
 ];
@@ -71,5 +76,14 @@ export function connectErrorResponses(): Record<string, JsonSchema> {
       content: { "application/json": { schema: { $ref: schemaRef("connect.Error") } } },
     };
   }
+  responses.UnsupportedMediaType = {
+    ...responses.UnsupportedMediaType,
+    headers: {
+      "Accept-Post": {
+        description: "The content types the method takes, comma-separated (as connect-go sends it).",
+        schema: { type: "string" },
+      },
+    },
+  };
   return responses;
 }

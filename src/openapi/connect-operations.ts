@@ -1,5 +1,6 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
+import { conditionalRead } from "./conditional-reads.js";
 import { type CommentsOf, type JsonSchema, schemaRef } from "./json-schemas.js";
 
 /** The error answers every call may give, by HTTP status (see connect-errors.ts), as references. */
@@ -75,7 +76,8 @@ function okResponse(method: DescMethod): JsonSchema {
 
 /**
  * The path item of a unary method: `POST` with the request message as a JSON body, and for a method without side
- * effects the Connect GET form, whose request is the URL-encoded JSON in the `message` query parameter.
+ * effects the Connect GET form, whose request is the URL-encoded JSON in the `message` query parameter (a conditional
+ * read: ETag, If-None-Match, 304).
  */
 export function unaryPathItem(method: DescMethod, commentsOf: CommentsOf): JsonSchema {
   const service = method.parent;
@@ -94,11 +96,15 @@ export function unaryPathItem(method: DescMethod, commentsOf: CommentsOf): JsonS
         required: true,
         content: { "application/json": { schema: { $ref: schemaRef(method.input.typeName) } } },
       },
-      responses: { "200": okResponse(method), ...errorResponses },
+      responses: {
+        "200": okResponse(method),
+        ...errorResponses,
+        "415": { $ref: "#/components/responses/UnsupportedMediaType" },
+      },
     },
   };
   if (servesConnectGet(method)) {
-    item.get = {
+    item.get = conditionalRead({
       ...common,
       operationId: `${service.name}_${method.name}_Get`,
       parameters: [
@@ -116,7 +122,7 @@ export function unaryPathItem(method: DescMethod, commentsOf: CommentsOf): JsonS
         parameterRef("ConnectTimeoutMs"),
       ],
       responses: { "200": okResponse(method), ...errorResponses },
-    };
+    });
   }
   return item;
 }

@@ -1,4 +1,5 @@
 import type { DescMessage, Registry } from "@bufbuild/protobuf";
+import { conditionalRead } from "./conditional-reads.js";
 import { errorResponses } from "./connect-operations.js";
 import { type CommentsOf, fieldSchema, type JsonSchema, schemaRef } from "./json-schemas.js";
 
@@ -32,7 +33,8 @@ const messageRoutes: MessageRoute[] = [
     summary: "GET /events",
     description:
       "The active events (ListEvents with status EVENT_STATUS_ACTIVE), as ListEventsResponse JSON. Without " +
-      "`page_size`, the largest page (500); follow `nextPageToken` for more. Same permission as ListEvents.",
+      "`page_size`, the largest page (500); follow `nextPageToken` for more. Same permission as ListEvents. " +
+      "Takes only the query parameters below: any other (e.g. `status`) is refused with 400.",
     request: "liveops.v1.ListEventsRequest",
     response: "liveops.v1.ListEventsResponse",
     parameters: [
@@ -46,7 +48,9 @@ const messageRoutes: MessageRoute[] = [
     path: "/events/{id}",
     operationId: "GetEventById",
     summary: "GET /events/{id}",
-    description: "One event, as GetEventResponse JSON; 404 when there is none. Same permission as GetEvent.",
+    description:
+      "One event, as GetEventResponse JSON; 404 when there is none. Same permission as GetEvent. Takes no query " +
+      "parameters: any is refused with 400.",
     request: "liveops.v1.GetEventRequest",
     response: "liveops.v1.GetEventResponse",
     parameters: [{ name: "id", in: "path", field: "id" }],
@@ -105,8 +109,9 @@ export function httpRoutePaths(registry: Registry, commentsOf: CommentsOf): Reco
   const paths: Record<string, JsonSchema> = {};
   for (const route of messageRoutes) {
     const request = messageOf(registry, route.request);
+    const query = route.parameters.filter((parameter) => parameter.in === "query").map((parameter) => parameter.name);
     paths[route.path] = {
-      get: {
+      get: conditionalRead({
         tags: ["REST"],
         summary: route.summary,
         description: route.description,
@@ -118,8 +123,15 @@ export function httpRoutePaths(registry: Registry, commentsOf: CommentsOf): Reco
             content: { "application/json": { schema: { $ref: schemaRef(route.response) } } },
           },
           ...errorResponses,
+          "400": {
+            description:
+              "invalid_argument (400): a parameter with a bad value, or a query parameter the route does not take " +
+              `(${query.length === 0 ? "it takes none" : `it takes only ${query.join(", ")}`}): a field violation ` +
+              "with reason UNKNOWN_PARAMETER names it.",
+            content: { "application/json": { schema: { $ref: schemaRef("connect.Error") } } },
+          },
         },
-      },
+      }),
     };
   }
   for (const route of serverRoutes) {

@@ -1,4 +1,5 @@
 import type { DescFile, DescMessage, Registry } from "@bufbuild/protobuf";
+import { conditionalReadHeaders, conditionalReadParameters, conditionalReadResponses } from "./conditional-reads.js";
 import { connectErrorResponses, connectErrorSchemas } from "./connect-errors.js";
 import {
   connectGetParameters,
@@ -31,7 +32,8 @@ function introduction(streaming: string[]): string {
     "The liveops API on the Connect protocol's JSON form: every unary RPC is `POST /<package>.<Service>/<Method>` " +
       "with the request message as a JSON body (`Content-Type: application/json`), answering the response message " +
       "as JSON with 200, or a Connect error body with its HTTP status. Methods without side effects also answer " +
-      "the Connect GET form, and `/events` and `/events/{id}` are REST routes for game clients.",
+      "the Connect GET form, and `/events` and `/events/{id}` are REST routes for game clients. Every GET read " +
+      "answers an `ETag` and `304 Not Modified` for a matching `If-None-Match`, and `HEAD` its headers.",
     "Messages follow the proto3 JSON mapping: camelCase names, 64-bit integers as strings, enums by name, " +
       "timestamps in RFC 3339, durations like `3.5s`. The same endpoints speak gRPC and gRPC-Web for generated clients.",
     `Not described as paths: the server-streaming methods ${streaming.map((name) => `\`${name}\``).join(", ")}, ` +
@@ -78,8 +80,9 @@ export function createOpenApiDocument(source: OpenApiSource): JsonSchema {
     paths,
     components: {
       schemas: sortedByKey(schemas),
-      responses: connectErrorResponses(),
-      parameters: { ...connectHeaderParameters, ...connectGetParameters },
+      responses: { ...connectErrorResponses(), ...conditionalReadResponses },
+      parameters: { ...connectHeaderParameters, ...connectGetParameters, ...conditionalReadParameters },
+      headers: conditionalReadHeaders,
       securitySchemes: {
         bearerAuth: {
           type: "http",

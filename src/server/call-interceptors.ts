@@ -41,8 +41,12 @@ export function createCallObserverInterceptor(observer: CallObserver, metrics: M
       return res;
     }
     metrics.openStreams.inc();
-    const watchers = metrics.watchers.labels(req.method.name);
-    watchers.inc();
+    // Watchers are the server streams (not reflection's bidirectional one), by service and method.
+    const watchers =
+      req.method.methodKind === "server_streaming"
+        ? metrics.watchers.labels(`${req.service.typeName}/${req.method.name}`)
+        : undefined;
+    watchers?.inc();
     const messages = res.message;
     return {
       ...res,
@@ -57,7 +61,7 @@ export function createCallObserverInterceptor(observer: CallObserver, metrics: M
           throw error;
         } finally {
           metrics.openStreams.dec();
-          watchers.dec();
+          watchers?.dec();
           // A stream left unfinished (its client went away), or one that ended quietly because its call was
           // aborted (a watch ends so when its client cancels), did not succeed: canceled, or its deadline.
           if (error === undefined && (!completed || req.signal.aborted)) error = abortedStream(req.signal);

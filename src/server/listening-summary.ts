@@ -35,7 +35,10 @@ export function listeningSummary(
   const adminKey = existsSync(config.initialAdminKeyFile)
     ? { admin_key_file: config.initialAdminKeyFile }
     : ready
-      ? { admin_key: "keys exist; use npm run keys" }
+      ? {
+          admin_key:
+            "keys exist; make one with the keys CLI (npm run keys, or node dist/src/keys/cli.js where only the build is)",
+        }
       : {
           admin_key_file: config.initialAdminKeyFile,
           admin_key: "written there once the database is reached, if it has no key",

@@ -2,6 +2,7 @@ import { Code, type ConnectError } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { errorToJson } from "@connectrpc/connect/protocol-connect";
 import { serviceError } from "../errors.js";
+import { grpcMessageEncode } from "./grpc-message.js";
 import type { RequestHandler } from "./http-server.js";
 
 type NodeRequest = Parameters<RequestHandler>[0];
@@ -31,13 +32,6 @@ function acceptedContentTypes(methodKind: string): string[] {
 /** gRPC and gRPC-Web clients read a status from headers, not a JSON body. */
 function isGrpc(contentType: string | undefined): boolean {
   return contentType?.toLowerCase().startsWith("application/grpc") ?? false;
-}
-
-/** A gRPC status message, percent-encoded as the gRPC spec says: bytes outside printable ASCII, and "%". */
-function grpcMessage(text: string): string {
-  return text.replace(/[^\x20-\x24\x26-\x7e]/gu, (c) =>
-    [...Buffer.from(c, "utf8")].map((b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""),
-  );
 }
 
 const encoder = new TextEncoder();
@@ -81,7 +75,7 @@ export function createNotServed(requestPaths: readonly string[]) {
       if (isGrpc(req.headers["content-type"])) {
         res.setHeader("content-type", req.headers["content-type"] as string);
         res.setHeader("grpc-status", String(Code.Unimplemented));
-        res.setHeader("grpc-message", grpcMessage(err.rawMessage));
+        res.setHeader("grpc-message", grpcMessageEncode(err.rawMessage));
         res.end();
         return;
       }

@@ -113,8 +113,8 @@ export function createRestRoutes(deps: {
     }
     const method = id === undefined ? listPath : getPath;
     const principal = await deps.access.check(req.headers.authorization, method, call.address);
-    checkQueryParameters(url, id === undefined ? LIST_PARAMETERS : []);
     call.keyId = principal.keyId;
+    checkQueryParameters(url, id === undefined ? LIST_PARAMETERS : []);
     if (id === undefined) {
       const request = create(ListEventsRequestSchema, {
         status: EventStatus.ACTIVE,

@@ -12,10 +12,23 @@ function walksInto(message: DescMessage): boolean {
   return !message.typeName.startsWith("google.protobuf.");
 }
 
+/**
+ * The enum fields the protos mark "Output only": the server ignores what a client sends there, so a value it does
+ * not know — one a newer server wrote, sent back by a client that round-trips the message — is not refused either
+ * (a test keeps this list equal to the protos' comments).
+ */
+export const OUTPUT_ONLY_ENUM_FIELDS: ReadonlySet<string> = new Set([
+  "liveops.v1.ApiKey.state",
+  "liveops.v1.Event.status",
+]);
+
 function enumFields(schema: DescMessage): readonly DescField[] {
   let fields = enumFieldsOf.get(schema);
   if (fields === undefined) {
-    fields = schema.fields.filter((field) => holdsEnums(field, new Set([schema])));
+    fields = schema.fields.filter(
+      (field) =>
+        !OUTPUT_ONLY_ENUM_FIELDS.has(`${schema.typeName}.${field.name}`) && holdsEnums(field, new Set([schema])),
+    );
     enumFieldsOf.set(schema, fields);
   }
   return fields;

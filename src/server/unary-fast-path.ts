@@ -25,6 +25,7 @@ import { defaultDeadlineExceeded } from "./call-interceptors.js";
 import type { CallObserver } from "./call-observer.js";
 import { type ConditionalRead, cacheHeaders, conditionalRead, sendNotModified } from "./conditional-reads.js";
 import { encodeOnce } from "./encoding-memo.js";
+import { grpcMessageEncode } from "./grpc-message.js";
 import type { RequestHandler } from "./http-server.js";
 import { malformedMessage } from "./malformed-messages.js";
 import { requestIdKey } from "./request-id.js";
@@ -119,18 +120,6 @@ function grpcStatus(trailer: Headers, error: ConnectError | undefined): Headers 
   grpc.setTrailerStatus(trailer, error);
   if (error) trailer.set("grpc-message", grpcMessageEncode(error.rawMessage));
   return trailer;
-}
-
-function grpcMessageEncode(message: string): string {
-  if (/^[\x20-\x24\x26-\x7e]*$/.test(message)) return message;
-  let encoded = "";
-  for (const byte of Buffer.from(message, "utf8")) {
-    encoded +=
-      byte >= 0x20 && byte <= 0x7e && byte !== 0x25
-        ? String.fromCharCode(byte)
-        : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
-  }
-  return encoded;
 }
 
 /** The frame flags of the enveloped protocols. */
