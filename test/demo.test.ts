@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +10,7 @@ import { LeaderboardService } from "../gen/liveops/v1/leaderboard_service_pb.js"
 import { PlayerService } from "../gen/liveops/v1/player_service_pb.js";
 import { RewardService } from "../gen/liveops/v1/reward_service_pb.js";
 import { bearer, connectClients } from "./support/clients.js";
+import { runProcess } from "./support/process-output.js";
 import { realClock } from "./support/real-clock.js";
 import {
   backendEnv,
@@ -23,22 +23,7 @@ import {
 
 /** `npm run demo -- <args>` with the backend of this run, in the repository's folder. */
 function runDemo(args: string[], env: Record<string, string>) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((done, fail) => {
-    const child = spawn("npm", ["run", "--silent", "demo", "--", ...args], {
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on("error", fail);
-    child.on("close", (code) => done({ code, stdout, stderr }));
-  });
+  return runProcess("npm", ["run", "--silent", "demo", "--", ...args], { env: { ...process.env, ...env } });
 }
 
 /** Every TypeScript file under `dir`. */

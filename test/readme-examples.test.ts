@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -6,6 +5,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { loadDemo } from "../src/demo/load-demo.js";
+import { type ProcessOutput, runProcess } from "./support/process-output.js";
 import { realClock } from "./support/real-clock.js";
 import { backendEnv, dropBackend, startTestServer, type TestServer, testBackend } from "./support/server.js";
 import { commandRuns, skipWithoutTool } from "./support/system-tools.js";
@@ -155,30 +155,13 @@ function valuesOf(output: string): unknown[] {
   return values;
 }
 
-function runBash(
-  script: string,
-  cwd: string,
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runBash(script: string, cwd: string, env: Record<string, string> = {}): Promise<ProcessOutput> {
   // The storage settings of this process (if any) are not the README's: only `env` says where the database is.
   const { DB_PATH: _dbPath, DATABASE_URL: _databaseUrl, ...inherited } = process.env;
-  return new Promise((done, fail) => {
-    // npm_config_offline: npx must run the buf of node_modules, never fetch one.
-    const child = spawn("bash", ["-c", script], {
-      cwd,
-      env: { ...inherited, npm_config_offline: "true", npm_config_update_notifier: "false", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on("error", fail);
-    child.on("close", (code) => done({ code, stdout, stderr }));
+  // npm_config_offline: npx must run the buf of node_modules, never fetch one.
+  return runProcess("bash", ["-c", script], {
+    cwd,
+    env: { ...inherited, npm_config_offline: "true", npm_config_update_notifier: "false", ...env },
   });
 }
 

@@ -14,11 +14,11 @@ import { PlayerService } from "../../gen/liveops/v1/player_service_pb.js";
 import { RewardService } from "../../gen/liveops/v1/reward_service_pb.js";
 import { type App, createApp } from "../app.js";
 import type { AuditActor } from "../audit/audit-log.js";
+import { createManualClock, type ManualClock } from "../clock.js";
 import type { Config } from "../config.js";
 import { countEventsByStatus } from "../events/event-list-store.js";
 import { createBoundaryQueries } from "../events/run-boundaries.js";
 import { type Calendar, type DemoPlayer, planCalendar } from "./calendar.js";
-import { createDemoClock, type DemoClock } from "./demo-clock.js";
 
 /** Why the demo was not loaded: the database is not a fresh one (no demo data was written to it). */
 export class DemoRefused extends Error {
@@ -66,7 +66,7 @@ type DemoClients = ReturnType<typeof clientsOf>;
  */
 export async function loadDemo(deps: { config: Config; logger: Logger; now?: number }): Promise<DemoSummary> {
   const calendar = planCalendar(deps.now ?? Date.now());
-  const clock = createDemoClock(calendar.start);
+  const clock = createManualClock(calendar.start);
   const config: Config = {
     ...deps.config,
     // A private listener for the demo's own calls: no metrics port or TLS that a running server may hold, and no
@@ -140,7 +140,7 @@ export async function loadDemo(deps: { config: Config; logger: Logger; now?: num
   }
 }
 
-async function refuseUnlessFresh(app: App, config: Config, clock: DemoClock) {
+async function refuseUnlessFresh(app: App, config: Config, clock: ManualClock) {
   const where = config.databaseUrl === undefined ? config.dbPath : "the PostgreSQL database of DATABASE_URL";
   const counts = await countEventsByStatus(app.storage.reads, { titleQuery: "", now: clock.now(), byTargeting: false });
   const events = counts.reduce((sum, c) => sum + c.count, 0);
@@ -158,12 +158,13 @@ async function refuseUnlessFresh(app: App, config: Config, clock: DemoClock) {
  * Moves the clock to `at` and waits until the scheduler has announced every run boundary up to it (a run that ended
  * is finalized and its prizes granted), however its passes and timers interleave with the demo's writes.
  */
-function settler(app: App, clock: DemoClock) {
+function settler(app: App, clock: ManualClock) {
   const boundaries = createBoundaryQueries(app.storage.reads);
   return async (at: number) => {
     const deadline = Date.now() + SETTLE_TIMEOUT_MS;
     for (;;) {
-      clock.set(at);
+      // The demo's history only moves forward.
+      clock.set(Math.max(at, clock.now()));
       await app.scheduler.idle();
       const next = await boundaries.nextBoundary();
       if ((next === undefined || next > clock.now()) && !clock.hasDueTimers()) return;

@@ -9,4 +9,10 @@ const notMovable = () => {
  * The machine's clock in the shape startTestServer takes, for a server that clients reach in real time: tools that
  * compute times with `now` (curl and jq), or data loaded relative to the real now (the demo).
  */
-export const realClock: TestClock = { ...systemClock, set: notMovable, advance: notMovable, pendingTimers: () => 0 };
+export const realClock: TestClock = {
+  ...systemClock,
+  set: notMovable,
+  advance: notMovable,
+  pendingTimers: () => 0,
+  hasDueTimers: () => false,
+};
