@@ -242,6 +242,7 @@ describe.skipIf(!hasChromium)("API keys and the audit log in the dashboard (Chro
     it("warns before revoking the key in use that the dashboard will be signed out, then signs out", async () => {
       const { context, page } = await openAs(secrets["Ops console"] ?? "", "API keys");
       const row = keyRow(page, "Ops console");
+      await row.waitFor(); // the heading shows before the keys arrive, and count() does not wait
       expect(await row.getByText("signed in").count()).toBe(1);
       await row.getByRole("button", { name: "Revoke Ops console" }).click();
       const dialog = page.getByRole("dialog", { name: "Revoke “Ops console”, the key you are signed in with?" });
