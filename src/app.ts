@@ -166,8 +166,6 @@ export async function createApp({ config, logger, clock, hooks, initialAdminKey 
   const rpc = createRpcHandler({
     routes: router.routes,
     router: { ...router.options, shutdownSignal: shutdown.signal },
-    unaryInterceptors: router.unaryInterceptors,
-    observer,
     maxMessageBytes: config.maxMessageBytes,
     maxDeadlineMs: config.maxDeadlineMs,
     defaultDeadlineMs: config.defaultDeadlineMs,

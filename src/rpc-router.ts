@@ -56,9 +56,8 @@ import { createPlayerTargeting } from "./players/player-view.js";
 import { createReflectionServices } from "./reflection/reflection-service.js";
 import { createGrantStore } from "./rewards/grant-store.js";
 import { createRewardService } from "./rewards/reward-service.js";
-import { createCallObserverInterceptor, createDefaultDeadlineInterceptor } from "./server/call-interceptors.js";
+import { createCallInterceptors } from "./server/call-interceptors.js";
 import type { CallObserver } from "./server/call-observer.js";
-import { createMalformedMessageInterceptor } from "./server/malformed-messages.js";
 import { jsonWriteOptions } from "./server/rest-routes.js";
 
 /**
@@ -304,7 +303,7 @@ export function createServices(
 
 /**
  * The Connect router of the service: its routes and options (interceptors, limits, JSON options), for the Node
- * handler and for in-memory router transports alike.
+ * handler — whose unary fast path runs the same interceptors — and for in-memory router transports alike.
  */
 export function createRpcRouter(
   services: Services,
@@ -315,16 +314,9 @@ export function createRpcRouter(
   },
 ): {
   routes: (router: ConnectRouter) => void;
-  options: ConnectRouterOptions;
-  /**
-   * The interceptors of the unary fast path, which observes calls, refuses malformed messages and applies the
-   * default deadline itself (see unary-fast-path.ts).
-   */
-  unaryInterceptors: Interceptor[];
+  options: ConnectRouterOptions & { interceptors: Interceptor[] };
 } {
-  const auth = createAuthInterceptor(services.access);
   return {
-    unaryInterceptors: [auth],
     routes(router) {
       router.service(EventService, services.eventService);
       router.service(EventAdminService, services.eventAdminService);
@@ -344,12 +336,12 @@ export function createRpcRouter(
       }
     },
     options: {
-      interceptors: [
-        createCallObserverInterceptor(deps.observer, deps.metrics),
-        createMalformedMessageInterceptor(),
-        createDefaultDeadlineInterceptor(deps.config.defaultDeadlineMs),
-        auth,
-      ],
+      interceptors: createCallInterceptors({
+        observer: deps.observer,
+        metrics: deps.metrics,
+        defaultDeadlineMs: deps.config.defaultDeadlineMs,
+        inner: [createAuthInterceptor(services.access)],
+      }),
       readMaxBytes: deps.config.maxMessageBytes,
       writeMaxBytes: deps.config.maxMessageBytes,
       maxTimeoutMs: deps.config.maxDeadlineMs,

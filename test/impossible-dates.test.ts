@@ -4,8 +4,9 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuditService } from "../gen/liveops/v1/audit_service_pb.js";
 import { CreateEventRequestSchema } from "../gen/liveops/v1/event_admin_service_pb.js";
+import { createRefusalInterceptor } from "../src/server/call-interceptors.js";
 import { calendarTimeProblem, timestampViolation } from "../src/server/json-timestamps.js";
-import { createMalformedMessageInterceptor, guardMalformedMessages } from "../src/server/malformed-messages.js";
+import { guardMalformedMessages } from "../src/server/malformed-messages.js";
 import { type JsonBody, jsonOf } from "./support/http.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 
@@ -155,7 +156,7 @@ describe("impossible dates in Connect JSON requests", () => {
 });
 
 describe("impossible dates on the Connect router's path", () => {
-  const router = createConnectRouter({ interceptors: [createMalformedMessageInterceptor()] });
+  const router = createConnectRouter({ interceptors: [createRefusalInterceptor()] });
   router.service(AuditService, { listAuditEntries: () => ({}) });
   const handler = router.handlers.find((h) => h.requestPath === LIST_AUDIT);
   if (!handler) throw new Error("no handler");

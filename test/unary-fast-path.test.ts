@@ -4,6 +4,7 @@
 // id says what to do: echo headers into response headers and trailers, fail with details, wait for its signal,
 // answer a large message. The real service runs through the same path in every other test file.
 import { once } from "node:events";
+import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { connect as http2Connect } from "node:http2";
 import { Writable } from "node:stream";
 import { gunzipSync } from "node:zlib";
@@ -36,6 +37,7 @@ import {
 } from "../gen/liveops/v1/event_service_pb.js";
 import { serviceError } from "../src/errors.js";
 import { createMetrics } from "../src/metrics/metrics.js";
+import { createCallInterceptors } from "../src/server/call-interceptors.js";
 import { createCallObserver } from "../src/server/call-observer.js";
 import { createHttpServer, type HttpServer } from "../src/server/http-server.js";
 import { createRpcHandler } from "../src/server/rpc-handler.js";
@@ -123,18 +125,23 @@ beforeAll(async () => {
     },
   });
   const logger = pino({ level: "info" }, sink);
-  const observer = createCallObserver(logger, createMetrics());
+  const metrics = createMetrics();
+  const observer = createCallObserver(logger, metrics);
   const rpc = createRpcHandler({
     routes: (router) => router.service(EventService, { getEvent: probe }),
     router: {
-      interceptors: [countCalls],
+      // The server's own list, with the probe's interceptor where the key check would be.
+      interceptors: createCallInterceptors({
+        observer,
+        metrics,
+        defaultDeadlineMs: DEFAULT_DEADLINE_MS,
+        inner: [countCalls],
+      }),
       readMaxBytes: MAX_MESSAGE_BYTES,
       writeMaxBytes: MAX_MESSAGE_BYTES,
       maxTimeoutMs: MAX_DEADLINE_MS,
       shutdownSignal: new AbortController().signal,
     },
-    unaryInterceptors: [countCalls],
-    observer,
     maxMessageBytes: MAX_MESSAGE_BYTES,
     maxDeadlineMs: MAX_DEADLINE_MS,
     defaultDeadlineMs: DEFAULT_DEADLINE_MS,
@@ -544,6 +551,37 @@ describe("unary calls on every transport (fast path)", () => {
     const lines = logLines.slice(before).filter((l) => l.method === GET_EVENT);
     expect(lines.map((l) => l.code)).toEqual(["invalid_argument", "ok"]);
     expect(lines.map((l) => l.protocol)).toEqual(["connect", "grpc"]);
+  });
+
+  it("what it leaves to the Connect router runs through the same interceptors: counted, logged, given the default deadline", async () => {
+    // gRPC over HTTP/1.1 is the router's (the fast path serves gRPC over HTTP/2 only).
+    const grpcOverHttp1 = (id: string) =>
+      new Promise<{ headers: IncomingHttpHeaders; trailers: NodeJS.Dict<string> }>((resolve, reject) => {
+        const call = httpRequest(`${baseUrl}${GET_EVENT}`, {
+          method: "POST",
+          headers: { "content-type": "application/grpc", te: "trailers", "x-probe": "h1" },
+        });
+        call.on("error", reject);
+        call.on("response", (res) => {
+          res.resume();
+          res.on("end", () => resolve({ headers: res.headers, trailers: res.trailers }));
+        });
+        call.end(envelope(toBinary(GetEventRequestSchema, create(GetEventRequestSchema, { id }))));
+      });
+    const before = seen.intercepted;
+    const lines = logLines.length;
+    const echoed = await grpcOverHttp1("echo");
+    expect(echoed.trailers["grpc-status"]).toBe("0");
+    expect(echoed.headers["x-echo-intercepted"]).toBe(String(before + 1));
+    const waited = await grpcOverHttp1("wait");
+    expect(waited.trailers["grpc-status"]).toBe(String(Code.DeadlineExceeded));
+    expect(decodeURIComponent(waited.trailers["grpc-message"] ?? "")).toContain("default deadline");
+    expect(seen.intercepted - before).toBe(2);
+    const logged = logLines.slice(lines).filter((l) => l.method === GET_EVENT);
+    expect(logged.map((l) => [l.protocol, l.code])).toEqual([
+      ["grpc", "ok"],
+      ["grpc", "deadline_exceeded"],
+    ]);
   });
 
   it("serves concurrent calls on one HTTP/2 connection independently", async () => {

@@ -1,9 +1,17 @@
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  createContextKey,
+  type Interceptor,
+  type UnaryRequest,
+  type UnaryResponse,
+} from "@connectrpc/connect";
 import { principalKey } from "../auth/access-control.js";
 import { methodPath } from "../auth/roles.js";
 import { serviceError } from "../errors.js";
 import type { Metrics } from "../metrics/metrics.js";
 import { type CallObserver, protocolOf } from "./call-observer.js";
+import { connect, grpc } from "./connect-internals.js";
 import { requestIdFrom, requestIdKey } from "./request-id.js";
 
 /**
@@ -89,18 +97,107 @@ export function defaultDeadlineExceeded(defaultDeadlineMs: number): ConnectError
 }
 
 /**
- * Gives a unary call without a client deadline the server's default one. (A client deadline above the maximum is
- * already refused with INVALID_ARGUMENT by the adapter's maxTimeoutMs.)
+ * The client's deadline of a call in milliseconds (`grpc-timeout`, `connect-timeout-ms`), or undefined for none. One
+ * that does not parse never gets here: the transport refuses it first.
  */
-export function createDefaultDeadlineInterceptor(defaultDeadlineMs: number): Interceptor {
-  return (next) => async (req) => {
-    if (req.stream || req.header.has("grpc-timeout") || req.header.has("connect-timeout-ms")) return await next(req);
-    const signal = AbortSignal.any([req.signal, AbortSignal.timeout(defaultDeadlineMs)]);
-    try {
-      return await next({ ...req, signal });
-    } catch (err) {
-      if (signal.aborted && !req.signal.aborted) throw defaultDeadlineExceeded(defaultDeadlineMs);
-      throw err;
-    }
+export function clientDeadlineMs(header: Headers): number | undefined {
+  const grpcTimeout = header.get(grpc.headerTimeout);
+  if (grpcTimeout !== null) return grpc.parseTimeout(grpcTimeout, Number.MAX_SAFE_INTEGER).timeoutMs;
+  const connectTimeout = header.get(connect.headerTimeout);
+  if (connectTimeout !== null) return connect.parseTimeout(connectTimeout, Number.MAX_SAFE_INTEGER).timeoutMs;
+  return undefined;
+}
+
+/**
+ * Every unary call's deadline: the client's, or the server's default for a call without one. When it passes, the
+ * call's signal aborts and the client is answered DEADLINE_EXCEEDED at once, even if the implementation is still
+ * running (it is told through the signal). The signal is made only when asked for: most calls never look at it.
+ */
+export function createDeadlineInterceptor(defaultDeadlineMs: number): Interceptor {
+  return (next) => (req) => {
+    if (req.stream) return next(req);
+    const clientMs = clientDeadlineMs(req.header);
+    let expired: ConnectError | undefined;
+    let controller: AbortController | undefined;
+    let signal: AbortSignal | undefined;
+    const deadlined: UnaryRequest = {
+      stream: false,
+      service: req.service,
+      method: req.method,
+      requestMethod: req.requestMethod,
+      url: req.url,
+      header: req.header,
+      contextValues: req.contextValues,
+      message: req.message,
+      get signal() {
+        if (!signal) {
+          controller = new AbortController();
+          if (expired) controller.abort(expired);
+          signal = AbortSignal.any([req.signal, controller.signal]);
+        }
+        return signal;
+      },
+    };
+    const expire = () => {
+      expired =
+        clientMs === undefined
+          ? defaultDeadlineExceeded(defaultDeadlineMs)
+          : new ConnectError("the operation timed out", Code.DeadlineExceeded);
+      controller?.abort(expired);
+      return expired;
+    };
+    const ms = clientMs ?? defaultDeadlineMs;
+    // A deadline already passed (a client's zero timeout): not even started.
+    if (ms <= 0) return Promise.reject(expire());
+    return new Promise<UnaryResponse>((resolve, reject) => {
+      const timer = setTimeout(() => reject(expire()), ms);
+      next(deadlined).then(
+        (res) => {
+          clearTimeout(timer);
+          resolve(res as UnaryResponse);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
   };
+}
+
+/**
+ * Why the transport refuses a call before its implementation runs — a message that does not decode (see
+ * malformed-messages.ts), a malformed or too long deadline, an unsupported encoding, an oversize body — recorded
+ * by the transport so that {@link createRefusalInterceptor} refuses the call inside the interceptors: logged and
+ * counted like any other call, in whatever protocol the client speaks.
+ */
+export const refusalKey = createContextKey<ConnectError | undefined>(undefined, {
+  description: "why the transport refuses the call",
+});
+
+/** Refuses a call the transport recorded a refusal for (see {@link refusalKey}). */
+export function createRefusalInterceptor(): Interceptor {
+  return (next) => async (req) => {
+    const error = req.contextValues.get(refusalKey);
+    if (error !== undefined) throw error;
+    return await next(req);
+  };
+}
+
+/**
+ * THE interceptors of every call, outermost first, whatever path serves it (the Connect router, the unary fast
+ * path): accounting (log line, metrics), the transport's refusals, the deadline, then `inner` (the key check).
+ */
+export function createCallInterceptors(deps: {
+  observer: CallObserver;
+  metrics: Metrics;
+  defaultDeadlineMs: number;
+  inner: readonly Interceptor[];
+}): Interceptor[] {
+  return [
+    createCallObserverInterceptor(deps.observer, deps.metrics),
+    createRefusalInterceptor(),
+    createDeadlineInterceptor(deps.defaultDeadlineMs),
+    ...deps.inner,
+  ];
 }

@@ -1,9 +1,9 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "pino";
 import { StorageTimeoutError, StorageUnavailableError } from "../db/storage-errors.js";
 import { publicError, reasonOf } from "../errors.js";
 import type { Metrics } from "../metrics/metrics.js";
+import { connect } from "./connect-internals.js";
 
 /** What is known of a call when it ends. */
 export interface CallRecord {
@@ -88,7 +88,7 @@ export function createCallObserver(logger: Logger, metrics: Metrics) {
     finish(call: CallRecord): void {
       metrics.inFlight.dec();
       const seconds = (performance.now() - call.startedAt) / 1000;
-      const code = call.error === undefined ? "ok" : codeToString(call.error.code);
+      const code = call.error === undefined ? "ok" : connect.codeToString(call.error.code);
       const metric = childrenOf(call.method, call.protocol, code);
       metric.calls.inc();
       metric.duration.observe(seconds);

@@ -1,20 +1,18 @@
-import { Code, ConnectError, createContextKey, createContextValues, type Interceptor } from "@connectrpc/connect";
-import type { Compression, UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
+import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { serviceError } from "../errors.js";
+import { refusalKey } from "./call-interceptors.js";
+import type { Compression, UniversalHandler, UniversalServerRequest } from "./connect-internals.js";
+import { envelope, FLAG_COMPRESSED, requestFlagsFault, splitEnvelopes } from "./envelopes.js";
 import { connectGetMessage, decompressRequest, parseRequestMessage } from "./request-messages.js";
 
-/**
- * Why the request's message does not decode. connect-es answers an undecodable binary message with INTERNAL
- * ("parse binary: …", raised inside its protocol layer before any interceptor, so neither logged nor counted),
- * where connect-go answers INVALID_ARGUMENT and where the fault is the client's; and its JSON reader lets an
- * impossible date roll over. The guard below decodes request messages first and, for one that does not decode,
- * hands the protocol layer an empty message instead and records the error here, so that
- * {@link createMalformedMessageInterceptor} refuses the call — logged and counted like any other — in whatever
- * protocol the client speaks.
+/*
+ * connect-es answers an undecodable binary message with INTERNAL ("parse binary: …", raised inside its protocol
+ * layer before any interceptor, so neither logged nor counted), where connect-go answers INVALID_ARGUMENT and where
+ * the fault is the client's; and its JSON reader lets an impossible date roll over. The guard below decodes request
+ * messages first and, for one that does not decode, hands the protocol layer an empty message instead and records
+ * the error as the call's refusal (refusalKey), so that the refusal interceptor refuses the call — logged and
+ * counted like any other — in whatever protocol the client speaks.
  */
-export const malformedMessageKey = createContextKey<ConnectError | undefined>(undefined, {
-  description: "why the request message does not decode",
-});
 
 /** Enveloped content types (gRPC, gRPC-Web, Connect streaming), binary or JSON; gRPC-Web text is left alone. */
 const ENVELOPED = /^application\/(?:grpc(?:-web)?(?:\+(proto|json))?|connect\+(proto|json))(?:;|$)/;
@@ -43,22 +41,17 @@ async function checkEnvelopes(
   decode: (payload: Uint8Array) => void,
   limit: number,
 ): Promise<ConnectError | undefined> {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let offset = 0; offset + 5 <= bytes.byteLength; ) {
-    const flags = bytes[offset] ?? 0;
-    const length = view.getUint32(offset + 1);
-    const end = offset + 5 + length;
-    if (flags === 1 && compression === null) return malformedMessage("a compressed frame without a message encoding");
-    if (flags > 1) return malformedMessage(`frame flags ${flags} are not valid in a request`);
-    // Incomplete frames, and those of an encoding not accepted, are left to the protocol layer, which reports them.
-    if (end > bytes.byteLength || (flags === 1 && compression === undefined)) return undefined;
+  // Incomplete frames, and those of an encoding not accepted, are left to the protocol layer, which reports them.
+  for (const { flags, payload } of splitEnvelopes(bytes).frames) {
+    const fault = requestFlagsFault(flags, compression);
+    if (fault) return malformedMessage(fault);
+    const compressed = (flags & FLAG_COMPRESSED) !== 0;
+    if (compressed && compression === undefined) return undefined;
     try {
-      const payload = bytes.subarray(offset + 5, end);
-      decode(flags === 1 && compression ? await decompressRequest(compression, payload, limit) : payload);
+      decode(compressed && compression ? await decompressRequest(compression, payload, limit) : payload);
     } catch (err) {
       return refusal(err);
     }
-    offset = end;
   }
   return undefined;
 }
@@ -69,11 +62,7 @@ async function checkEnvelopes(
  */
 function emptyMessage(framed: boolean, json: boolean): Uint8Array {
   const payload = json ? encodeText("{}") : new Uint8Array(0);
-  if (!framed) return payload;
-  const frame = new Uint8Array(5 + payload.byteLength);
-  new DataView(frame.buffer).setUint32(1, payload.byteLength);
-  frame.set(payload, 5);
-  return frame;
+  return framed ? envelope(0, payload) : payload;
 }
 
 /** A Connect GET whose message does not decode, refused in place of its message: an empty one. */
@@ -90,7 +79,7 @@ function guardGet(handler: UniversalHandler, req: UniversalServerRequest) {
   }
   if (!error) return handler(req);
   const contextValues = req.contextValues ?? createContextValues();
-  contextValues.set(malformedMessageKey, error);
+  contextValues.set(refusalKey, error);
   url.search = encoding === "json" ? "?encoding=json&message=%7B%7D" : "?encoding=proto&message=";
   return handler({ ...req, url: url.toString(), contextValues });
 }
@@ -130,7 +119,7 @@ export function guardMalformedMessages(
       }
     }
     const contextValues = req.contextValues ?? createContextValues();
-    if (error !== undefined) contextValues.set(malformedMessageKey, error);
+    if (error !== undefined) contextValues.set(refusalKey, error);
     const body = error === undefined ? bytes : emptyMessage(Boolean(enveloped), format === "json");
     const header = new Headers(req.header);
     if (header.has("content-length")) header.set("content-length", String(body.byteLength));
@@ -151,13 +140,4 @@ const encodeText = (text: string) => new TextEncoder().encode(text);
 /** INVALID_ARGUMENT for a request message that does not decode, and why. */
 export function malformedMessage(reason: string) {
   return serviceError(Code.InvalidArgument, "MALFORMED_MESSAGE", `the request message does not decode: ${reason}`);
-}
-
-/** Refuses a call whose message did not decode (see {@link malformedMessageKey}). */
-export function createMalformedMessageInterceptor(): Interceptor {
-  return (next) => async (req) => {
-    const error = req.contextValues.get(malformedMessageKey);
-    if (error !== undefined) throw error;
-    return await next(req);
-  };
 }

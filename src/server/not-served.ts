@@ -1,7 +1,6 @@
 import { Code, type ConnectError } from "@connectrpc/connect";
-import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { errorToJson } from "@connectrpc/connect/protocol-connect";
 import { serviceError } from "../errors.js";
+import { connect, type UniversalHandler, type UniversalServerResponse } from "./connect-internals.js";
 import { grpcMessageEncode } from "./grpc-message.js";
 import type { RequestHandler } from "./http-server.js";
 
@@ -38,7 +37,7 @@ const encoder = new TextEncoder();
 
 /** The Connect JSON error body of `err`. */
 function errorBody(err: ConnectError): Uint8Array {
-  return encoder.encode(JSON.stringify(errorToJson(err, { alwaysEmitImplicit: true })));
+  return encoder.encode(JSON.stringify(connect.errorToJson(err, { alwaysEmitImplicit: true })));
 }
 
 /**

@@ -1,7 +1,7 @@
 import { type DescMessage, fromBinary, fromJson, type JsonReadOptions, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Compression } from "@connectrpc/connect/protocol";
 import { invalidArgument } from "../errors.js";
+import type { Compression } from "./connect-internals.js";
 import { timestampViolation } from "./json-timestamps.js";
 import { malformedMessage } from "./malformed-messages.js";
 import { nulViolation } from "./nul-characters.js";

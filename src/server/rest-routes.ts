@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { create, type DescMessage, type MessageShape, toJsonString } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeToHttpStatus, errorToJson } from "@connectrpc/connect/protocol-connect";
 import { EventStatus } from "../../gen/liveops/v1/event_pb.js";
 import {
   EventService,
@@ -18,6 +17,7 @@ import type { createEventService } from "../events/event-service.js";
 import { PAGE_SIZE_MAX } from "../page-token.js";
 import type { CallObserver } from "./call-observer.js";
 import { type ConditionalRead, cacheHeaders, entityTag, sendNotModified } from "./conditional-reads.js";
+import { connect } from "./connect-internals.js";
 import { encodeOnce } from "./encoding-memo.js";
 
 type Request = IncomingMessage | Http2ServerRequest;
@@ -53,8 +53,8 @@ function sendMessage<Desc extends DescMessage>(req: Request, res: Response, sche
 }
 
 /** Sends an error as the Connect protocol's JSON error body with its HTTP status. */
-export function sendError(res: Response, err: ConnectError, status = codeToHttpStatus(err.code)) {
-  sendJson(res, status, JSON.stringify(errorToJson(err, jsonWriteOptions)));
+export function sendError(res: Response, err: ConnectError, status = connect.codeToHttpStatus(err.code)) {
+  sendJson(res, status, JSON.stringify(connect.errorToJson(err, jsonWriteOptions)));
 }
 
 function integerParam(url: URL, name: string, absent: number): number {

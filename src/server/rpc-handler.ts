@@ -7,7 +7,6 @@ import type {
   MethodImplSpec,
 } from "@connectrpc/connect";
 import { createConnectRouter, createServiceImplSpec } from "@connectrpc/connect";
-import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import {
   compressionBrotli,
   compressionGzip,
@@ -15,7 +14,7 @@ import {
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
-import type { CallObserver } from "./call-observer.js";
+import type { UniversalHandler, UniversalServerResponse } from "./connect-internals.js";
 import type { RequestHandler } from "./http-server.js";
 import { guardMalformedMessages } from "./malformed-messages.js";
 import { createNotServed } from "./not-served.js";
@@ -51,8 +50,8 @@ export type RpcHandler = ((req: NodeRequest, res: NodeResponse) => boolean) & {
 const COMPRESS_MIN_BYTES = 1024;
 
 /**
- * The Node request handler of the RPCs. Unary calls go through the {@link createUnaryFastPath unary fast path};
- * everything else (streams, what the fast path leaves) goes to the Connect router, as
+ * The Node request handler of the RPCs. Unary calls go through the {@link createUnaryFastPath unary fast path},
+ * which runs the router's interceptors; everything else (streams, what the fast path leaves) goes to the Connect router, as
  * `connectNodeAdapter` would serve it, with the handler of every method that takes a single request message
  * wrapped by {@link guardMalformedMessages}, so that what does not decode is INVALID_ARGUMENT there too, and the
  * router's empty 415 and 405 answers given a body that says what to do (see not-served.ts). Returns false for a path
@@ -60,9 +59,8 @@ const COMPRESS_MIN_BYTES = 1024;
  */
 export function createRpcHandler(options: {
   routes: (router: ConnectRouter) => void;
-  router: ConnectRouterOptions & { shutdownSignal: AbortSignal };
-  unaryInterceptors: Interceptor[];
-  observer: CallObserver;
+  /** The router's options; its interceptors are THE list, run on the unary fast path too. */
+  router: ConnectRouterOptions & { shutdownSignal: AbortSignal; interceptors: Interceptor[] };
   maxMessageBytes: number;
   maxDeadlineMs: number;
   defaultDeadlineMs: number;
@@ -91,8 +89,7 @@ export function createRpcHandler(options: {
   } as ConnectRouter);
   const serveUnary = createUnaryFastPath({
     specs: unarySpecs,
-    interceptors: options.unaryInterceptors,
-    observer: options.observer,
+    interceptors: options.router.interceptors,
     maxMessageBytes: options.maxMessageBytes,
     maxTimeoutMs: options.maxDeadlineMs,
     defaultDeadlineMs: options.defaultDeadlineMs,
