@@ -1,6 +1,7 @@
 import { once, setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
 import { createServer as createPlainServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError, cors as connectCors, createContextValues } from "@connectrpc/connect";
@@ -72,6 +73,8 @@ const securityHeaders: [string, string][] = [
   ["content-security-policy", "frame-ancestors 'none'"],
   ["referrer-policy", "no-referrer"],
 ];
+
+const securityHeaderObject: OutgoingHttpHeaders = Object.fromEntries(securityHeaders);
 
 type AnyRequest = Parameters<RequestHandler>[0];
 type AnyResponse = Parameters<RequestHandler>[1];
@@ -219,7 +222,26 @@ export async function createApp({ config, logger, clock, hooks, initialAdminKey 
     } else corsHandler(req as IncomingMessage, res as ServerResponse, route);
   };
 
-  const server = createHttpServer({ handler, tls, maxConcurrentStreams: config.maxConcurrentStreams });
+  /**
+   * HTTP/2 unary calls from clients that are no browser (no Origin: no CORS to answer) straight from their stream,
+   * with the same request id, client address and headers as `handler` gives; everything else goes to `handler`.
+   */
+  const streamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean => {
+    if (headers.origin !== undefined || headers[":method"] !== "POST") return false;
+    const requestId = requestIdFrom(headers["x-request-id"]);
+    const responseHeaders: OutgoingHttpHeaders = { ...securityHeaderObject, "x-request-id": requestId, vary: "Origin" };
+    return rpc.stream(stream, headers, responseHeaders, () =>
+      createContextValues()
+        .set(requestIdKey, requestId)
+        .set(clientAddressKey, clientAddressOf(stream.session?.socket?.remoteAddress, headers["x-forwarded-for"])),
+    );
+  };
+  const server = createHttpServer({
+    handler,
+    streamHandler,
+    tls,
+    maxConcurrentStreams: config.maxConcurrentStreams,
+  });
   const metricsServer =
     config.metricsEnabled && config.metricsPort !== undefined
       ? createPlainServer((req, res) => {

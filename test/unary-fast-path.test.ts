@@ -155,6 +155,8 @@ beforeAll(async () => {
         res.end();
       }
     },
+    // As the server does: HTTP/2 unary calls straight from their streams, the rest through Node's compatibility layer.
+    streamHandler: (stream, headers) => rpc.stream(stream, headers, {}, () => createContextValues()),
     maxConcurrentStreams: 100,
   });
   port = (await server.listen(0, "127.0.0.1")).port;

@@ -1,6 +1,12 @@
 import { type EventEmitter, once } from "node:events";
 import { type IncomingMessage, Server as NodeHttpServer, type ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse, Http2Session } from "node:http2";
+import type {
+  Http2ServerRequest,
+  Http2ServerResponse,
+  Http2Session,
+  IncomingHttpHeaders,
+  ServerHttp2Stream,
+} from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import { createServer as createPolyglotServer } from "@httptoolkit/httpolyglot";
 
@@ -13,6 +19,11 @@ export type RequestHandler = (
 /** Options of {@link createHttpServer}. */
 export interface HttpServerOptions {
   handler: RequestHandler;
+  /**
+   * Offered every HTTP/2 request first, as its raw stream: returns true when it answers it, false to leave it to
+   * `handler` (through Node's compatibility layer).
+   */
+  streamHandler?: ((stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => boolean) | undefined;
   /** PEM certificate and key: when given, TLS connections (ALPN h2 and http/1.1) are accepted as well. */
   tls?: { cert: Buffer; key: Buffer } | undefined;
   maxConcurrentStreams: number;
@@ -124,6 +135,29 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     }
   });
 
+  const { streamHandler } = options;
+  if (streamHandler) {
+    // Node's compatibility layer listens to "stream" to make a request and a response for every HTTP/2 stream: it
+    // runs only for the streams the raw handler leaves.
+    const compatibility = http2Server.listeners("stream") as ((...args: unknown[]) => void)[];
+    http2Server.removeAllListeners("stream");
+    http2Server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest: unknown[]) => {
+      // A stream reset by its client emits an error: without a listener it would end the process.
+      stream.on("error", ignore);
+      inFlight++;
+      if (streamHandler(stream, headers)) {
+        stream.once("close", () => {
+          inFlight--;
+          if (draining) drained?.();
+        });
+        return;
+      }
+      inFlight--;
+      stream.off("error", ignore);
+      for (const listener of compatibility) listener.call(http2Server, stream, headers, ...rest);
+    });
+  }
+
   const sniffTimeoutMs = options.sniffTimeoutMs ?? 10_000;
   // httpolyglot forwards "connection" listeners to its HTTP, HTTP/2 and TLS servers too: the set ignores repeats.
   server.on("connection", (socket: Socket) => {
@@ -179,3 +213,5 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     },
   };
 }
+
+function ignore() {}

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { DescService } from "@bufbuild/protobuf";
 import type {
   ConnectRouter,
@@ -16,6 +17,7 @@ import {
 import type { Logger } from "pino";
 import type { UniversalHandler, UniversalServerResponse } from "./connect-internals.js";
 import type { RequestHandler } from "./http-server.js";
+import { StreamRequest, StreamResponse } from "./http2-streams.js";
 import { guardMalformedMessages } from "./malformed-messages.js";
 import { createNotServed } from "./not-served.js";
 import { createUnaryFastPath } from "./unary-fast-path.js";
@@ -44,6 +46,16 @@ function endedOnClose(uRes: UniversalServerResponse, res: NodeResponse): Univers
  */
 export type RpcHandler = ((req: NodeRequest, res: NodeResponse) => boolean) & {
   notFound(req: NodeRequest, res: NodeResponse): void;
+  /**
+   * Serves an HTTP/2 unary POST the fast path takes straight from its stream (see http2-streams.ts), answering
+   * with `responseHeaders` too; returns false for anything else, left to Node's compatibility layer.
+   */
+  stream(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    responseHeaders: OutgoingHttpHeaders,
+    contextValues: () => ContextValues,
+  ): boolean;
 };
 
 /** Connect's default: responses under 1 KiB are not worth compressing. */
@@ -120,5 +132,16 @@ export function createRpcHandler(options: {
       });
     return true;
   };
-  return Object.assign(handle, { notFound: notServed.notFound });
+  return Object.assign(handle, {
+    notFound: notServed.notFound,
+    stream(
+      stream: ServerHttp2Stream,
+      headers: IncomingHttpHeaders,
+      responseHeaders: OutgoingHttpHeaders,
+      contextValues: () => ContextValues,
+    ) {
+      if (headers[":method"] !== "POST") return false;
+      return serveUnary(new StreamRequest(stream, headers), new StreamResponse(stream, responseHeaders), contextValues);
+    },
+  });
 }

@@ -9,6 +9,14 @@ import type { Dialect } from "./unary-dialects.js";
 
 type NodeResponse = Parameters<RequestHandler>[1];
 
+/** What an answer is written on: Node's response (HTTP/1.1, HTTP/2 compat) or a raw HTTP/2 stream's. */
+export interface AnswerSink {
+  writeHead(status: number, headers: Record<string, string>): unknown;
+  addTrailers(trailers: Record<string, string>): void;
+  end(body: Uint8Array): unknown;
+  end(): unknown;
+}
+
 /** How answers are written: connect's compression threshold and JSON options. */
 export interface AnswerOptions {
   /** Responses smaller than this are not compressed (connect's default: 1 KiB). */
@@ -32,14 +40,17 @@ const GRPC_WEB_OK_TRAILER = envelope(FLAG_TRAILER, Buffer.from("grpc-status: 0\r
 
 /** Where and how a call answers. */
 export interface Answer {
-  res: NodeResponse;
+  res: AnswerSink;
   dialect: Dialect;
   header: LazyHeaders;
   trailer: LazyHeaders;
   /** The response compression negotiated with the client, if any. */
   compression: Compression | null;
-  /** A Connect GET: answered with an ETag and caching headers, or 304 (see conditional-reads.ts). */
-  conditional: ConditionalRead | undefined;
+  /**
+   * A Connect GET (served through Node's response only): answered with an ETag and caching headers, or 304 (see
+   * conditional-reads.ts).
+   */
+  conditional: { read: ConditionalRead; res: NodeResponse } | undefined;
 }
 
 /** A Connect GET's body depends on whose key asks, and on the compression its Accept-Encoding negotiates. */
@@ -57,9 +68,10 @@ export function write(
   if (answer.conditional) {
     const body = error ? undefined : message;
     const headers = answer.header.get();
-    if (cacheHeaders(answer.res, headers, answer.conditional, body, compressing ? compression.name : undefined)) {
+    const { read, res } = answer.conditional;
+    if (cacheHeaders(res, headers, read, body, compressing ? compression.name : undefined)) {
       // The client's copy is current: nothing to compress or send.
-      return sendNotModified(answer.res, nodeHeaders(headers));
+      return sendNotModified(res, nodeHeaders(headers));
     }
   }
   if (compressing) {

@@ -1,3 +1,4 @@
+import type { EventEmitter } from "node:events";
 import { create, type DescMessage, type DescMethodUnary } from "@bufbuild/protobuf";
 import {
   Code,
@@ -21,12 +22,15 @@ import {
 import { encodeOnce } from "./encoding-memo.js";
 import { requestFlagsFault, splitEnvelopes } from "./envelopes.js";
 import type { RequestHandler } from "./http-server.js";
+import { StreamRequest, StreamResponse } from "./http2-streams.js";
 import { malformedMessage } from "./malformed-messages.js";
 import { connectGetMessage, decompressRequest, parseRequestMessage } from "./request-messages.js";
 import { type AnswerOptions, CONNECT_GET_VARY, write } from "./unary-answers.js";
 import { connectGetQuery, dialectOf } from "./unary-dialects.js";
 
-type NodeRequest = Parameters<RequestHandler>[0];
+/** Node's request (HTTP/1.1, or HTTP/2 through its compatibility layer), or a raw HTTP/2 stream's. */
+type NodeRequest = Parameters<RequestHandler>[0] | StreamRequest;
+type NodeResponse = Parameters<RequestHandler>[1] | StreamResponse;
 type UnarySpec = Extract<MethodImplSpec, { kind: "unary" }>;
 
 const tooLarge = (size: number | string, limit: number) =>
@@ -34,6 +38,8 @@ const tooLarge = (size: number | string, limit: number) =>
 
 /** The request body, or a RESOURCE_EXHAUSTED error as soon as it passes `limit` bytes. */
 function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
+  // Node's request is the body's Readable; a raw HTTP/2 stream is its own.
+  const body: EventEmitter = req instanceof StreamRequest ? req.stream : req;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
@@ -41,10 +47,10 @@ function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
     const settle = (error: ConnectError | undefined) => {
       if (settled) return;
       settled = true;
-      req.off("data", onData);
-      req.off("end", onEnd);
-      req.off("error", onAbort);
-      req.off("close", onAbort);
+      body.off("data", onData);
+      body.off("end", onEnd);
+      body.off("error", onAbort);
+      body.off("close", onAbort);
       if (error) reject(error);
       else resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length));
     };
@@ -55,10 +61,10 @@ function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
     };
     const onEnd = () => settle(undefined);
     const onAbort = () => settle(new ConnectError("the client went away", Code.Canceled));
-    req.on("data", onData);
-    req.on("end", onEnd);
-    req.on("error", onAbort);
-    req.on("close", onAbort);
+    body.on("data", onData);
+    body.on("end", onEnd);
+    body.on("error", onAbort);
+    body.on("close", onAbort);
   });
 }
 
@@ -137,11 +143,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions) {
   const { maxMessageBytes } = options;
   const interceptors = [...options.interceptors];
 
-  return function serveUnary(
-    req: NodeRequest,
-    res: Parameters<RequestHandler>[1],
-    contextValues: () => ContextValues,
-  ): boolean {
+  return function serveUnary(req: NodeRequest, res: NodeResponse, contextValues: () => ContextValues): boolean {
     // HEAD is a GET whose body Node leaves out.
     const get = req.method === "GET" || req.method === "HEAD";
     if (req.method !== "POST" && !get) return false;
@@ -189,6 +191,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions) {
       dialect.acceptEncodingHeader,
     );
 
+    const conditional = get ? conditionalRead(httpMethod, req.headers["if-none-match"], CONNECT_GET_VARY) : undefined;
     /** Writes the answer once: the interceptors' — the implementation's, an error, the deadline's. */
     const finish = (message: Uint8Array | undefined, error: ConnectError | undefined) => {
       if (finished) return;
@@ -209,7 +212,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions) {
           header: responseHeader,
           trailer: responseTrailer,
           compression: compression.response,
-          conditional: get ? conditionalRead(httpMethod, req.headers["if-none-match"], CONNECT_GET_VARY) : undefined,
+          conditional: conditional && !(res instanceof StreamResponse) ? { read: conditional, res } : undefined,
         },
         message,
         error,
