@@ -143,6 +143,14 @@ function createStorage(
   const readyCheck = reader.prepare("SELECT 1");
   let queue: Unit[] = [];
   let flushing: Promise<void> | undefined;
+  // Prepared once: every unit of a group commit runs two of them, and exec() parses its text each time.
+  const control = {
+    begin: writer.prepare("BEGIN IMMEDIATE"),
+    savepoint: writer.prepare("SAVEPOINT unit"),
+    release: writer.prepare("RELEASE unit"),
+    rollbackTo: writer.prepare("ROLLBACK TO unit"),
+    commit: writer.prepare("COMMIT"),
+  };
   const changeListeners = new Set<() => void>();
   /** The units of the current batch that appended to a change log. */
   const logging = new Set<Unit>();
@@ -171,7 +179,7 @@ function createStorage(
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     const deadline = performance.now() + BATCH_BUDGET_MS;
     try {
-      writer.exec("BEGIN IMMEDIATE");
+      control.begin.run();
     } catch (error) {
       for (const unit of pending) unit.reject(error);
       return;
@@ -184,22 +192,22 @@ function createStorage(
           outcomes.push({ ok: false, error: unit.options.signal.reason });
           continue;
         }
-        writer.exec("SAVEPOINT unit");
+        control.savepoint.run();
         current = unit;
         try {
           const value = await unit.work(transactionFor(unit));
-          writer.exec("RELEASE unit");
+          control.release.run();
           outcomes.push({ ok: true, value });
         } catch (error) {
-          writer.exec("ROLLBACK TO unit");
-          writer.exec("RELEASE unit");
+          control.rollbackTo.run();
+          control.release.run();
           logging.delete(unit);
           outcomes.push({ ok: false, error });
         } finally {
           current = undefined;
         }
       }
-      writer.exec("COMMIT");
+      control.commit.run();
     } catch (error) {
       // The transaction itself failed (its savepoints' failures are the units' own): nothing was stored.
       try {

@@ -5,7 +5,7 @@ import { appendClusterChange } from "../cluster/cluster-changes.js";
 import type { SqlClient, Storage, Transaction } from "../db/storage.js";
 import { type EventRow, leaderboardOf, type RunRow } from "../events/event-record.js";
 import { rewardsToStored } from "../rewards/reward-codec.js";
-import { type Board, createBoard, joinedEntry, type ScoreRecord } from "./board.js";
+import { type Board, createBoardBuilder, joinedEntry, type ScoreRecord } from "./board.js";
 import { rewardsOfRank } from "./leaderboard-config.js";
 
 /** The columns of a {@link ScoreRecord}. */
@@ -17,6 +17,17 @@ function rankingOrder(order: LeaderboardOrder): SQL {
   return order === LeaderboardOrder.LOWER_FIRST
     ? sql.raw("score ASC, subscore ASC, reached_seq ASC, player_id ASC")
     : sql.raw("score DESC, subscore DESC, reached_seq ASC, player_id ASC");
+}
+
+/** Rows per statement when a board is read from the database. */
+const LOAD_PAGE = 10_000;
+
+/** The participants a run counts (event_runs.participants): how many entries its board will hold. */
+async function participantsOf(client: SqlClient, eventId: string, runNumber: number): Promise<number> {
+  const row = await client.get<{ participants: number }>(
+    sql`SELECT participants FROM event_runs WHERE event_id = ${eventId} AND run_number = ${runNumber}`,
+  );
+  return row?.participants ?? 0;
 }
 
 /** Points inside the store's work where a test may act (the crash test of finalization kills the process). */
@@ -62,10 +73,20 @@ export function createScoreStore(storage: Storage, hooks: ScoreStoreHooks = {}) 
     during.loads++;
     loggedDuringLoads.set(k, during);
     try {
-      const records = await client.all<ScoreRecord>(
-        sql`SELECT ${RECORD_COLUMNS} FROM scores WHERE event_id = ${eventId} AND run_number = ${runNumber}`,
-      );
-      const board = createBoard(order, records);
+      // Pages in primary-key order (each one an index range): the rows of a page are garbage once in the board's
+      // columns, where one statement of a million rows would keep a million objects alive for the collector to copy.
+      const builder = createBoardBuilder(order, { capacity: await participantsOf(client, eventId, runNumber) });
+      let after: string | undefined;
+      for (;;) {
+        const page = await client.all<ScoreRecord>(sql`
+          SELECT ${RECORD_COLUMNS} FROM scores WHERE event_id = ${eventId} AND run_number = ${runNumber}
+            ${after === undefined ? sql.empty() : sql`AND player_id > ${after}`}
+          ORDER BY player_id LIMIT ${LOAD_PAGE}`);
+        builder.add(page);
+        if (page.length < LOAD_PAGE) break;
+        after = page[page.length - 1]?.playerId;
+      }
+      const board = builder.build();
       // Entries never go back (see Board.apply): one logged before the read and seen by it changes nothing.
       board.apply(during.records);
       return board;
