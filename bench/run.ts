@@ -22,7 +22,7 @@ const quick = process.argv.includes("--quick");
 /** Only the players and audiences section (build, PostgreSQL, then bench/audiences.ts): for iterating on it. */
 const audiencesOnly = process.argv.includes("--audiences-only");
 const timing = quick
-  ? { warmUp: 1, duration: 2, rounds: 1, roundWarmUp: 0 }
+  ? { warmUp: 1, duration: 2, rounds: 1, roundWarmUp: 1 }
   : { warmUp: 2, duration: 5, rounds: 5, roundWarmUp: 1 };
 const load = { connections: 20, streams: 10 };
 const EVENTS = quick ? 2_000 : 10_000;
