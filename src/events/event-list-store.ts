@@ -90,26 +90,73 @@ function filterConditions(client: SqlClient, filter: EventFilter, now: number): 
 const whereOf = (conditions: SQL[]) =>
   conditions.length > 0 ? sql`WHERE ${sql.join(conditions, sql` AND `)}` : sql.empty();
 
+/** A query of ListEvents' pages. */
+export interface EventPageQuery {
+  filter: EventFilter;
+  order: EventOrder;
+  now: number;
+  after: EventPosition | undefined;
+  limit: number;
+}
+
 /**
- * Up to `limit` events matching `filter` at `now` after `after` in `order`: one query, a keyset page. An event
+ * What tells whether a kept copy of an event is current: every write of its fields makes a new version, every change
+ * of its runs a new runs revision, every change of its counters a new counters revision.
+ */
+export type EventVersion = Pick<EventRow, "id" | "version" | "runsRevision" | "countersRevision">;
+
+/** The ordering of a page query, as SQL: its key, its direction, and the comparison of rows after a position. */
+function orderingOf(order: EventOrder) {
+  return {
+    key: sql.raw(order.key),
+    direction: sql.raw(order.descending ? "DESC" : "ASC"),
+    beyond: sql.raw(order.descending ? "<" : ">"),
+  };
+}
+
+/**
+ * The `columns` of up to `limit` events matching `filter` at `now` after `after` in `order`: a keyset page. An event
  * without an end time has the largest end time (see the schema), so it comes last by end time, first descending.
  */
-export function listEventRows(
-  client: SqlClient,
-  columns: SQL,
-  query: { filter: EventFilter; order: EventOrder; now: number; after: EventPosition | undefined; limit: number },
-): Promise<EventRow[]> {
-  const { after, order } = query;
-  const key = sql.raw(order.key);
-  const direction = sql.raw(order.descending ? "DESC" : "ASC");
-  const beyond = sql.raw(order.descending ? "<" : ">");
+function pageSelect(client: SqlClient, columns: SQL, query: EventPageQuery): SQL {
+  const { after } = query;
+  const { key, direction, beyond } = orderingOf(query.order);
   const conditions = filterConditions(client, query.filter, query.now);
   if (after) {
     conditions.push(sql`(${key} ${beyond} ${after.time} OR (${key} = ${after.time} AND id ${beyond} ${after.id}))`);
   }
-  return client.all<EventRow>(sql`
-    SELECT ${columns} FROM events ${whereOf(conditions)}
-    ORDER BY ${key} ${direction}, id ${direction} LIMIT ${query.limit}`);
+  return sql`SELECT ${columns} FROM events ${whereOf(conditions)}
+    ORDER BY ${key} ${direction}, id ${direction} LIMIT ${query.limit}`;
+}
+
+/** The rows (`columns`: an {@link EventRow}'s) of a page of events: one query. */
+export function listEventRows(client: SqlClient, columns: SQL, query: EventPageQuery): Promise<EventRow[]> {
+  return client.all<EventRow>(pageSelect(client, columns, query));
+}
+
+/**
+ * The versions of the events of a page, in its order: one query, answered in one row — the page's ids and versions
+ * as one text (ids are UUIDs, numbers have no space) — since each row a query returns costs more than its columns
+ * (an object a row from better-sqlite3, a message a row from PostgreSQL), and a page of kept events needs nothing
+ * else. SQLite (3.44 and later) and PostgreSQL both have `string_agg` with an ORDER BY.
+ */
+export async function listEventVersions(client: SqlClient, query: EventPageQuery): Promise<EventVersion[]> {
+  const { key, direction } = orderingOf(query.order);
+  const columns = sql`id, ${key}, id || ' ' || version || ' ' || runs_revision || ' ' || counters_revision AS entry`;
+  const row = await client.get<{ page: string | null }>(sql`
+    SELECT string_agg(p.entry, ' ' ORDER BY p.${key} ${direction}, p.id ${direction}) AS page
+    FROM (${pageSelect(client, columns, query)}) AS p`);
+  const words = row?.page ? row.page.split(" ") : [];
+  const versions: EventVersion[] = [];
+  for (let i = 0; i + 3 < words.length; i += 4) {
+    versions.push({
+      id: words[i] as string,
+      version: Number(words[i + 1]),
+      runsRevision: Number(words[i + 2]),
+      countersRevision: Number(words[i + 3]),
+    });
+  }
+  return versions;
 }
 
 /** How many events whose title contains `titleQuery` are in each status at `now`, in one query. */

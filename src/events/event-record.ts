@@ -173,7 +173,10 @@ export function eventStateAt(row: EventRow, runs: readonly RunRow[], at: number)
   }
   const status =
     at < row.startTime ? EventStatus.UPCOMING : at >= row.endTime ? EventStatus.ENDED : EventStatus.BETWEEN_RUNS;
-  const validUntil = first?.startTime ?? (at < row.endTime ? row.endTime : Number.POSITIVE_INFINITY);
+  // The next moment any of the three comparisons above can change: the event's start, its end, its first run's start
+  // (an event whose first run starts after the event does is BETWEEN_RUNS from its start).
+  const later = (time: number | undefined) => (time !== undefined && time > at ? time : Number.POSITIVE_INFINITY);
+  const validUntil = Math.min(later(row.startTime), later(row.endTime), later(first?.startTime));
   return { status, currentRun: undefined, nextRunStart: first?.startTime, validUntil };
 }
 

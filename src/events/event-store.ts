@@ -7,11 +7,11 @@ import { audiencesChanged, saveEventAudiences } from "./event-audiences.js";
 import type { ChangeLog } from "./event-changes.js";
 import {
   countEventsByStatus,
-  type EventFilter,
-  type EventOrder,
-  type EventPosition,
+  type EventPageQuery,
+  type EventVersion,
   eventStatesAt,
   listEventRows,
+  listEventVersions,
   type StatusCount,
 } from "./event-list-store.js";
 import {
@@ -199,14 +199,16 @@ export function createEventStore(storage: Storage, runs: RunQueries, changeLog: 
     /** Where an event is at `at`. */
     stateAt,
 
-    /** Up to `limit` events matching `filter` at `now` after `after` in `order` (one query). */
-    listEvents(query: {
-      filter: EventFilter;
-      order: EventOrder;
-      now: number;
-      after: EventPosition | undefined;
-      limit: number;
-    }): Promise<EventRow[]> {
+    /**
+     * The ids and versions of up to `limit` events matching `filter` at `now` after `after` in `order`, in that order
+     * (one query): ListEvents' page, whose events are served from memory when kept at those versions (event-views.ts).
+     */
+    listEvents(query: EventPageQuery): Promise<EventVersion[]> {
+      return listEventVersions(reads, query);
+    },
+
+    /** The rows of the events of the same page as {@link listEvents} (one query): those not kept. */
+    listEventRows(query: EventPageQuery): Promise<EventRow[]> {
       return listEventRows(reads, EVENT_COLUMNS, query);
     },
 
