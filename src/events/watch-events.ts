@@ -12,10 +12,11 @@ import type { EventTargeting } from "../audiences/audience-catalog.js";
 import { type AccessControl, principalKey } from "../auth/access-control.js";
 import { methodPath } from "../auth/roles.js";
 import type { Clock } from "../clock.js";
+import { StorageTimeoutError, StorageUnavailableError } from "../db/storage-errors.js";
 import { invalidArgument, serviceError } from "../errors.js";
 import { type PlayerTargeting, playerVisible } from "../players/player-view.js";
 import type { ChangeLog } from "./event-changes.js";
-import type { EventFeed } from "./event-feed.js";
+import { type EventFeed, sharedEncoding } from "./event-feed.js";
 import { rowToEvent } from "./event-record.js";
 import type { EventStore } from "./event-store.js";
 
@@ -67,6 +68,28 @@ function createPlayerFilter(targeting: PlayerTargeting, playerId: string, clock:
 }
 
 const watchPath = methodPath(EventService.method.watchEvents);
+
+/**
+ * Checks an open stream's key again (revoked, expired, its role changed?). A database that cannot answer now does
+ * not end the stream — its key was good when it started, and a key can only change through the database, so the
+ * check is made again at the stream's next wake — where ending it would have every watcher of the server reconnect
+ * at once into the same outage (seen with 10,000 streams on PostgreSQL: a pool wait longer than
+ * DB_CONNECT_TIMEOUT_MS during a fan-out ended established streams with UNAVAILABLE).
+ */
+export async function recheckKey(access: AccessControl, authorization: string | null, path: string): Promise<void> {
+  try {
+    await access.verify(authorization, path);
+  } catch (err) {
+    if (!databaseAway(err)) throw err;
+  }
+}
+
+/** Whether an error says the database cannot answer now (unreachable, or a statement timed out): a passing state. */
+export const databaseAway = (err: unknown) =>
+  err instanceof StorageUnavailableError || err instanceof StorageTimeoutError;
+
+/** Whether a call's messages are JSON (`application/grpc+json`, `application/connect+json`, …) rather than binary. */
+export const isJson = (contentType: string | null) => contentType !== null && /[+/]json\b/i.test(contentType);
 
 /**
  * The messages a watch starts with: the events that have not ended or the changes missed since `after_sequence`, then
@@ -145,10 +168,13 @@ export function createWatchEvents(deps: WatchDeps) {
       ]);
     }
     const authorization = ctx.requestHeader.get("authorization");
-    const signal = AbortSignal.any([ctx.signal, streamsShutdown]);
     const player = ctx.values.get(principalKey)?.playerId;
     const view = player === undefined ? undefined : createPlayerFilter(targeting, player, clock);
-    const subscription = feed.subscribe();
+    // A change goes to every watcher the same: a binary stream sends its one encoding (see sharedEncoding).
+    const shared = isJson(ctx.requestHeader.get("content-type"))
+      ? (change: WatchEventsResponse) => change
+      : sharedEncoding;
+    const subscription = feed.subscribe([ctx.signal, streamsShutdown]);
     try {
       const opening = await openingMessages(req, deps);
       let sent = (opening.at(-1) as WatchEventsResponse).sequence;
@@ -170,17 +196,17 @@ export function createWatchEvents(deps: WatchDeps) {
         if (change) {
           // Changes committed while the opening messages were read are already in them.
           if (change.sequence <= sent) continue;
-          await access.verify(authorization, watchPath);
+          await recheckKey(access, authorization, watchPath);
           sent = change.sequence;
-          const shown = view ? await view(change) : change;
+          const shown = view ? await view(change) : shared(change);
           if (!shown) continue;
           heartbeatAt = clock.now() + heartbeatMs;
           yield shown;
           continue;
         }
-        const why = await subscription.wait(signal, heartbeatAt);
+        const why = await subscription.wait(heartbeatAt);
         if (why === "aborted") break;
-        await access.verify(authorization, watchPath);
+        await recheckKey(access, authorization, watchPath);
         if (why === "time" && clock.now() >= heartbeatAt) {
           const now = clock.now();
           heartbeatAt = now + heartbeatMs;
