@@ -30,6 +30,8 @@ export interface Round {
   p99: number;
   succeeded: number;
   failed: number;
+  /** h2load's own account of the requests ("requests: … total, … started, … done, …"), for a round that failed. */
+  requests: string;
 }
 
 export function hasH2load(): boolean {
@@ -77,27 +79,28 @@ function parseRun(out: string, logFile: string) {
   const rps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out)?.[1] ?? 0);
   const succeeded = Number(/(\d+) succeeded/.exec(out)?.[1] ?? 0);
   const failed = Number(/(\d+) failed/.exec(out)?.[1] ?? 0) + Number(/(\d+) errored/.exec(out)?.[1] ?? 0);
+  const requests = /requests: .*/.exec(out)?.[0] ?? out.trim().split("\n").slice(-3).join(" / ");
   const micros = readFileSync(logFile, "utf8")
     .trim()
     .split("\n")
     .map((line) => Number(line.split("\t")[2]))
     .filter((n) => Number.isFinite(n));
-  return { rps, succeeded, failed, micros };
+  return { rps, succeeded, failed, micros, requests };
 }
 
 /** Percentiles of latencies in µs, as ms. */
-function roundOf(rps: number, succeeded: number, failed: number, micros: number[]): Round {
+function roundOf(rps: number, succeeded: number, failed: number, micros: number[], requests: string): Round {
   const sorted = [...micros].sort((a, b) => a - b);
   const at = (q: number) => (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0) / 1000;
-  return { rps, p50: at(0.5), p99: at(0.99), succeeded, failed };
+  return { rps, p50: at(0.5), p99: at(0.99), succeeded, failed, requests };
 }
 
 /** One h2load round on core 1: requests per second and latency percentiles from its per-request log. */
 export function h2load(options: H2loadRun): Round {
   rmSync(options.logFile, { force: true });
   const out = execFileSync(...h2loadCommand(options), { encoding: "utf8" });
-  const { rps, succeeded, failed, micros } = parseRun(out, options.logFile);
-  return roundOf(rps, succeeded, failed, micros);
+  const { rps, succeeded, failed, micros, requests } = parseRun(out, options.logFile);
+  return roundOf(rps, succeeded, failed, micros, requests);
 }
 
 /**
@@ -118,5 +121,6 @@ export async function h2loadTogether(runs: H2loadRun[]): Promise<Round> {
     sum((o) => o.succeeded),
     sum((o) => o.failed),
     outs.flatMap((o) => o.micros),
+    outs.map((o) => o.requests).join("; "),
   );
 }

@@ -52,7 +52,8 @@ export async function startServer(
     exited = true;
     running.delete(child);
   });
-  for (let i = 0; i < 200 && !exited; i++) {
+  // Up to a minute: servers start together on one core, which other work on a shared machine may hold too.
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline && !exited; ) {
     const up = await new Promise<boolean>((resolve) => {
       const socket = connect(port, "127.0.0.1", () => {
         socket.destroy();

@@ -9,6 +9,7 @@ import {
   MIXES,
   TARGETS,
 } from "./capacity.js";
+import type { Comparisons } from "./comparisons.js";
 import type { ManyInstances } from "./many-instances.js";
 
 /** One scenario's figures: medians of the rounds. */
@@ -23,56 +24,6 @@ export interface Result {
   peakRssMb: number;
 }
 
-const pairs: [string, [string, string], [string, string]][] = [
-  [
-    "durable SubmitScore: group commit (200 in flight) vs a transaction per request",
-    ["liveops", "SubmitScore 200 in flight (h2c)"],
-    ["liveops", "SubmitScore one at a time (h2c)"],
-  ],
-  [
-    "gRPC GetEvent vs @grpc/grpc-js (target ≥ 1.2×)",
-    ["liveops", "GetEvent gRPC (h2c)"],
-    ["grpc-js", "GetEvent gRPC (h2c)"],
-  ],
-  [
-    "Connect JSON GetEvent (HTTP/1.1) vs Fastify (target ≥ 1.2×)",
-    ["liveops", "GetEvent Connect JSON (HTTP/1.1)"],
-    ["fastify", "GET /events/{id} (HTTP/1.1)"],
-  ],
-  [
-    "REST GET /events/{id} (HTTP/1.1) vs Fastify",
-    ["liveops", "GET /events/{id} (HTTP/1.1)"],
-    ["fastify", "GET /events/{id} (HTTP/1.1)"],
-  ],
-  [
-    "gRPC GetEvent vs bare node:http2 (target ≥ 0.7×)",
-    ["liveops", "GetEvent gRPC (h2c)"],
-    ["bare-h2", "fixed response (h2c)"],
-  ],
-  [
-    "Connect JSON GetEvent (h2c) vs bare node:http2 (target ≥ 0.7×)",
-    ["liveops", "GetEvent Connect JSON (h2c)"],
-    ["bare-h2", "fixed response (h2c)"],
-  ],
-];
-
-/** The workloads run on both backends: the SQLite row is server "liveops", the PostgreSQL one "liveops (PostgreSQL)". */
-const backendScenarios: [string, string][] = [
-  ["GetEvent, gRPC (h2c)", "GetEvent gRPC (h2c)"],
-  ["ListEvents, pages of 50, Connect JSON (h2c)", "ListEvents 50 Connect JSON (h2c)"],
-  ["CreateEvent, Connect JSON (h2c), 200 in flight", "CreateEvent Connect JSON (h2c)"],
-  ["durable SubmitScore, one at a time", "SubmitScore one at a time (h2c)"],
-  ["durable SubmitScore, 200 in flight", "SubmitScore 200 in flight (h2c)"],
-];
-
-const round2 = (x: number) => Math.round(x * 100) / 100;
-const medianOf = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
-
-/** The ratio of each round pair (measured minutes apart at most), steadier than the ratio of the medians. */
-function roundRatios(a: Result, b: Result): number[] {
-  return a.roundsRps.map((rps, i) => round2(rps / (b.roundsRps[i] ?? Number.NaN)));
-}
-
 function svgChart(results: Result[]): string {
   const width = 900;
   const barHeight = 22;
@@ -81,6 +32,7 @@ function svgChart(results: Result[]): string {
   const colors: Record<string, string> = {
     liveops: "#2563eb",
     "grpc-js": "#f59e0b",
+    "grpc-js (key check)": "#d97706",
     fastify: "#10b981",
     "bare-h2": "#6b7280",
     "liveops (PostgreSQL)": "#7c3aed",
@@ -162,66 +114,17 @@ function printInstances(many: ManyInstances, costs: CallCost[], follows: FollowC
  */
 export function writeReport(
   results: Result[],
+  comparisons: Comparisons,
   many: ManyInstances,
   setup: Record<string, unknown> & { quick: boolean },
 ) {
-  console.log(`\n| server | scenario | req/s | p50 ms | p99 ms | peak RSS MB |`);
-  console.log(`|---|---|---:|---:|---:|---:|`);
-  for (const r of results) {
-    console.log(
-      `| ${r.server} | ${r.scenario} | ${r.rps} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.peakRssMb} |`,
-    );
-  }
-  const find = ([server, scenario]: [string, string]) =>
-    results.find((r) => r.server === server && r.scenario === scenario);
-  const ratios = pairs.map(([name, ours, theirs]) => {
-    const a = find(ours);
-    const b = find(theirs);
-    if (!a || !b) return { name, ratio: undefined, roundRatios: [], medianRoundRatio: undefined };
-    const rounds = roundRatios(a, b);
-    return { name, ratio: round2(a.rps / b.rps), roundRatios: rounds, medianRoundRatio: medianOf(rounds) };
-  });
-  console.log(`\n| comparison | ratio of medians | median of round ratios | round ratios |`);
-  console.log(`|---|---:|---:|---|`);
-  for (const r of ratios) {
-    console.log(
-      `| ${r.name} | ${r.ratio ?? "-"}× | ${r.medianRoundRatio ?? "-"}× | ${r.roundRatios.map((x) => `${x}×`).join(", ")} |`,
-    );
-  }
-  const backends = backendScenarios.flatMap(([name, scenario]) => {
-    const sqlite = find(["liveops", scenario]);
-    const postgres = find(["liveops (PostgreSQL)", scenario]);
-    if (!sqlite || !postgres) return [];
-    const rounds = roundRatios(postgres, sqlite);
-    return [
-      {
-        name,
-        sqliteRps: sqlite.rps,
-        postgresRps: postgres.rps,
-        ratio: round2(postgres.rps / sqlite.rps),
-        roundRatios: rounds,
-        medianRoundRatio: medianOf(rounds),
-        sqliteP50Ms: sqlite.p50Ms,
-        postgresP50Ms: postgres.p50Ms,
-      },
-    ];
-  });
-  console.log(
-    `\n| SQLite vs PostgreSQL | SQLite req/s | PostgreSQL req/s | PostgreSQL/SQLite | median of round ratios | p50 ms SQLite / PostgreSQL |`,
-  );
-  console.log(`|---|---:|---:|---:|---:|---:|`);
-  for (const b of backends) {
-    console.log(
-      `| ${b.name} | ${b.sqliteRps} | ${b.postgresRps} | ${b.ratio}× | ${b.medianRoundRatio ?? "-"}× | ${b.sqliteP50Ms.toFixed(2)} / ${b.postgresP50Ms.toFixed(2)} |`,
-    );
-  }
   const costs = callCosts(many.spread);
   const follows = followCosts(many.follow);
   const capacity = MIXES.flatMap((mix) => TARGETS.map((rps) => capacityOf(costs, follows, mix, rps)));
   printInstances(many, costs, follows, capacity);
   mkdirSync("bench/results", { recursive: true });
   const name = setup.quick ? "quick" : "latest";
-  const report = { date: new Date().toISOString(), node: process.version, setup, results, ratios, backends };
+  const report = { date: new Date().toISOString(), node: process.version, setup, results, ...comparisons };
   const instances = { ...many, costs, follows, capacity };
   writeFileSync(`bench/results/${name}.json`, `${JSON.stringify({ ...report, instances }, null, 2)}\n`);
   writeFileSync(`bench/results/${name}.svg`, svgChart(results));

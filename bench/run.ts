@@ -1,7 +1,7 @@
 // npm run bench [-- --quick] [--audiences-only]: the product against its peers, and on SQLite against PostgreSQL,
 // side by side, in one run. See bench/README.md.
-import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -10,13 +10,17 @@ import { GetEventRequestSchema } from "../gen/liveops/v1/event_service_pb.js";
 import { openPostgresStorage } from "../src/db/postgres-storage.js";
 import { openSqliteStorage } from "../src/db/sqlite-storage.js";
 import type { Storage } from "../src/db/storage.js";
+import { checkCall, checkGrpcStatus, checkPeers } from "./answer-checks.js";
 import { reportAudiences, runAudiences } from "./audiences.js";
+import { compare } from "./comparisons.js";
 import { h2load, hasH2load, type Round, type Scenario } from "./h2load.js";
+import { reportLeaderboards, runLeaderboards } from "./leaderboards.js";
 import { runManyInstances } from "./many-instances.js";
 import { startPostgresServer } from "./postgres-server.js";
 import { cores, peakRssMb, pinned, type Server, startServer, stopServer, waitUntilIdle } from "./processes.js";
 import { type Result, writeReport } from "./report.js";
 import { planSeed, type SeedKeys, seedEvents } from "./seed.js";
+import { reportWatchers, runWatchers } from "./watchers.js";
 
 const quick = process.argv.includes("--quick");
 /** Only the players and audiences section (build, PostgreSQL, then bench/audiences.ts): for iterating on it. */
@@ -162,18 +166,23 @@ async function round(run: Run, seconds: number, warmUp: number): Promise<Round> 
 
 /**
  * Measures every run in turn, round after round (A B C … A B C …), so that a slow spell of this shared machine
- * weighs on every server alike instead of on whichever ran during it; then reports medians.
+ * weighs on every server alike instead of on whichever ran during it; then reports medians. Returns the runs in which
+ * a request failed or a round completed none.
  */
-async function measure(runs: Run[], results: Result[]) {
+async function measure(runs: Run[], results: Result[]): Promise<string[]> {
   for (const run of runs) await round(run, timing.warmUp, 0);
   for (let i = 0; i < timing.rounds; i++) {
     // Each round starts with a second of unmeasured load: the server takes over the core from the previous one.
     for (const run of runs) run.rounds.push(await round(run, timing.duration, timing.roundWarmUp));
   }
+  const failures: string[] = [];
   for (const { server, serverName, scenario, rounds } of runs) {
     const failed = rounds.reduce((n, r) => n + r.failed, 0);
     if (failed > 0 || rounds.some((r) => r.succeeded === 0)) {
-      throw new Error(`${serverName} ${scenario.name}: ${failed} requests failed, or none succeeded in a round`);
+      const bad = rounds.filter((r) => r.failed > 0 || r.succeeded === 0).map((r) => r.requests);
+      failures.push(
+        `${serverName} ${scenario.name}: ${failed} requests failed, or none succeeded in a round (${bad.join("; ")})`,
+      );
     }
     const result: Result = {
       scenario: scenario.name,
@@ -189,40 +198,7 @@ async function measure(runs: Run[], results: Result[]) {
       `  ${serverName.padEnd(20)} ${scenario.name.padEnd(34)} ${String(result.rps).padStart(7)} req/s  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  (rounds: ${result.roundsRps.join(", ")})`,
     );
   }
-}
-
-/** A gRPC response is HTTP 200 even for an error: check one call's grpc-status before loading the server. */
-function checkGrpcStatus(port: number, key: string) {
-  const out = spawnSync(
-    "node_modules/.bin/buf",
-    [
-      "curl",
-      "--protocol",
-      "grpc",
-      "--http2-prior-knowledge",
-      "--schema",
-      "proto",
-      "-H",
-      `Authorization: Bearer ${key}`,
-      "-d",
-      JSON.stringify({ id: eventId }),
-      `http://127.0.0.1:${port}/liveops.v1.EventService/GetEvent`,
-    ],
-    { encoding: "utf8" },
-  );
-  if (out.status !== 0) throw new Error(`GetEvent over gRPC failed: ${out.stderr}`);
-}
-
-/** One call of a Connect JSON scenario (over HTTP/1.1), so that a wrong body or key fails before any load. */
-async function checkCall(serverName: string, port: number, scenario: Scenario, key: string) {
-  if (!scenario.body || scenario.body.grpc) return;
-  const response = await fetch(`http://127.0.0.1:${port}${scenario.path}`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": scenario.body.contentType },
-    body: readFileSync(scenario.body.file),
-  });
-  const text = await response.text();
-  if (response.status !== 200) throw new Error(`${serverName} ${scenario.name}: HTTP ${response.status} ${text}`);
+  return failures;
 }
 
 const results: Result[] = [];
@@ -230,7 +206,9 @@ console.log(
   `\n${timing.rounds} round(s) of ${timing.duration} s after ${timing.warmUp} s of warm-up; ${load.connections} connections × ${load.streams} streams (HTTP/1.1: 1); ${pinned ? "servers and PostgreSQL on core 0, h2load on core 1" : "one core: not pinned"}`,
 );
 
-// Every server runs from the start, each pinned to core 0 and idle while another is measured.
+// Every server runs from the start, each pinned to core 0 and idle while another is measured. (Started one after
+// another: together they take as long, all on the one core.)
+const serversStart = Date.now();
 const liveops = await startServer("liveops", "node", ["dist/src/main.js"], {
   HOST: "127.0.0.1",
   DB_PATH: dbPath,
@@ -243,25 +221,48 @@ const liveopsPostgres = await startServer("liveops (PostgreSQL)", "node", ["dist
   DB_PATH: join(dir, "postgres", "unused.db"),
   RATE_LIMITS: rateLimits,
 });
-checkGrpcStatus(liveops.port, sqliteKeys.key);
-checkGrpcStatus(liveopsPostgres.port, postgresKeys.key);
-const peerEnv = { DB_PATH: dbPath };
+// The peers (bench/peers/): each does the product's work for its call, on the SQLite file (bench/README.md).
+const peer = (name: string, file: string, env: Record<string, string> = {}) =>
+  startServer(name, "node", ["--import", "tsx", `bench/peers/${file}`], { DB_PATH: dbPath, ...env });
 const peers = {
-  "grpc-js": await startServer("grpc-js", "node", ["--import", "tsx", "bench/peers/grpc-js-server.ts"], peerEnv),
-  fastify: await startServer("fastify", "node", ["--import", "tsx", "bench/peers/fastify-server.ts"], peerEnv),
-  "bare-h2": await startServer("bare-h2", "node", ["--import", "tsx", "bench/peers/bare-http2-server.ts"], peerEnv),
+  "grpc-js": await peer("grpc-js", "grpc-js-server.ts"),
+  "grpc-js (key check)": await peer("grpc-js (key check)", "grpc-js-server.ts", { CHECK_KEYS: "1" }),
+  fastify: await peer("fastify", "fastify-server.ts"),
+  "bare-h2": await peer("bare-h2", "bare-http2-server.ts"),
 };
+checkGrpcStatus(liveops.port, sqliteKeys.key, eventId);
+checkGrpcStatus(liveopsPostgres.port, postgresKeys.key, eventId);
+// Same answers as the product's, byte for byte, and the same refusals, before any load.
+const checked = await checkPeers({
+  liveops: liveops.port,
+  grpcJs: peers["grpc-js"].port,
+  grpcJsKeys: peers["grpc-js (key check)"].port,
+  fastify: peers.fastify.port,
+  key: sqliteKeys.key,
+  eventId,
+  getEventRequest: getEventProto,
+});
+console.log(
+  `servers started and the peers checked in ${since(serversStart)}; the peers answer as liveops does:\n${checked.map((line) => `  ${line}`).join("\n")}`,
+);
 
 const getEvent = "/liveops.v1.EventService/GetEvent";
 const submitScore = "/liveops.v1.LeaderboardService/SubmitScore";
 const getEventGrpc: Scenario = { name: "GetEvent gRPC (h2c)", path: getEvent, body: grpcBody };
-// 20 in flight, not 200: on PostgreSQL a page is 51 queries (the page, then each event's runs), and 200 pages in
-// flight take longer than a round, and as long again to finish once the load stops.
+// 20 in flight, not 200: on PostgreSQL a page took longer than a round with 200 in flight, and as long again to finish
+// once the load stops.
 const listEvents: Scenario = {
   name: "ListEvents 50 Connect JSON (h2c)",
   path: "/liveops.v1.EventService/ListEvents",
   body: listBody,
   load: { connections: 20, streams: 1 },
+};
+// The same page over HTTP/1.1 (20 connections, one request each), beside Fastify's route listing it.
+const listEventsHttp1: Scenario = { ...listEvents, name: "ListEvents 50 Connect JSON (HTTP/1.1)", http1: true };
+const fastifyListing: Scenario = {
+  name: "GET /events?page_size=50 (HTTP/1.1)",
+  path: "/events?page_size=50",
+  http1: true,
 };
 const createEvent: Scenario = {
   name: "CreateEvent Connect JSON (h2c)",
@@ -296,6 +297,7 @@ const onBothBackends = (scenario: Scenario): Target[] => [
 const targets: Target[] = [
   ...onBothBackends(getEventGrpc),
   [peers["grpc-js"], "grpc-js", getEventGrpc],
+  [peers["grpc-js (key check)"], "grpc-js (key check)", getEventGrpc],
   [liveops, "liveops", { name: "GetEvent Connect JSON (HTTP/1.1)", path: getEvent, body: jsonBody, http1: true }],
   [peers.fastify, "fastify", { name: "GET /events/{id} (HTTP/1.1)", path: `/events/${eventId}`, http1: true }],
   [liveops, "liveops", { name: "GET /events/{id} (HTTP/1.1)", path: `/events/${eventId}`, http1: true }],
@@ -303,6 +305,8 @@ const targets: Target[] = [
   [peers["bare-h2"], "bare-h2", { name: "fixed response (h2c)", path: "/" }],
   [liveops, "liveops", { name: "GET /events/{id} (h2c)", path: `/events/${eventId}` }],
   ...onBothBackends(listEvents),
+  [liveops, "liveops", listEventsHttp1],
+  [peers.fastify, "fastify", fastifyListing],
   ...onBothBackends(createEvent),
   ...onBothBackends(submitOne),
   ...onBothBackends(submitMany),
@@ -328,12 +332,18 @@ for (const run of runs) {
     await checkCall(run.serverName, run.server.port, run.scenario, run.key);
   }
 }
-await measure(runs, results);
+const failures = await measure(runs, results);
 console.log(
   `measured in ${since(startedAt)} after the build, of which ${drained.toFixed(1)} s waiting for servers to finish the requests a round left behind`,
 );
+// Printed now, so that a later section that fails leaves them on the screen; then failed requests fail the bench.
+const comparisons = compare(results);
+if (failures.length > 0) throw new Error(failures.join("\n"));
 for (const server of [liveops, liveopsPostgres, ...Object.values(peers)]) await stopServer(server);
 const audiences = await measureAudiences();
+// Watch streams at scale (bench/watchers.ts), then a board of a million players against Redis (bench/leaderboards.ts).
+const watchers = await runWatchers({ quick, postgres, dir, rateLimits });
+const boards = await runLeaderboards({ quick, timing, postgres, dir, rateLimits });
 
 // Several instances on the same PostgreSQL database (bench/many-instances.ts).
 const many = await runManyInstances({
@@ -353,7 +363,7 @@ const many = await runManyInstances({
 });
 await postgres.stop();
 
-writeReport(results, many, {
+writeReport(results, comparisons, many, {
   quick,
   pinned,
   cores,
@@ -371,3 +381,5 @@ writeReport(results, many, {
   seconds: Math.round((Date.now() - startedAt) / 1000),
 });
 reportAudiences(audiences, quick);
+reportWatchers(watchers, quick);
+reportLeaderboards(boards);
