@@ -388,4 +388,24 @@ describe.skipIf(skip)("README: the examples that call a server, run as written",
     expect(apiKey.rotateTime).toEqual(expect.any(String));
     expect(apiKey.revokeTime).toEqual(expect.any(String));
   }, 180_000);
+
+  it("The first admin key: the --json block keeps a new key's secret with jq and lists the active keys", async () => {
+    const block = shellBlocks(subsection("The first admin key")).find((text) => /--json \| jq -r \.key/.test(text));
+    expect(block, "The first admin key has no block that keeps a key with --json and jq").toBeDefined();
+    const env: Record<string, string> = {};
+    if (testBackend === "postgres") env.DATABASE_URL = (await backendEnv(dbPath)).DATABASE_URL as string;
+    const script = `${scriptOf(stepsOf(block as string), address)}printf '::var KEY=%s\\n' "$KEY"\n`;
+    const { code, stdout, stderr } = await runBash(script, folder, env);
+    expect(code, `the script failed:\n${stderr}\n${stdout}`).toBe(0);
+    const key = /^::var KEY=(.*)$/m.exec(stdout)?.[1];
+    expect(key, `KEY is not a key:\n${stdout}`).toMatch(/^lo_[0-9a-f]{16}_\S+$/);
+    // The listing's line of the new key: its id, role and name; the block printed no secret (jq kept it).
+    const printed = stdout.replace(/^::var KEY=.*$/m, "");
+    expect(printed).toMatch(/^[0-9a-f]{16} viewer ci-smoke$/m);
+    expect(printed).not.toContain(key);
+
+    // The server accepts the key jq kept.
+    const answer = await fetch(`${server.baseUrl}/events?page_size=1`, { headers: { authorization: `Bearer ${key}` } });
+    expect(answer.status).toBe(200);
+  }, 180_000);
 });
