@@ -57,7 +57,8 @@ describe("the recurrence expander", () => {
     const t0 = performance.now();
     const { lagMs, outcome } = await loopLagDuring(expander.planRuns(endless.plan));
     expect(outcome).toBeInstanceOf(RecurrenceTooCostly);
-    expect(performance.now() - t0).toBeLessThan(2000);
+    // Ended by the worker's time limit (500 ms), plus a thread's start: seconds on a loaded machine, never endless.
+    expect(performance.now() - t0).toBeLessThan(5000);
     expect(lagMs).toBeLessThan(100);
   });
 

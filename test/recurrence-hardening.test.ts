@@ -305,6 +305,9 @@ describe("a burst of writes", () => {
     }
     times.sort((a, b) => a - b);
     console.log(`ListEventRuns far ahead: p50 ${times[15]?.toFixed(1)} ms, max ${times.at(-1)?.toFixed(1)} ms`);
-    expect(times.at(-1)).toBeLessThan(250);
+    // A walk from the rule's start to a window years ahead would take seconds a page (half a million minutes a year).
+    // Bounded on the median: on two loaded cores one call of 30 may lose the core for most of a second.
+    expect(times[15]).toBeLessThan(250);
+    expect(times.at(-1)).toBeLessThan(1500);
   }, 60_000);
 });
