@@ -92,7 +92,9 @@ describe("WatchLeaderboard", () => {
     expect(during).toBeGreaterThan(0);
     // At most one message per interval, plus the one after the burst.
     expect(during).toBeLessThanOrEqual(Math.ceil(burstMs / INTERVAL_MS) + 2);
-    expect(during).toBeLessThan(300 / 10);
+    // Far fewer messages than scores, whatever the burst's length (on a loaded machine it can take seconds: the bound
+    // above is the one that holds the interval).
+    expect(during).toBeLessThan(300 / 3);
     const last = watch.messages.at(-1);
     const { scores } = await setup.game.boards.listScores({ eventId: id, pageSize: 3 });
     expect(topOf(last)).toEqual(scores.map((s) => `${s.playerId}:${s.rank}`));

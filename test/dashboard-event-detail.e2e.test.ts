@@ -272,10 +272,10 @@ describe.skipIf(!hasChromium)("the event page in the dashboard (Chromium)", { ti
     const picker = board(page).getByLabel("Run", { exact: true });
     await expect.poll(() => picker.inputValue()).toBe("2");
     await expect.poll(() => playersOf(board(page).getByRole("table", { name: /^Run 2 — live/ }))).toEqual(["r-two"]);
-    expect(await picker.locator("option").allTextContents()).toEqual([
-      "Run 2 — live",
-      expect.stringMatching(/^Run 1 — ended /),
-    ]);
+    // The options fill in as the page reads the event's runs: wait for both.
+    await expect
+      .poll(() => picker.locator("option").allTextContents())
+      .toEqual(["Run 2 — live", expect.stringMatching(/^Run 1 — ended /)]);
 
     await picker.selectOption("1");
     await expect.poll(() => playersOf(board(page).getByRole("table", { name: "Run 1 — final" }))).toEqual(["r-one"]);
