@@ -1,22 +1,16 @@
-// The servers of the players and audiences section of npm run bench: one with 100 live events each for an audience
-// the bench player is in, one with the same events for everyone; on SQLite and on PostgreSQL. See bench/README.md.
-import { join } from "node:path";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
-import pg from "pg";
-import { pino } from "pino";
 import { AudienceService } from "../gen/liveops/v1/audience_service_pb.js";
 import { EventAdminService } from "../gen/liveops/v1/event_admin_service_pb.js";
 import { EventStatus } from "../gen/liveops/v1/event_pb.js";
 import { EventService } from "../gen/liveops/v1/event_service_pb.js";
 import { PlayerService, type PropertyValue } from "../gen/liveops/v1/player_service_pb.js";
-import { openPostgresStorage } from "../src/db/postgres-storage.js";
-import { openSqliteStorage } from "../src/db/sqlite-storage.js";
 import type { Storage } from "../src/db/storage.js";
 import { createKeyStore } from "../src/keys/key-store.js";
 import type { StoredValue } from "../src/players/player-properties.js";
 import { BENCH_AUDIENCES, benchProperties } from "./audience-costs.js";
+import { newBenchDatabase } from "./databases.js";
 import type { PostgresServer } from "./postgres-server.js";
 import { type Server, startServer } from "./processes.js";
 
@@ -69,39 +63,6 @@ async function seedKeys(storage: Storage, now: number) {
   };
 }
 
-/** A new database, as the benchmark's other one: a SQLite file in `dir`, or a database on the bench's PostgreSQL. */
-async function newDatabase(
-  name: string,
-  dir: string,
-  postgres: PostgresServer | undefined,
-): Promise<{ env: Record<string, string>; open: () => Promise<Storage> }> {
-  if (!postgres) {
-    const dbPath = join(dir, `${name}.db`);
-    return { env: { DB_PATH: dbPath }, open: async () => openSqliteStorage(dbPath) };
-  }
-  const admin = new pg.Client(postgres.url);
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name.replaceAll("-", "_")}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(postgres.url);
-  url.pathname = `/${name.replaceAll("-", "_")}`;
-  const open = async (): Promise<Storage> => {
-    const storage = await openPostgresStorage({
-      url: url.toString(),
-      poolSize: 2,
-      connectTimeoutMs: 10_000,
-      statementTimeoutMs: 120_000,
-      logger: pino({ level: "warn" }),
-    });
-    await storage.migrated();
-    return storage;
-  };
-  return { env: { DATABASE_URL: url.toString(), DB_PATH: join(dir, name, "unused.db") }, open };
-}
-
 /**
  * Starts a liveops server (`node dist/src/main.js`, core 0) on a new database and seeds it through its API: the
  * section's audiences, the bench player's properties, and {@link LIVE_EVENTS} live events of realistic size, each
@@ -117,7 +78,7 @@ export async function startAudienceServer(options: {
   now: number;
 }): Promise<AudienceServer> {
   const { now, targeted, postgres } = options;
-  const database = await newDatabase(options.name, options.dir, postgres);
+  const database = await newBenchDatabase(options.name, options.dir, postgres);
   const storage = await database.open();
   const keys = await seedKeys(storage, now).finally(() => storage.close());
   const server = await startServer(options.name, "node", ["dist/src/main.js"], {

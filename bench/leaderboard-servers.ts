@@ -3,23 +3,18 @@
 // than the whole benchmark), and the production server started on it, timed until it answers.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, readFileSync } from "node:fs";
-import { type AddressInfo, createServer } from "node:net";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { sql } from "drizzle-orm";
-import pg from "pg";
-import { pino } from "pino";
-import { LeaderboardOrder, ScoreOperator } from "../gen/liveops/v1/event_pb.js";
-import { openPostgresStorage } from "../src/db/postgres-storage.js";
-import { openSqliteStorage } from "../src/db/sqlite-storage.js";
+import { LeaderboardOrder } from "../gen/liveops/v1/event_pb.js";
 import type { Storage } from "../src/db/storage.js";
 import { createKeyStore } from "../src/keys/key-store.js";
-import { leaderboardToJson } from "../src/leaderboards/leaderboard-config.js";
 import { createScoreStore } from "../src/leaderboards/score-store.js";
+import { type BenchDatabase, newBenchDatabase } from "./databases.js";
 import type { PostgresServer } from "./postgres-server.js";
-import { cpuSeconds, onCore } from "./processes.js";
+import { cpuSeconds, freePort, onCore } from "./processes.js";
+import { INCR_LEADERBOARD } from "./seed.js";
 
 const DAY = 86_400_000;
 /** The competition every liveops database of the section holds. */
@@ -30,44 +25,9 @@ export const scoreOf = (i: number) => (i * 7919) % 1_000_003;
 /** The id of seeded player i. */
 export const playerOf = (i: number) => `player-${i}`;
 
-/** A new database of the section: how a server finds it, and how the bench opens it. */
-export interface BoardDatabase {
-  env: Record<string, string>;
-  open(): Promise<Storage>;
-}
-
-/** A new SQLite file in `dir`, or a new database on the benchmark's PostgreSQL server. */
-export async function newBoardDatabase(name: string, dir: string, postgres?: PostgresServer): Promise<BoardDatabase> {
-  if (!postgres) {
-    const path = join(dir, `${name}.db`);
-    return { env: { DB_PATH: path }, open: async () => openSqliteStorage(path) };
-  }
-  const database = name.replaceAll("-", "_");
-  const admin = new pg.Client(postgres.url);
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${database}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(postgres.url);
-  url.pathname = `/${database}`;
-  mkdirSync(join(dir, name), { recursive: true });
-  return {
-    env: { DATABASE_URL: url.toString(), DB_PATH: join(dir, name, "unused.db") },
-    async open() {
-      const storage = await openPostgresStorage({
-        url: url.toString(),
-        poolSize: 2,
-        connectTimeoutMs: 10_000,
-        statementTimeoutMs: 600_000,
-        logger: pino({ level: "warn" }),
-      });
-      await storage.migrated();
-      return storage;
-    },
-  };
-}
+/** A new SQLite file in `dir`, or a new database on the benchmark's PostgreSQL server (seeding runs long statements). */
+export const newBoardDatabase = (name: string, dir: string, postgres?: PostgresServer): Promise<BenchDatabase> =>
+  newBenchDatabase(name, dir, postgres, { statementTimeoutMs: 600_000 });
 
 /** The keys of a seeded database. */
 export interface BoardKeys {
@@ -86,14 +46,7 @@ export async function seedBoard(storage: Storage, entries: number, now: number):
   const actor = { actorKeyId: "bench", method: "bench seed", requestId: "" };
   const viewer = (await keys.createKey({ name: "bench board viewer", role: "viewer" }, now, actor)).key;
   const gameServer = (await keys.createKey({ name: "bench board game server", role: "game_server" }, now, actor)).key;
-  const leaderboard = leaderboardToJson({
-    order: LeaderboardOrder.HIGHER_FIRST,
-    operator: ScoreOperator.INCR,
-    joinRequired: false,
-    maxParticipants: 0,
-    maxSubmissions: 0,
-    prizeTiers: [],
-  });
+  const leaderboard = INCR_LEADERBOARD;
   const postgres = storage.dialect === "postgres";
   const numbers = postgres
     ? sql`SELECT i::bigint AS i FROM generate_series(0, ${entries - 1}) AS i`
@@ -177,14 +130,6 @@ export interface BoardServer {
   startCpuMs: number;
   /** Resident set size once it answers, bytes. */
   rss: number;
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer().listen(0, "127.0.0.1");
-  await once(probe, "listening");
-  const { port } = probe.address() as AddressInfo;
-  probe.close();
-  return port;
 }
 
 /**

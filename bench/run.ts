@@ -5,14 +5,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { pino } from "pino";
 import { GetEventRequestSchema } from "../gen/liveops/v1/event_service_pb.js";
-import { openPostgresStorage } from "../src/db/postgres-storage.js";
 import { openSqliteStorage } from "../src/db/sqlite-storage.js";
-import type { Storage } from "../src/db/storage.js";
 import { checkCall, checkGrpcStatus, checkPeers } from "./answer-checks.js";
 import { reportAudiences, runAudiences } from "./audiences.js";
 import { compare } from "./comparisons.js";
+import { openBenchPostgres } from "./databases.js";
 import { h2load, hasH2load, type Round, type Scenario } from "./h2load.js";
 import { reportLeaderboards, runLeaderboards } from "./leaderboards.js";
 import { runManyInstances } from "./many-instances.js";
@@ -75,27 +73,12 @@ console.log(`PostgreSQL migrated and seeded in ${since(postgresSeed)}`);
 
 /** Migrates the database through the product's own storage, then seeds it. */
 async function seedPostgres(url: string): Promise<SeedKeys> {
-  const storage = await openPostgresStorage({
-    url,
-    poolSize: 2,
-    connectTimeoutMs: 10_000,
-    statementTimeoutMs: 120_000,
-    logger: pino({ level: "warn" }),
-  });
+  const storage = await openBenchPostgres(url);
   try {
-    await waitFor(storage, 30_000);
     return await seedEvents(storage, plan);
   } finally {
     await storage.close();
   }
-}
-
-async function waitFor(storage: Storage, ms: number) {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`PostgreSQL was not migrated within ${ms} ms`)), ms);
-  });
-  await Promise.race([storage.migrated(), late]).finally(() => clearTimeout(timer));
 }
 
 const bodies = join(dir, "bodies");

@@ -9,6 +9,16 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
 /** What a seed writes, chosen once so that every backend gets the same events with the same ids. */
+/** The stored leaderboard of the benchmark's competitions: INCR, higher first, open to all, no limits. */
+export const INCR_LEADERBOARD = leaderboardToJson({
+  order: LeaderboardOrder.HIGHER_FIRST,
+  operator: ScoreOperator.INCR,
+  joinRequired: false,
+  maxParticipants: 0,
+  maxSubmissions: 0,
+  prizeTiers: [],
+});
+
 export interface SeedPlan {
   now: number;
   /** The events' ids, in start-time order. */
@@ -74,14 +84,7 @@ export async function seedEvents(storage: Storage, plan: SeedPlan): Promise<Seed
         end_announced) VALUES ${sql.join(runs, sql`, `)}`);
     });
   }
-  const leaderboard = leaderboardToJson({
-    order: LeaderboardOrder.HIGHER_FIRST,
-    operator: ScoreOperator.INCR,
-    joinRequired: false,
-    maxParticipants: 0,
-    maxSubmissions: 0,
-    prizeTiers: [],
-  });
+  const leaderboard = INCR_LEADERBOARD;
   for (const [id, title] of [
     [competitionId, "Bench cup"],
     [plan.followCompetitionId, "Bench follow cup"],

@@ -6,11 +6,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
-import { pino } from "pino";
-import { openPostgresStorage } from "../src/db/postgres-storage.js";
-import { openSqliteStorage } from "../src/db/sqlite-storage.js";
-import type { Storage } from "../src/db/storage.js";
+import { newBenchDatabase } from "./databases.js";
 import { type PostgresServer, startPostgresServer } from "./postgres-server.js";
 import { pinned, pinProcess, type Server, startServer, stopServer, waitUntilIdle } from "./processes.js";
 import { planSeed, type SeedKeys, seedEvents } from "./seed.js";
@@ -51,32 +47,8 @@ const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice
 /** A new database, seeded through the product's storage: 200 events of realistic size, a live competition, keys. */
 async function seededDatabase(name: string, dir: string, postgres: PostgresServer | undefined) {
   const plan = planSeed(200);
-  let env: Record<string, string>;
-  let storage: Storage;
-  if (!postgres) {
-    const dbPath = join(dir, `${name}.db`);
-    env = { DB_PATH: dbPath };
-    storage = openSqliteStorage(dbPath);
-  } else {
-    const admin = new pg.Client(postgres.url);
-    await admin.connect();
-    try {
-      await admin.query(`CREATE DATABASE ${name}`);
-    } finally {
-      await admin.end();
-    }
-    const url = new URL(postgres.url);
-    url.pathname = `/${name}`;
-    env = { DATABASE_URL: url.toString(), DB_PATH: join(dir, name, "unused.db") };
-    storage = await openPostgresStorage({
-      url: url.toString(),
-      poolSize: 2,
-      connectTimeoutMs: 10_000,
-      statementTimeoutMs: 120_000,
-      logger: pino({ level: "warn" }),
-    });
-    await storage.migrated();
-  }
+  const { env, open } = await newBenchDatabase(name, dir, postgres);
+  const storage = await open();
   try {
     return { env, keys: await seedEvents(storage, plan), competitionId: plan.competitionId };
   } finally {

@@ -1,5 +1,5 @@
 import { connect } from "node:http2";
-import { create, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { equals, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
@@ -8,7 +8,6 @@ import { EventSchema } from "../gen/liveops/v1/event_pb.js";
 import {
   EventChangeType,
   EventService,
-  WatchEventsRequestSchema,
   type WatchEventsResponse,
   WatchEventsResponseSchema,
 } from "../gen/liveops/v1/event_service_pb.js";
@@ -18,7 +17,7 @@ import { competitionClients, createCompetition, leaderboard } from "./support/co
 import { createTestDatabase, skipWithoutPostgres } from "./support/postgres.js";
 import { createPostgresProxy } from "./support/postgres-proxy.js";
 import { startTestServer, type TestServer, testBackend } from "./support/server.js";
-import { eventually, watchEvents } from "./support/watch.js";
+import { eventually, rawWatchEvents, watchEvents } from "./support/watch.js";
 
 const HOUR = 3_600_000;
 const INTERVAL_MS = 100;
@@ -33,18 +32,7 @@ afterAll(() => server.close());
 function rawWatch() {
   const session = connect(server.baseUrl);
   onTestFinished(() => void session.destroy());
-  const stream = session.request({
-    ":method": "POST",
-    ":path": "/liveops.v1.EventService/WatchEvents",
-    "content-type": "application/grpc",
-    te: "trailers",
-    authorization: `Bearer ${server.keys.viewer}`,
-  });
-  const body = toBinary(WatchEventsRequestSchema, create(WatchEventsRequestSchema, {}));
-  const frame = Buffer.alloc(5 + body.length);
-  frame.writeUInt32BE(body.length, 1);
-  frame.set(body, 5);
-  stream.end(frame);
+  const stream = rawWatchEvents(session, server.keys.viewer);
   const messages: Buffer[] = [];
   let pending = Buffer.alloc(0);
   stream.on("data", (chunk: Buffer) => {

@@ -2,17 +2,16 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
-import { EventChangeType, WatchEventsRequestSchema } from "../gen/liveops/v1/event_service_pb.js";
+import { EventChangeType } from "../gen/liveops/v1/event_service_pb.js";
 import { bearer, connectClients, eventClients } from "./support/clients.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 import { createTestClock } from "./support/test-clock.js";
-import { eventually, type Watch, watchEvents } from "./support/watch.js";
+import { eventually, rawWatchEvents, type Watch, watchEvents } from "./support/watch.js";
 
 const HOUR = 3_600_000;
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -38,18 +37,7 @@ describe("WatchEvents limits", () => {
     // A raw HTTP/2 client with a tiny flow-control window that does not read: the server cannot send.
     const session = connect(server.baseUrl, { settings: { initialWindowSize: 256 } });
     cleanups.push(() => void session.destroy());
-    const stream = session.request({
-      ":method": "POST",
-      ":path": "/liveops.v1.EventService/WatchEvents",
-      "content-type": "application/grpc",
-      te: "trailers",
-      authorization: `Bearer ${server.keys.viewer}`,
-    });
-    const body = toBinary(WatchEventsRequestSchema, create(WatchEventsRequestSchema, {}));
-    const frame = Buffer.alloc(5 + body.length);
-    frame.writeUInt32BE(body.length, 1);
-    frame.set(body, 5);
-    stream.end(frame);
+    const stream = rawWatchEvents(session, server.keys.viewer);
     await eventually(() => server.app.eventFeed.size === 1, "the watcher");
     // More than the stream's write buffer (16 KiB, after which the server waits for the client) plus the queue.
     for (let i = 0; i < 150; i++) await createOneOff(server, `burst ${i} ${"x".repeat(90)}`);

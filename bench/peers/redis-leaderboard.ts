@@ -5,12 +5,11 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
-import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import type { Caller } from "../leaderboard-load.js";
-import { onCore } from "../processes.js";
+import { freePort, onCore } from "../processes.js";
 
 /** The sorted set of the board. */
 const BOARD = "board";
@@ -47,14 +46,6 @@ export interface RedisPeer {
   memory(): Promise<{ used: number; rss: number }>;
   client(): Redis;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer().listen(0, "127.0.0.1");
-  await once(probe, "listening");
-  const { port } = probe.address() as AddressInfo;
-  probe.close();
-  return port;
 }
 
 /**

@@ -1,8 +1,11 @@
+import type { ClientHttp2Session, ClientHttp2Stream } from "node:http2";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import {
   EventChangeType,
   type EventService,
   type WatchEventsRequest,
+  WatchEventsRequestSchema,
   type WatchEventsResponse,
 } from "../../gen/liveops/v1/event_service_pb.js";
 
@@ -80,4 +83,24 @@ export function watchEvents(
   return watchFrom(async (onMessage, signal) => {
     for await (const message of events.watchEvents(req, { signal })) onMessage(message);
   });
+}
+
+/**
+ * Opens a gRPC WatchEvents stream (the request `{}`) on a raw node:http2 `session` with the API key `key`: for tests
+ * that need what a generated client hides (the bytes of each message, a client that does not read).
+ */
+export function rawWatchEvents(session: ClientHttp2Session, key: string): ClientHttp2Stream {
+  const stream = session.request({
+    ":method": "POST",
+    ":path": "/liveops.v1.EventService/WatchEvents",
+    "content-type": "application/grpc",
+    te: "trailers",
+    authorization: `Bearer ${key}`,
+  });
+  const body = toBinary(WatchEventsRequestSchema, create(WatchEventsRequestSchema, {}));
+  const frame = Buffer.alloc(5 + body.length);
+  frame.writeUInt32BE(body.length, 1);
+  frame.set(body, 5);
+  stream.end(frame);
+  return stream;
 }
