@@ -139,6 +139,13 @@ export function printSection(section: LeaderboardSection) {
       `| ${r.server} | ${r.row} | ${r.rps} (${r.rounds.map((x) => x.rps).join(", ")}) | ${r.p50Ms} | ${r.p99Ms}${target} | ${cpu} | ${median(r.rounds.map((x) => x.generatorBusy))} |`,
     );
   }
+  const silent = section.rows.filter((r) => r.rounds.some((x) => x.rps === 0));
+  if (silent.length > 0) {
+    // A round in which no call came back measured nothing: its ratio of 0 says only that the row was too short.
+    console.log(
+      `\nno call came back within a round of: ${silent.map((r) => `${r.server} ${r.row}`).join("; ")} — the calls in flight took longer than the row (quick rows last a second); their ratios of 0 measure nothing`,
+    );
+  }
   console.log(
     `\n| comparison | calls/s: round ratios (median) | CPU per call, inverted: rounds (median) |\n|---|---|---|`,
   );
