@@ -15,6 +15,11 @@ import { backendEnv, testBackend } from "./support/server.js";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
+/**
+ * How long a create may take: its walks are ended at 500 ms each on the server's workers, and
+ * two busy cores can stretch that several times; a rule that froze the server would never answer.
+ */
+const WALK_BOUND_MS = 5000;
 let dir: string;
 let server: ChildServer;
 let operator: string;
@@ -171,10 +176,10 @@ describe("recurrence rules from an operator", () => {
       "FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO",
       Date.UTC(2044, 1, 29),
     ],
-  ])("answers %s at once, and the server keeps serving", async (_name, rule, start) => {
-    const { result, slowestHealthMs } = await withHealthWatch(() => createRecurring(rule, start, HOUR));
+  ])("answers %s within seconds, and the server keeps serving", async (_name, rule, start) => {
+    const { result, slowestHealthMs } = await withHealthWatch(() => createRecurring(rule, start, HOUR, 10_000));
     expect(["ok", "invalid_argument"]).toContain(result.code);
-    expect(result.ms).toBeLessThan(2500);
+    expect(result.ms).toBeLessThan(WALK_BOUND_MS);
     expect(slowestHealthMs).toBeLessThan(250);
   });
 
@@ -183,12 +188,12 @@ describe("recurrence rules from an operator", () => {
     const { slowestHealthMs } = await withHealthWatch(() =>
       fc.assert(
         fc.asyncProperty(ruleAndStart, async ({ rule, start, durationMs }) => {
-          const created = await createRecurring(rule, start, durationMs);
+          const created = await createRecurring(rule, start, durationMs, 10_000);
           outcomes.set(created.code, (outcomes.get(created.code) ?? 0) + 1);
           expect(["ok", "invalid_argument"], `${rule} from ${iso(start)}: ${JSON.stringify(created.answer)}`).toContain(
             created.code,
           );
-          expect(created.ms).toBeLessThan(2500);
+          expect(created.ms).toBeLessThan(WALK_BOUND_MS);
           if (created.code !== "ok") return;
           const id = (created.answer.event as { id: string }).id;
           // What was stored reads back on every path that encodes it as JSON.
