@@ -2,6 +2,7 @@ import { type DescMessage, fromBinary, fromJson, type JsonReadOptions, type Mess
 import { Code, ConnectError } from "@connectrpc/connect";
 import { invalidArgument } from "../errors.js";
 import type { Compression } from "./connect-internals.js";
+import { requestFlagsFault, splitEnvelopes } from "./envelopes.js";
 import { timestampViolation } from "./json-timestamps.js";
 import { malformedMessage } from "./malformed-messages.js";
 import { nulViolation } from "./nul-characters.js";
@@ -104,4 +105,37 @@ export async function decompressRequest(
     if (err instanceof ConnectError && err.code !== Code.Internal) throw err;
     throw malformedMessage(`the message does not decompress as ${compression.name}`);
   }
+}
+
+/** A message over the server's limit: RESOURCE_EXHAUSTED, as connect answers it. */
+export const messageTooLarge = (size: number | string, limit: number) =>
+  new ConnectError(`message size ${size} is larger than the limit of ${limit} bytes`, Code.ResourceExhausted);
+
+/** No request message, or a second one, for a method that takes one: a protocol error, UNIMPLEMENTED as gRPC says. */
+export const inputMessageCount = (what: "missing" | "received extra", kind: "unary" | "server-streaming") =>
+  new ConnectError(`protocol error: ${what} input message for ${kind} method`, Code.Unimplemented);
+
+/**
+ * The one message of an enveloped request body (gRPC, gRPC-Web) of a `kind` method, decompressed: bad framing is
+ * INVALID_ARGUMENT, an oversize message RESOURCE_EXHAUSTED, none or two messages UNIMPLEMENTED.
+ */
+export async function unwrapRequestEnvelope(
+  body: Buffer,
+  compression: Compression | null,
+  limit: number,
+  kind: "unary" | "server-streaming",
+): Promise<Uint8Array> {
+  const { frames, rest } = splitEnvelopes(body);
+  if (rest.kind === "short header") throw malformedMessage("incomplete frame header");
+  if (rest.kind === "short frame") {
+    if (rest.declared > limit) throw messageTooLarge(rest.declared, limit);
+    throw malformedMessage("the frame is shorter than its length prefix");
+  }
+  const [frame, extra] = frames;
+  if (!frame) throw inputMessageCount("missing", kind);
+  if (extra) throw inputMessageCount("received extra", kind);
+  if (frame.payload.byteLength > limit) throw messageTooLarge(frame.payload.byteLength, limit);
+  const fault = requestFlagsFault(frame.flags, compression);
+  if (fault) throw malformedMessage(fault);
+  return frame.flags === 0 || !compression ? frame.payload : await decompressRequest(compression, frame.payload, limit);
 }

@@ -20,6 +20,7 @@ import type { RequestHandler } from "./http-server.js";
 import { StreamRequest, StreamResponse } from "./http2-streams.js";
 import { guardMalformedMessages } from "./malformed-messages.js";
 import { createNotServed } from "./not-served.js";
+import { createServerStreamFastPath } from "./stream-fast-path.js";
 import { createUnaryFastPath } from "./unary-fast-path.js";
 
 type NodeRequest = Parameters<RequestHandler>[0];
@@ -47,8 +48,9 @@ function endedOnClose(uRes: UniversalServerResponse, res: NodeResponse): Univers
 export type RpcHandler = ((req: NodeRequest, res: NodeResponse) => boolean) & {
   notFound(req: NodeRequest, res: NodeResponse): void;
   /**
-   * Serves an HTTP/2 unary POST the fast path takes straight from its stream (see http2-streams.ts), answering
-   * with `responseHeaders` too; returns false for anything else, left to Node's compatibility layer.
+   * Serves an HTTP/2 POST straight from its stream (see http2-streams.ts) — a unary call the unary fast path takes,
+   * or a binary gRPC server stream (see stream-fast-path.ts) — answering with `responseHeaders` too; returns false
+   * for anything else, left to Node's compatibility layer.
    */
   stream(
     stream: ServerHttp2Stream,
@@ -63,11 +65,12 @@ const COMPRESS_MIN_BYTES = 1024;
 
 /**
  * The Node request handler of the RPCs. Unary calls go through the {@link createUnaryFastPath unary fast path},
- * which runs the router's interceptors; everything else (streams, what the fast path leaves) goes to the Connect router, as
- * `connectNodeAdapter` would serve it, with the handler of every method that takes a single request message
- * wrapped by {@link guardMalformedMessages}, so that what does not decode is INVALID_ARGUMENT there too, and the
- * router's empty 415 and 405 answers given a body that says what to do (see not-served.ts). Returns false for a path
- * that is no RPC.
+ * and HTTP/2 binary gRPC server streams (`stream`) through the {@link createServerStreamFastPath stream fast path},
+ * both running the router's interceptors; everything else (other streams, what the fast paths leave) goes to the
+ * Connect router, as `connectNodeAdapter` would serve it, with the handler of every method that takes a single
+ * request message wrapped by {@link guardMalformedMessages}, so that what does not decode is INVALID_ARGUMENT there
+ * too, and the router's empty 415 and 405 answers given a body that says what to do (see not-served.ts). Returns
+ * false for a path that is no RPC.
  */
 export function createRpcHandler(options: {
   routes: (router: ConnectRouter) => void;
@@ -76,6 +79,8 @@ export function createRpcHandler(options: {
   maxMessageBytes: number;
   maxDeadlineMs: number;
   defaultDeadlineMs: number;
+  /** How long a server stream waits for its client to read before it is reset (stream-fast-path.ts's default). */
+  streamStallMs?: number;
   contextValues: (req: NodeRequest) => ContextValues;
   logger: Logger;
 }): RpcHandler {
@@ -86,17 +91,21 @@ export function createRpcHandler(options: {
     ...options.router,
   });
   const unarySpecs: Extract<MethodImplSpec, { kind: "unary" }>[] = [];
+  const serverStreamSpecs: Extract<MethodImplSpec, { kind: "server_streaming" }>[] = [];
   options.routes({
     get handlers() {
       return router.handlers;
     },
     service(service: DescService, impl: Parameters<ConnectRouter["service"]>[1], serviceOptions) {
       const spec = createServiceImplSpec(service, impl);
-      for (const method of Object.values(spec.methods)) if (method.kind === "unary") unarySpecs.push(method);
+      for (const method of Object.values(spec.methods)) {
+        if (method.kind === "unary") unarySpecs.push(method);
+        else if (method.kind === "server_streaming") serverStreamSpecs.push(method);
+      }
       return router.service(service, impl, serviceOptions);
     },
     rpc() {
-      throw new Error("register whole services: single methods are not served by the unary fast path");
+      throw new Error("register whole services: single methods are not served by the fast paths");
     },
   } as ConnectRouter);
   const serveUnary = createUnaryFastPath({
@@ -109,6 +118,16 @@ export function createRpcHandler(options: {
     compressMinBytes: COMPRESS_MIN_BYTES,
     jsonOptions: options.router.jsonOptions,
     shutdownSignal: options.router.shutdownSignal,
+  });
+  const serveServerStream = createServerStreamFastPath({
+    specs: serverStreamSpecs,
+    interceptors: options.router.interceptors,
+    maxMessageBytes: options.maxMessageBytes,
+    maxTimeoutMs: options.maxDeadlineMs,
+    acceptCompression,
+    compressMinBytes: COMPRESS_MIN_BYTES,
+    shutdownSignal: options.router.shutdownSignal,
+    stallMs: options.streamStallMs,
   });
   // Only methods that take one request message: a client stream must reach its handler as it arrives.
   const guarded = (h: UniversalHandler) =>
@@ -141,7 +160,10 @@ export function createRpcHandler(options: {
       contextValues: () => ContextValues,
     ) {
       if (headers[":method"] !== "POST") return false;
-      return serveUnary(new StreamRequest(stream, headers), new StreamResponse(stream, responseHeaders), contextValues);
+      return (
+        serveServerStream(stream, headers, responseHeaders, contextValues) ||
+        serveUnary(new StreamRequest(stream, headers), new StreamResponse(stream, responseHeaders), contextValues)
+      );
     },
   });
 }

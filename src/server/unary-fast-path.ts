@@ -20,11 +20,15 @@ import {
   type MethodSerializationLookup,
 } from "./connect-internals.js";
 import { encodeOnce } from "./encoding-memo.js";
-import { requestFlagsFault, splitEnvelopes } from "./envelopes.js";
 import type { RequestHandler } from "./http-server.js";
 import { StreamRequest, StreamResponse } from "./http2-streams.js";
-import { malformedMessage } from "./malformed-messages.js";
-import { connectGetMessage, decompressRequest, parseRequestMessage } from "./request-messages.js";
+import {
+  connectGetMessage,
+  decompressRequest,
+  messageTooLarge,
+  parseRequestMessage,
+  unwrapRequestEnvelope,
+} from "./request-messages.js";
 import { type AnswerOptions, CONNECT_GET_VARY, write } from "./unary-answers.js";
 import { connectGetQuery, dialectOf } from "./unary-dialects.js";
 
@@ -32,9 +36,6 @@ import { connectGetQuery, dialectOf } from "./unary-dialects.js";
 type NodeRequest = Parameters<RequestHandler>[0] | StreamRequest;
 type NodeResponse = Parameters<RequestHandler>[1] | StreamResponse;
 type UnarySpec = Extract<MethodImplSpec, { kind: "unary" }>;
-
-const tooLarge = (size: number | string, limit: number) =>
-  new ConnectError(`message size ${size} is larger than the limit of ${limit} bytes`, Code.ResourceExhausted);
 
 /** The request body, or a RESOURCE_EXHAUSTED error as soon as it passes `limit` bytes. */
 function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
@@ -56,7 +57,7 @@ function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
     };
     const onData = (chunk: Buffer) => {
       length += chunk.byteLength;
-      if (length > limit) settle(tooLarge(`over ${limit}`, limit));
+      if (length > limit) settle(messageTooLarge(`over ${limit}`, limit));
       else chunks.push(chunk);
     };
     const onEnd = () => settle(undefined);
@@ -72,27 +73,6 @@ function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
  * The one message of an enveloped unary request, decompressed. Zero or two messages are a protocol error
  * (UNIMPLEMENTED, as connect and gRPC answer); bad framing is INVALID_ARGUMENT.
  */
-
-/**
- * The one message of an enveloped unary request, decompressed. Zero or two messages are a protocol error
- * (UNIMPLEMENTED, as connect and gRPC answer); bad framing is INVALID_ARGUMENT.
- */
-async function unwrapEnvelope(body: Buffer, compression: Compression | null, limit: number): Promise<Uint8Array> {
-  const { frames, rest } = splitEnvelopes(body);
-  if (rest.kind === "short header") throw malformedMessage("incomplete frame header");
-  if (rest.kind === "short frame") {
-    if (rest.declared > limit) throw tooLarge(rest.declared, limit);
-    throw malformedMessage("the frame is shorter than its length prefix");
-  }
-  const [frame, extra] = frames;
-  if (!frame) throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented);
-  if (extra)
-    throw new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented);
-  if (frame.payload.byteLength > limit) throw tooLarge(frame.payload.byteLength, limit);
-  const fault = requestFlagsFault(frame.flags, compression);
-  if (fault) throw malformedMessage(fault);
-  return frame.flags === 0 || !compression ? frame.payload : await decompressRequest(compression, frame.payload, limit);
-}
 
 /** Options of {@link createUnaryFastPath}. */
 export interface UnaryFastPathOptions extends AnswerOptions {
@@ -227,7 +207,9 @@ export function createUnaryFastPath(options: UnaryFastPathOptions) {
     const declared = Number(req.headers["content-length"]);
     const bodyLimit = dialect.enveloped ? maxMessageBytes + 5 : maxMessageBytes;
     const refusedAtOnce =
-      timeout.error ?? compression.error ?? (declared > bodyLimit ? tooLarge(declared, maxMessageBytes) : undefined);
+      timeout.error ??
+      compression.error ??
+      (declared > bodyLimit ? messageTooLarge(declared, maxMessageBytes) : undefined);
 
     const read: Promise<Read> = refusedAtOnce
       ? Promise.resolve({ refusal: refusedAtOnce })
@@ -239,11 +221,11 @@ export function createUnaryFastPath(options: UnaryFastPathOptions) {
           .then(async (body) => {
             bodyRead = true;
             const bytes = dialect.enveloped
-              ? await unwrapEnvelope(body as Buffer, compression.request, maxMessageBytes)
+              ? await unwrapRequestEnvelope(body as Buffer, compression.request, maxMessageBytes, "unary")
               : compression.request
                 ? await decompressRequest(compression.request, body, maxMessageBytes)
                 : body;
-            if (bytes.byteLength > maxMessageBytes) throw tooLarge(bytes.byteLength, maxMessageBytes);
+            if (bytes.byteLength > maxMessageBytes) throw messageTooLarge(bytes.byteLength, maxMessageBytes);
             // connect would answer INTERNAL for an undecodable binary message and let impossible dates roll over.
             return { input: parseRequestMessage(method.input, dialect.binary, bytes) };
           })
