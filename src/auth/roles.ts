@@ -34,9 +34,17 @@ const admins: readonly Role[] = ["admin"];
 export const PUBLIC = "public";
 type Access = readonly Role[] | typeof PUBLIC;
 
+/** Each method's path, made once: the key check and the call's accounting ask for it on every call. */
+const methodPaths = new WeakMap<DescMethod, string>();
+
 /** The method path (`/package.Service/Method`) of a method descriptor. */
 export function methodPath(method: DescMethod): string {
-  return `/${method.parent.typeName}/${method.name}`;
+  let path = methodPaths.get(method);
+  if (path === undefined) {
+    path = `/${method.parent.typeName}/${method.name}`;
+    methodPaths.set(method, path);
+  }
+  return path;
 }
 
 /**

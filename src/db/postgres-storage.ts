@@ -5,7 +5,8 @@ import type { Logger } from "pino";
 import { clientConfig, codeOf, isConnectionFailure, toStorageError } from "./postgres-connection.js";
 import { boundedWait, PostgresSession } from "./postgres-session.js";
 import type { PostgresSslMode } from "./postgres-url.js";
-import type { SqlClient, Storage, Transaction, TransactionOptions } from "./storage.js";
+import { createQueryRenderer } from "./prepared-queries.js";
+import type { PlaceholderValues, SqlClient, Storage, Transaction, TransactionOptions } from "./storage.js";
 import { StorageUnavailableError } from "./storage-errors.js";
 
 /** Options of {@link openPostgresStorage}. */
@@ -49,17 +50,20 @@ const IDLE_IN_TRANSACTION_TIMEOUT_MS = 30_000;
 const dialect = new PgDialect();
 type Query = (text: string, values: unknown[]) => Promise<pg.QueryResult>;
 
+const render = createQueryRenderer(dialect);
+
 /** A {@link SqlClient} whose drizzle `sql` statements run through `query` with `$n` parameters. */
 function sqlClient(query: Query): SqlClient {
-  const execute = (statement: SQL) => {
-    const { sql: text, params } = dialect.sqlToQuery(statement);
+  const execute = (statement: SQL, values: PlaceholderValues | undefined) => {
+    const { sql: text, params } = render(statement, values);
     return query(text, params);
   };
   return {
     dialect: "postgres",
-    all: async <T>(statement: SQL) => (await execute(statement)).rows as T[],
-    get: async <T>(statement: SQL) => (await execute(statement)).rows[0] as T | undefined,
-    run: async (statement: SQL) => (await execute(statement)).rowCount ?? 0,
+    all: async <T>(statement: SQL, values?: PlaceholderValues) => (await execute(statement, values)).rows as T[],
+    get: async <T>(statement: SQL, values?: PlaceholderValues) =>
+      (await execute(statement, values)).rows[0] as T | undefined,
+    run: async (statement: SQL, values?: PlaceholderValues) => (await execute(statement, values)).rowCount ?? 0,
   };
 }
 

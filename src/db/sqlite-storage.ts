@@ -6,8 +6,9 @@ import { SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import type { Logger } from "pino";
 import { createPrivateFile, restrictToOwner } from "./file-modes.js";
 import { migrationsFolder } from "./migrations-folder.js";
+import { createQueryRenderer } from "./prepared-queries.js";
 import { acquireServerLock, type ServerLock } from "./server-lock.js";
-import type { SqlClient, Storage, Transaction, TransactionOptions } from "./storage.js";
+import type { PlaceholderValues, SqlClient, Storage, Transaction, TransactionOptions } from "./storage.js";
 
 /** The SQLite backend, with its connection for tests and tools that look at the file itself. */
 export interface SqliteStorage extends Storage {
@@ -44,14 +45,16 @@ const STATEMENTS_KEPT = 512;
 
 const dialect = new SQLiteSyncDialect();
 
+const render = createQueryRenderer(dialect);
+
 /** better-sqlite3 binds no booleans: SQLite stores them as 0 and 1. */
 const bindable = (params: unknown[]) => params.map((p) => (typeof p === "boolean" ? (p ? 1 : 0) : p));
 
 /** A {@link SqlClient} on one connection, with its statements prepared once. */
 function clientOn(connection: Sqlite.Database): SqlClient {
   const statements = new Map<string, Sqlite.Statement>();
-  const prepare = (query: SQL): [Sqlite.Statement, unknown[]] => {
-    const { sql: text, params } = dialect.sqlToQuery(query);
+  const prepare = (query: SQL, values: PlaceholderValues | undefined): [Sqlite.Statement, unknown[]] => {
+    const { sql: text, params } = render(query, values);
     let statement = statements.get(text);
     if (!statement) {
       if (statements.size >= STATEMENTS_KEPT) statements.clear();
@@ -62,16 +65,16 @@ function clientOn(connection: Sqlite.Database): SqlClient {
   };
   return {
     dialect: "sqlite",
-    async all<T>(query: SQL) {
-      const [statement, params] = prepare(query);
+    async all<T>(query: SQL, values?: PlaceholderValues) {
+      const [statement, params] = prepare(query, values);
       return statement.all(...params) as T[];
     },
-    async get<T>(query: SQL) {
-      const [statement, params] = prepare(query);
+    async get<T>(query: SQL, values?: PlaceholderValues) {
+      const [statement, params] = prepare(query, values);
       return statement.get(...params) as T | undefined;
     },
-    async run(query: SQL) {
-      const [statement, params] = prepare(query);
+    async run(query: SQL, values?: PlaceholderValues) {
+      const [statement, params] = prepare(query, values);
       return statement.run(...params).changes;
     },
   };
@@ -166,9 +169,9 @@ function createStorage(
       logged: () => {
         if (current === unit) logging.add(unit);
       },
-      all: (query) => inUnit(() => writes.all(query)),
-      get: (query) => inUnit(() => writes.get(query)),
-      run: (query) => inUnit(() => writes.run(query)),
+      all: (query, values) => inUnit(() => writes.all(query, values)),
+      get: (query, values) => inUnit(() => writes.get(query, values)),
+      run: (query, values) => inUnit(() => writes.run(query, values)),
     };
   };
 

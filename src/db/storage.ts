@@ -13,12 +13,19 @@ export type Dialect = "sqlite" | "postgres";
 export interface SqlClient {
   readonly dialect: Dialect;
   /** Every row of a query. */
-  all<T>(query: SQL): Promise<T[]>;
+  all<T>(query: SQL, values?: PlaceholderValues): Promise<T[]>;
   /** The first row of a query, if any. */
-  get<T>(query: SQL): Promise<T | undefined>;
+  get<T>(query: SQL, values?: PlaceholderValues): Promise<T | undefined>;
   /** Runs a statement and resolves with the number of rows it changed. */
-  run(query: SQL): Promise<number>;
+  run(query: SQL, values?: PlaceholderValues): Promise<number>;
 }
+
+/**
+ * The values of a prepared query's `sql.placeholder(name)`s, by name. A query run with values is one written once
+ * (a module constant): each client renders its SQL text once and keeps it with the query, where a query built per
+ * call is rendered per call (drizzle's own prepared statements, for the hot reads).
+ */
+export type PlaceholderValues = Record<string, unknown>;
 
 /** The client of one unit of work: its statements run inside one transaction. */
 export interface Transaction extends SqlClient {

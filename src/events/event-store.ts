@@ -52,8 +52,13 @@ export const EVENT_COLUMNS = sql.raw(`id, title, description, start_time AS "sta
   runs_revision AS "runsRevision", leaderboard, counters_revision AS "countersRevision", audiences,
   excluded_audiences AS "excludedAudiences", recurrence_time_zone AS "recurrenceTimeZone"`);
 
-const findEvent = (client: SqlClient, id: string, lock: SQL = sql.empty()) =>
-  client.get<EventRow>(sql`SELECT ${EVENT_COLUMNS} FROM events WHERE id = ${id}${lock}`);
+/** An event by its id: the hottest read (every GetEvent), so a prepared query. */
+const EVENT_BY_ID = sql`SELECT ${EVENT_COLUMNS} FROM events WHERE id = ${sql.placeholder("id")}`;
+
+const findEvent = (client: SqlClient, id: string, lock?: SQL) =>
+  lock
+    ? client.get<EventRow>(sql`SELECT ${EVENT_COLUMNS} FROM events WHERE id = ${id}${lock}`)
+    : client.get<EventRow>(EVENT_BY_ID, { id });
 
 /**
  * An event held until the transaction ends: `exclusive` by its own writes and the end of its runs, `shared` by the
@@ -62,7 +67,7 @@ const findEvent = (client: SqlClient, id: string, lock: SQL = sql.empty()) =>
  */
 async function lockedEvent(tx: Transaction, id: string, mode: "exclusive" | "shared"): Promise<EventRow | undefined> {
   await tx.lockName(`event:${id}`, mode);
-  return findEvent(tx, id, mode === "exclusive" ? tx.forUpdate : sql.empty());
+  return findEvent(tx, id, mode === "exclusive" ? tx.forUpdate : undefined);
 }
 
 /**

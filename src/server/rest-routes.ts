@@ -57,7 +57,7 @@ export function sendError(res: Response, err: ConnectError, status = connect.cod
   sendJson(res, status, JSON.stringify(connect.errorToJson(err, jsonWriteOptions)));
 }
 
-function integerParam(url: URL, name: string, absent: number): number {
+function integerParam(url: Target, name: string, absent: number): number {
   const raw = url.searchParams.get(name);
   if (raw === null) return absent;
   const value = Number(raw);
@@ -74,7 +74,8 @@ const LIST_PARAMETERS = ["q", "order_by", "page_size", "page_token"] as const;
  * INVALID_ARGUMENT naming each query parameter the route does not take, and those it does: a misspelt or
  * unsupported filter (`?status=ENDED`) would otherwise be ignored, and the answer taken for a filtered one.
  */
-function checkQueryParameters(url: URL, accepted: readonly string[]) {
+function checkQueryParameters(url: Target, accepted: readonly string[]) {
+  if (url.searchParams.size === 0) return;
   const unknown = [...new Set(url.searchParams.keys())].filter((name) => !accepted.includes(name));
   if (unknown.length === 0) return;
   const takes =
@@ -106,7 +107,7 @@ export function createRestRoutes(deps: {
   const listPath = methodPath(EventService.method.listEvents);
   const getPath = methodPath(EventService.method.getEvent);
 
-  async function serve(req: Request, res: Response, url: URL, id: string | undefined, call: RestCall) {
+  async function serve(req: Request, res: Response, url: Target, id: string | undefined, call: RestCall) {
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.setHeader("allow", "GET, HEAD");
       throw serviceError(Code.Unimplemented, "METHOD_NOT_ALLOWED", `${req.method} is not allowed on ${url.pathname}`);
@@ -135,7 +136,7 @@ export function createRestRoutes(deps: {
   /** Serves the request and returns true when its path is a REST route; returns false for any other path. */
   return function handleRest(req: Request, res: Response, context: { requestId: string; address: string }): boolean {
     if (!req.url?.startsWith("/events")) return false;
-    const url = new URL(req.url, "http://localhost");
+    const url = targetOf(req.url);
     const match = /^\/events(?:\/([^/]+))?\/?$/.exec(url.pathname);
     if (!match) return false;
     const startedAt = deps.observer.start();
@@ -169,6 +170,22 @@ export function createRestRoutes(deps: {
     }
     return true;
   };
+}
+
+/** The path and query of a request's target, as the WHATWG URL parser reads them. */
+interface Target {
+  pathname: string;
+  searchParams: URLSearchParams;
+}
+
+/** A target made only of these characters is its own path: the URL parser would leave it as it is. */
+const PLAIN_PATH = /^(?:\/[A-Za-z0-9_~-]+)+\/?$/;
+const NO_PARAMETERS: URLSearchParams = new URLSearchParams();
+
+/** The path and query of `target`, without a URL parse for a plain path (`/events/<id>`, every GetEvent). */
+function targetOf(target: string): Target {
+  if (PLAIN_PATH.test(target)) return { pathname: target, searchParams: NO_PARAMETERS };
+  return new URL(target, "http://localhost");
 }
 
 /** What a REST call learns as it goes, for its log line. */
