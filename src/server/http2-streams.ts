@@ -77,34 +77,6 @@ export class StreamResponse {
 }
 
 /**
- * The body of a request read from its raw stream: undefined as soon as it passes `limit` bytes (the rest is not
- * read); rejects when the stream closes before its end (the client went away).
- */
-export function readStreamBody(stream: ServerHttp2Stream, limit: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let length = 0;
-    const settle = (body: Buffer | undefined, error?: Error) => {
-      stream.off("data", onData);
-      stream.off("end", onEnd);
-      stream.off("close", onClose);
-      if (error) reject(error);
-      else resolve(body);
-    };
-    const onData = (chunk: Buffer) => {
-      length += chunk.byteLength;
-      if (length > limit) settle(undefined);
-      else chunks.push(chunk);
-    };
-    const onEnd = () => settle(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length));
-    const onClose = () => settle(undefined, new Error("the stream closed before the end of its request"));
-    stream.on("data", onData);
-    stream.on("end", onEnd);
-    stream.on("close", onClose);
-  });
-}
-
-/**
  * Waits until `stream` can take more, or is gone: true then; false when its client has read nothing for `stallMs`.
  */
 export function drained(stream: ServerHttp2Stream, stallMs: number): Promise<boolean> {

@@ -1,3 +1,4 @@
+import type { EventEmitter } from "node:events";
 import { type DescMessage, fromBinary, fromJson, type JsonReadOptions, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { invalidArgument } from "../errors.js";
@@ -138,4 +139,37 @@ export async function unwrapRequestEnvelope(
   const fault = requestFlagsFault(frame.flags, compression);
   if (fault) throw malformedMessage(fault);
   return frame.flags === 0 || !compression ? frame.payload : await decompressRequest(compression, frame.payload, limit);
+}
+
+/**
+ * A request's body: `body` is Node's request (its Readable) or a raw HTTP/2 stream. Rejects with RESOURCE_EXHAUSTED as
+ * soon as it passes `limit` bytes (the rest is not kept), CANCELED when the request ends before its body does.
+ */
+export function readRequestBody(body: EventEmitter, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    let settled = false;
+    const settle = (error: ConnectError | undefined) => {
+      if (settled) return;
+      settled = true;
+      body.off("data", onData);
+      body.off("end", onEnd);
+      body.off("error", onAbort);
+      body.off("close", onAbort);
+      if (error) reject(error);
+      else resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length));
+    };
+    const onData = (chunk: Buffer) => {
+      length += chunk.byteLength;
+      if (length > limit) settle(messageTooLarge(`over ${limit}`, limit));
+      else chunks.push(chunk);
+    };
+    const onEnd = () => settle(undefined);
+    const onAbort = () => settle(new ConnectError("the client went away", Code.Canceled));
+    body.on("data", onData);
+    body.on("end", onEnd);
+    body.on("error", onAbort);
+    body.on("close", onAbort);
+  });
 }

@@ -15,8 +15,14 @@ import { refusalKey } from "./call-interceptors.js";
 import { type Compression, compressionNegotiate, createMethodSerializationLookup, grpc } from "./connect-internals.js";
 import { envelope, FLAG_COMPRESSED } from "./envelopes.js";
 import { grpcMessageEncode } from "./grpc-message.js";
-import { drained, readStreamBody } from "./http2-streams.js";
-import { inputMessageCount, messageTooLarge, parseRequestMessage, unwrapRequestEnvelope } from "./request-messages.js";
+import { drained } from "./http2-streams.js";
+import {
+  inputMessageCount,
+  messageTooLarge,
+  parseRequestMessage,
+  readRequestBody,
+  unwrapRequestEnvelope,
+} from "./request-messages.js";
 
 type ServerStreamSpec = Extract<MethodImplSpec, { kind: "server_streaming" }>;
 type Serializer = ReturnType<ReturnType<typeof createMethodSerializationLookup>["getO"]>;
@@ -359,10 +365,7 @@ export function createServerStreamFastPath(options: ServerStreamFastPathOptions)
     try {
       if (timeoutError ?? compression.error) throw timeoutError ?? compression.error;
       if (declared > limit + 5) throw messageTooLarge(declared, limit);
-      const body = await readStreamBody(stream, limit + 5).catch(() => {
-        throw gone();
-      });
-      if (body === undefined) throw messageTooLarge(`over ${limit}`, limit);
+      const body = await readRequestBody(stream, limit + 5);
       const bytes = await unwrapRequestEnvelope(body, compression.request, limit, "server-streaming");
       if (bytes.byteLength > limit) throw messageTooLarge(bytes.byteLength, limit);
       return { input: parseRequestMessage(method.input, true, bytes) };

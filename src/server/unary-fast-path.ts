@@ -1,4 +1,3 @@
-import type { EventEmitter } from "node:events";
 import { create, type DescMessage, type DescMethodUnary } from "@bufbuild/protobuf";
 import {
   Code,
@@ -27,6 +26,7 @@ import {
   decompressRequest,
   messageTooLarge,
   parseRequestMessage,
+  readRequestBody,
   unwrapRequestEnvelope,
 } from "./request-messages.js";
 import { type AnswerOptions, CONNECT_GET_VARY, write } from "./unary-answers.js";
@@ -36,43 +36,6 @@ import { connectGetQuery, dialectOf } from "./unary-dialects.js";
 type NodeRequest = Parameters<RequestHandler>[0] | StreamRequest;
 type NodeResponse = Parameters<RequestHandler>[1] | StreamResponse;
 type UnarySpec = Extract<MethodImplSpec, { kind: "unary" }>;
-
-/** The request body, or a RESOURCE_EXHAUSTED error as soon as it passes `limit` bytes. */
-function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
-  // Node's request is the body's Readable; a raw HTTP/2 stream is its own.
-  const body: EventEmitter = req instanceof StreamRequest ? req.stream : req;
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let length = 0;
-    let settled = false;
-    const settle = (error: ConnectError | undefined) => {
-      if (settled) return;
-      settled = true;
-      body.off("data", onData);
-      body.off("end", onEnd);
-      body.off("error", onAbort);
-      body.off("close", onAbort);
-      if (error) reject(error);
-      else resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length));
-    };
-    const onData = (chunk: Buffer) => {
-      length += chunk.byteLength;
-      if (length > limit) settle(messageTooLarge(`over ${limit}`, limit));
-      else chunks.push(chunk);
-    };
-    const onEnd = () => settle(undefined);
-    const onAbort = () => settle(new ConnectError("the client went away", Code.Canceled));
-    body.on("data", onData);
-    body.on("end", onEnd);
-    body.on("error", onAbort);
-    body.on("close", onAbort);
-  });
-}
-
-/**
- * The one message of an enveloped unary request, decompressed. Zero or two messages are a protocol error
- * (UNIMPLEMENTED, as connect and gRPC answer); bad framing is INVALID_ARGUMENT.
- */
 
 /** Options of {@link createUnaryFastPath}. */
 export interface UnaryFastPathOptions extends AnswerOptions {
@@ -215,8 +178,10 @@ export function createUnaryFastPath(options: UnaryFastPathOptions) {
       ? Promise.resolve({ refusal: refusedAtOnce })
       : // A GET carries its message in the query; a body sent with it is read and ignored, as connect does.
         (get
-          ? readBody(req, bodyLimit).then(() => connectGetMessage(query?.params as URLSearchParams))
-          : readBody(req, bodyLimit)
+          ? readRequestBody(req instanceof StreamRequest ? req.stream : req, bodyLimit).then(() =>
+              connectGetMessage(query?.params as URLSearchParams),
+            )
+          : readRequestBody(req instanceof StreamRequest ? req.stream : req, bodyLimit)
         )
           .then(async (body) => {
             bodyRead = true;
