@@ -326,7 +326,8 @@ describe.skipIf(!hasChromium)(
       const item = recent.locator(`li[data-event-id="${eventId}"]`);
       await item.waitFor();
       expect(await item.getByRole("link", { name: "Sunday Cup" }).count()).toBe(1);
-      expect(await item.locator(".overview-item-head").textContent()).toContain("run 1");
+      // The head's run number can render after the item itself: wait for it, as for the winners below.
+      await expect.poll(() => item.locator(".overview-item-head").textContent()).toContain("run 1");
       const winners = item.getByRole("list", { name: "Winners of Sunday Cup" });
       await expect
         .poll(() =>
